@@ -1,0 +1,381 @@
+//! The executor: runs one command (a batch of events) against committed state plus an in-batch
+//! overlay, and turns the overlay into one [`WriteBatch`].
+//!
+//! Nothing here reads a clock, draws randomness, spawns threads or iterates a hash map: the
+//! overlay keeps its keys in first-write order, so the same input always yields the same bytes.
+//! Hash maps are only used for point lookups.
+
+use rustc_hash::FxHashMap;
+use std::hash::Hash;
+
+use crate::keys::{self, IdRecord};
+use crate::store::{Cf, KvRead, StoreError, WriteBatch};
+use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
+
+/// What the leader passes in with each command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Context {
+    /// The leader's wall-clock time in nanoseconds when it proposed the command. The ledger
+    /// assigns each event `max(previous + 1, timestamp)`, so ledger time never goes backwards
+    /// even if a new leader's clock is behind.
+    pub timestamp: u64,
+}
+
+/// A map with an undo log, so a failed linked chain can be rolled back to a savepoint.
+/// Iteration (for encoding) follows first-insertion order, never hash order.
+#[derive(Debug)]
+pub(crate) struct Journaled<K, V> {
+    map: FxHashMap<K, V>,
+    order: Vec<K>,
+    log: Vec<(K, Option<V>)>,
+}
+
+impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            map: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            order: Vec::with_capacity(n),
+            log: Vec::with_capacity(n),
+        }
+    }
+
+    pub(crate) fn get(&self, k: &K) -> Option<&V> {
+        self.map.get(k)
+    }
+
+    pub(crate) fn insert(&mut self, k: K, v: V) {
+        let prev = self.map.insert(k, v);
+        if prev.is_none() {
+            self.order.push(k);
+        }
+        self.log.push((k, prev));
+    }
+
+    pub(crate) fn savepoint(&self) -> usize {
+        self.log.len()
+    }
+
+    pub(crate) fn rollback(&mut self, savepoint: usize) {
+        while self.log.len() > savepoint {
+            let (k, prev) = self.log.pop().expect("log longer than savepoint");
+            match prev {
+                Some(p) => {
+                    self.map.insert(k, p);
+                }
+                None => {
+                    self.map.remove(&k);
+                    let last = self.order.pop();
+                    debug_assert!(last.is_some_and(|l| l == k), "undo is LIFO");
+                }
+            }
+        }
+    }
+
+    /// Entries in first-insertion order with their final values.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.order.iter().map(|k| (k, &self.map[k]))
+    }
+
+}
+
+/// A savepoint across every journal of the overlay.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Savepoint([usize; 6]);
+
+/// Committed state seen through the changes of the batch so far.
+pub(crate) struct Exec<'a> {
+    base: &'a dyn KvRead,
+    cache: Option<&'a crate::ledger::AccountCache>,
+    /// Leader time of this command.
+    pub(crate) now: u64,
+    /// Last timestamp assigned (committed state, then this batch).
+    pub(crate) last_ts: u64,
+    /// Accounts created or changed: value is (account, created in this batch).
+    pub(crate) accounts: Journaled<u128, (Account, bool)>,
+    /// Transfers created, by id.
+    pub(crate) transfers: Journaled<u128, Transfer>,
+    /// Ids burned by transient failures.
+    pub(crate) failed: Journaled<u128, u32>,
+    /// Pending-transfer status changes, by the pending transfer's timestamp.
+    pub(crate) pending: Journaled<u64, PendingStatus>,
+    /// Expiry index entries removed: (expires_at, pending timestamp).
+    pub(crate) unexpire: Journaled<(u64, u64), ()>,
+    /// Balance snapshots of `history` accounts: (account id, timestamp).
+    pub(crate) balances: Journaled<(u128, u64), AccountBalance>,
+}
+
+impl std::fmt::Debug for Exec<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exec")
+            .field("now", &self.now)
+            .field("last_ts", &self.last_ts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Exec<'a> {
+    pub(crate) fn new(
+        base: &'a dyn KvRead,
+        cache: Option<&'a crate::ledger::AccountCache>,
+        ctx: &Context,
+        events: usize,
+    ) -> Result<Self, StoreError> {
+        let last_ts = read_last_timestamp(base)?;
+        Ok(Self {
+            base,
+            cache,
+            now: ctx.timestamp,
+            last_ts,
+            accounts: Journaled::with_capacity(2 * events),
+            transfers: Journaled::with_capacity(events),
+            failed: Journaled::with_capacity(0),
+            pending: Journaled::with_capacity(0),
+            unexpire: Journaled::with_capacity(0),
+            balances: Journaled::with_capacity(0),
+        })
+    }
+
+    /// The committed state under the overlay.
+    pub(crate) fn base(&self) -> &'a dyn KvRead {
+        self.base
+    }
+
+    /// The next event timestamp: strictly after the last, and not before the leader's clock.
+    pub(crate) fn next_timestamp(&mut self) -> u64 {
+        self.last_ts = self.now.max(self.last_ts + 1);
+        self.last_ts
+    }
+
+    pub(crate) fn savepoint(&self) -> Savepoint {
+        Savepoint([
+            self.accounts.savepoint(),
+            self.transfers.savepoint(),
+            self.failed.savepoint(),
+            self.pending.savepoint(),
+            self.unexpire.savepoint(),
+            self.balances.savepoint(),
+        ])
+    }
+
+    pub(crate) fn rollback(&mut self, sp: Savepoint) {
+        self.accounts.rollback(sp.0[0]);
+        self.transfers.rollback(sp.0[1]);
+        self.failed.rollback(sp.0[2]);
+        self.pending.rollback(sp.0[3]);
+        self.unexpire.rollback(sp.0[4]);
+        self.balances.rollback(sp.0[5]);
+    }
+
+    pub(crate) fn account(&self, id: u128) -> Result<Option<Account>, StoreError> {
+        if let Some((a, _)) = self.accounts.get(&id) {
+            return Ok(Some(*a));
+        }
+        if let Some(a) = self.cache.and_then(|c| c.get(id)) {
+            return Ok(Some(a));
+        }
+        read_account(self.base, id)
+    }
+
+    pub(crate) fn put_account(&mut self, a: Account) {
+        let created = self.accounts.get(&a.id).is_some_and(|(_, c)| *c);
+        self.accounts.insert(a.id, (a, created));
+    }
+
+    /// What is known about a transfer id: created (with the transfer) or burned.
+    pub(crate) fn transfer_id(&self, id: u128) -> Result<Option<IdState>, StoreError> {
+        if let Some(t) = self.transfers.get(&id) {
+            return Ok(Some(IdState::Created(*t)));
+        }
+        if self.failed.get(&id).is_some() {
+            return Ok(Some(IdState::Failed));
+        }
+        match read_id_record(self.base, id)? {
+            None => Ok(None),
+            Some(IdRecord::Failed(_)) => Ok(Some(IdState::Failed)),
+            Some(IdRecord::Created(ts)) => match read_transfer_at(self.base, ts)? {
+                Some(t) => Ok(Some(IdState::Created(t))),
+                None => Err(StoreError::Corrupt(format!(
+                    "transfer id {id} points at missing timestamp {ts}"
+                ))),
+            },
+        }
+    }
+
+    pub(crate) fn pending_status(&self, ts: u64) -> Result<PendingStatus, StoreError> {
+        if let Some(s) = self.pending.get(&ts) {
+            return Ok(*s);
+        }
+        let mut out = Err(StoreError::Corrupt(format!("pending transfer {ts} has no status")));
+        self.base.get(Cf::Pending, &keys::ts_key(ts), &mut |v| {
+            out = keys::decode_pending_status(v)
+        })?;
+        out
+    }
+
+    /// Records a balance snapshot if the account keeps history.
+    pub(crate) fn record_history(&mut self, a: &Account, ts: u64) {
+        if a.flags().contains(crate::types::AccountFlags::HISTORY) {
+            self.balances.insert(
+                (a.id, ts),
+                AccountBalance {
+                    debits_pending: a.debits_pending,
+                    debits_posted: a.debits_posted,
+                    credits_pending: a.credits_pending,
+                    credits_posted: a.credits_posted,
+                    timestamp: ts,
+                },
+            );
+        }
+    }
+
+    /// Encodes every change of the batch, in a deterministic order.
+    pub(crate) fn encode(&self, out: &mut WriteBatch, applied: Option<&[u8]>) {
+        for (id, (a, created)) in self.accounts.iter() {
+            out.put(Cf::Accounts, &keys::id_key(*id), &keys::encode_account(a));
+            if *created {
+                out.put(Cf::AccountsByTs, &keys::ts_key(a.timestamp), &a.id.to_le_bytes());
+            }
+        }
+        let mut idbuf = [0u8; 9];
+        for (_, t) in self.transfers.iter() {
+            let ts = keys::ts_key(t.timestamp);
+            out.put(Cf::Transfers, &ts, &keys::encode_transfer(t));
+            let rec = keys::encode_id_record(IdRecord::Created(t.timestamp), &mut idbuf);
+            out.put(Cf::TransferIds, &keys::id_key(t.id), rec);
+            let dr = keys::account_ts_key(t.debit_account_id, t.timestamp);
+            out.put(Cf::AccountTransfers, &dr, &[keys::SIDE_DEBIT]);
+            let cr = keys::account_ts_key(t.credit_account_id, t.timestamp);
+            out.put(Cf::AccountTransfers, &cr, &[keys::SIDE_CREDIT]);
+            if t.flags().contains(TransferFlags::PENDING) {
+                out.put(Cf::Pending, &ts, &[PendingStatus::Pending as u8]);
+                if let Some(at) = t.expires_at() {
+                    out.put(Cf::Expiry, &keys::expiry_key(at, t.timestamp), &[]);
+                }
+            }
+        }
+        for (id, code) in self.failed.iter() {
+            let rec = keys::encode_id_record(IdRecord::Failed(*code), &mut idbuf);
+            out.put(Cf::TransferIds, &keys::id_key(*id), rec);
+        }
+        // After the transfers: a pending transfer created and resolved in the same batch ends
+        // with its final status and without an expiry entry (later operations win).
+        for (ts, status) in self.pending.iter() {
+            out.put(Cf::Pending, &keys::ts_key(*ts), &[*status as u8]);
+        }
+        for ((at, ts), ()) in self.unexpire.iter() {
+            out.delete(Cf::Expiry, &keys::expiry_key(*at, *ts));
+        }
+        for ((id, ts), b) in self.balances.iter() {
+            out.put(Cf::AccountBalances, &keys::account_ts_key(*id, *ts), &keys::encode_balance(b));
+        }
+        out.put(Cf::Meta, keys::META_LAST_TIMESTAMP, &self.last_ts.to_le_bytes());
+        if let Some(applied) = applied {
+            out.put(Cf::Meta, keys::META_APPLIED, applied);
+        }
+    }
+}
+
+/// A transfer id's state as seen by the executor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IdState {
+    Created(Transfer),
+    /// Burned by a transient failure.
+    Failed,
+}
+
+/// Reads the last assigned timestamp (0 for an empty ledger).
+pub fn read_last_timestamp(s: &dyn KvRead) -> Result<u64, StoreError> {
+    let mut out = Ok(0);
+    s.get(Cf::Meta, keys::META_LAST_TIMESTAMP, &mut |v| {
+        out = v
+            .try_into()
+            .map(u64::from_le_bytes)
+            .map_err(|_| StoreError::Corrupt("meta last_timestamp".into()))
+    })?;
+    out
+}
+
+/// Reads the caller's applied position, as last written with a batch.
+pub fn read_applied(s: &dyn KvRead) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut out = None;
+    s.get(Cf::Meta, keys::META_APPLIED, &mut |v| out = Some(v.to_vec()))?;
+    Ok(out)
+}
+
+pub(crate) fn read_account(s: &dyn KvRead, id: u128) -> Result<Option<Account>, StoreError> {
+    let mut out = Ok(None);
+    s.get(Cf::Accounts, &keys::id_key(id), &mut |v| {
+        out = keys::decode_account(v).map(Some)
+    })?;
+    out
+}
+
+pub(crate) fn read_id_record(s: &dyn KvRead, id: u128) -> Result<Option<IdRecord>, StoreError> {
+    let mut out = Ok(None);
+    s.get(Cf::TransferIds, &keys::id_key(id), &mut |v| {
+        out = keys::decode_id_record(v).map(Some)
+    })?;
+    out
+}
+
+pub(crate) fn read_transfer_at(s: &dyn KvRead, ts: u64) -> Result<Option<Transfer>, StoreError> {
+    let mut out = Ok(None);
+    s.get(Cf::Transfers, &keys::ts_key(ts), &mut |v| {
+        out = keys::decode_transfer(v).map(Some)
+    })?;
+    out
+}
+
+/// Runs a batch with linked-chain semantics. `exec_one` validates and applies one event and
+/// returns its result; chains that fail are rolled back and their other events get
+/// `linked_failed`. `on_failure` runs after any rollback (used to burn transient ids).
+pub(crate) struct ChainRunner<R> {
+    pub(crate) ok: R,
+    pub(crate) linked_failed: R,
+    pub(crate) chain_open: R,
+}
+
+impl<R: Copy + PartialEq> ChainRunner<R> {
+    pub(crate) fn run<E>(
+        &self,
+        exec: &mut Exec<'_>,
+        events: &[E],
+        linked: impl Fn(&E) -> bool,
+        mut exec_one: impl FnMut(&mut Exec<'_>, usize, &E) -> Result<R, StoreError>,
+        mut on_failure: impl FnMut(&mut Exec<'_>, &E, R),
+    ) -> Result<Vec<R>, StoreError> {
+        let n = events.len();
+        let mut results = Vec::with_capacity(n);
+        let mut chain: Option<(usize, Savepoint)> = None;
+        let mut chain_failed = false;
+        for (i, e) in events.iter().enumerate() {
+            let is_linked = linked(e);
+            if chain.is_none() && is_linked {
+                chain = Some((i, exec.savepoint()));
+            }
+            let r = if chain_failed {
+                self.linked_failed
+            } else if is_linked && i + 1 == n {
+                self.chain_open
+            } else {
+                exec_one(exec, i, e)?
+            };
+            results.push(r);
+            if r != self.ok && !chain_failed {
+                if let Some((start, sp)) = chain {
+                    exec.rollback(sp);
+                    chain_failed = true;
+                    for prev in &mut results[start..i] {
+                        *prev = self.linked_failed;
+                    }
+                }
+                on_failure(exec, e, r);
+            }
+            if !is_linked {
+                chain = None;
+                chain_failed = false;
+            }
+        }
+        Ok(results)
+    }
+}

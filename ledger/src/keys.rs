@@ -1,0 +1,365 @@
+//! Every key and value layout of the ledger's state, in one place.
+//!
+//! Keys are fixed-width big-endian integers, so byte order equals numeric order and range scans
+//! walk time or ids in order. Values are fixed-size little-endian records. The layout is
+//! described byte by byte in `docs/internals/storage.md`; change both together, and bump
+//! [`FORMAT_VERSION`] when a stored byte changes meaning.
+
+use crate::store::{Cf, StoreError};
+use crate::types::{Account, AccountBalance, PendingStatus, Transfer};
+
+/// Version of the on-disk layout, stored under [`META_FORMAT`].
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `meta` key: the layout version (u32 LE).
+pub const META_FORMAT: &[u8] = b"format";
+/// `meta` key: the last timestamp assigned to any event (u64 LE).
+pub const META_LAST_TIMESTAMP: &[u8] = b"last_timestamp";
+/// `meta` key: the caller's applied position (opaque bytes, e.g. a Raft log id), written in the
+/// same atomic batch as the state it describes. Excluded from the state hash.
+pub const META_APPLIED: &[u8] = b"applied";
+
+/// Size of an encoded [`Account`].
+pub const ACCOUNT_SIZE: usize = 128;
+/// Size of an encoded [`Transfer`].
+pub const TRANSFER_SIZE: usize = 128;
+/// Size of an encoded [`AccountBalance`].
+pub const BALANCE_SIZE: usize = 72;
+
+/// `account_transfers` value bit: the account is the transfer's debit side.
+pub const SIDE_DEBIT: u8 = 1;
+/// `account_transfers` value bit: the account is the transfer's credit side.
+pub const SIDE_CREDIT: u8 = 2;
+
+/// Key of `accounts` (by id) and `transfer_ids`.
+pub fn id_key(id: u128) -> [u8; 16] {
+    id.to_be_bytes()
+}
+
+/// Key of `accounts_by_ts`, `transfers` and `pending` (by timestamp).
+pub fn ts_key(ts: u64) -> [u8; 8] {
+    ts.to_be_bytes()
+}
+
+/// Key of `account_transfers` and `account_balances`: account id, then timestamp.
+pub fn account_ts_key(account_id: u128, ts: u64) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..16].copy_from_slice(&account_id.to_be_bytes());
+    k[16..].copy_from_slice(&ts.to_be_bytes());
+    k
+}
+
+/// Key of `expiry`: expiry time, then the pending transfer's timestamp.
+pub fn expiry_key(expires_at: u64, ts: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&expires_at.to_be_bytes());
+    k[8..].copy_from_slice(&ts.to_be_bytes());
+    k
+}
+
+/// Splits an `expiry` key into (expires_at, pending timestamp).
+pub fn decode_expiry_key(k: &[u8]) -> Result<(u64, u64), StoreError> {
+    let k: &[u8; 16] = k.try_into().map_err(|_| corrupt(Cf::Expiry, "key length"))?;
+    Ok((be_u64(&k[..8]), be_u64(&k[8..])))
+}
+
+/// Timestamp part of an `account_transfers` / `account_balances` key.
+pub fn decode_account_ts_key(k: &[u8]) -> Result<u64, StoreError> {
+    if k.len() != 24 {
+        return Err(corrupt(Cf::AccountTransfers, "key length"));
+    }
+    Ok(be_u64(&k[16..]))
+}
+
+/// Decodes a big-endian u64 key.
+pub fn decode_ts_key(k: &[u8]) -> Result<u64, StoreError> {
+    if k.len() != 8 {
+        return Err(corrupt(Cf::Transfers, "key length"));
+    }
+    Ok(be_u64(k))
+}
+
+fn be_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    u64::from_be_bytes(a)
+}
+
+fn corrupt(cf: Cf, what: &str) -> StoreError {
+    StoreError::Corrupt(format!("{}: bad {what}", cf.name()))
+}
+
+/// A little-endian field writer over a fixed buffer.
+struct W<'a> {
+    b: &'a mut [u8],
+    at: usize,
+}
+
+impl W<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.b[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+    }
+}
+
+/// A little-endian field reader over a slice of checked length.
+struct R<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl R<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let mut a = [0u8; N];
+        a.copy_from_slice(&self.b[self.at..self.at + N]);
+        self.at += N;
+        a
+    }
+    fn u128(&mut self) -> u128 {
+        u128::from_le_bytes(self.take())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.take())
+    }
+}
+
+/// Encodes an account: id, debits_pending, debits_posted, credits_pending, credits_posted,
+/// user_data_128 (16 bytes each), user_data_64 (8), user_data_32 (4), reserved zero (4),
+/// ledger (4), code (2), flags (2), timestamp (8).
+pub fn encode_account(a: &Account) -> [u8; ACCOUNT_SIZE] {
+    let mut b = [0u8; ACCOUNT_SIZE];
+    let mut w = W { b: &mut b, at: 0 };
+    w.put(&a.id.to_le_bytes());
+    w.put(&a.debits_pending.to_le_bytes());
+    w.put(&a.debits_posted.to_le_bytes());
+    w.put(&a.credits_pending.to_le_bytes());
+    w.put(&a.credits_posted.to_le_bytes());
+    w.put(&a.user_data_128.to_le_bytes());
+    w.put(&a.user_data_64.to_le_bytes());
+    w.put(&a.user_data_32.to_le_bytes());
+    w.put(&[0u8; 4]);
+    w.put(&a.ledger.to_le_bytes());
+    w.put(&a.code.to_le_bytes());
+    w.put(&a.flags.to_le_bytes());
+    w.put(&a.timestamp.to_le_bytes());
+    debug_assert_eq!(w.at, ACCOUNT_SIZE);
+    b
+}
+
+/// Decodes [`encode_account`]'s layout.
+pub fn decode_account(b: &[u8]) -> Result<Account, StoreError> {
+    if b.len() != ACCOUNT_SIZE {
+        return Err(corrupt(Cf::Accounts, "value length"));
+    }
+    let mut r = R { b, at: 0 };
+    let mut a = Account {
+        id: r.u128(),
+        debits_pending: r.u128(),
+        debits_posted: r.u128(),
+        credits_pending: r.u128(),
+        credits_posted: r.u128(),
+        user_data_128: r.u128(),
+        user_data_64: r.u64(),
+        user_data_32: r.u32(),
+        ..Account::default()
+    };
+    let _reserved = r.u32();
+    a.ledger = r.u32();
+    a.code = r.u16();
+    a.flags = r.u16();
+    a.timestamp = r.u64();
+    Ok(a)
+}
+
+/// Encodes a transfer: id, debit_account_id, credit_account_id, amount, pending_id,
+/// user_data_128 (16 bytes each), user_data_64 (8), user_data_32 (4), timeout (4), ledger (4),
+/// code (2), flags (2), timestamp (8).
+pub fn encode_transfer(t: &Transfer) -> [u8; TRANSFER_SIZE] {
+    let mut b = [0u8; TRANSFER_SIZE];
+    let mut w = W { b: &mut b, at: 0 };
+    w.put(&t.id.to_le_bytes());
+    w.put(&t.debit_account_id.to_le_bytes());
+    w.put(&t.credit_account_id.to_le_bytes());
+    w.put(&t.amount.to_le_bytes());
+    w.put(&t.pending_id.to_le_bytes());
+    w.put(&t.user_data_128.to_le_bytes());
+    w.put(&t.user_data_64.to_le_bytes());
+    w.put(&t.user_data_32.to_le_bytes());
+    w.put(&t.timeout.to_le_bytes());
+    w.put(&t.ledger.to_le_bytes());
+    w.put(&t.code.to_le_bytes());
+    w.put(&t.flags.to_le_bytes());
+    w.put(&t.timestamp.to_le_bytes());
+    debug_assert_eq!(w.at, TRANSFER_SIZE);
+    b
+}
+
+/// Decodes [`encode_transfer`]'s layout.
+pub fn decode_transfer(b: &[u8]) -> Result<Transfer, StoreError> {
+    if b.len() != TRANSFER_SIZE {
+        return Err(corrupt(Cf::Transfers, "value length"));
+    }
+    let mut r = R { b, at: 0 };
+    Ok(Transfer {
+        id: r.u128(),
+        debit_account_id: r.u128(),
+        credit_account_id: r.u128(),
+        amount: r.u128(),
+        pending_id: r.u128(),
+        user_data_128: r.u128(),
+        user_data_64: r.u64(),
+        user_data_32: r.u32(),
+        timeout: r.u32(),
+        ledger: r.u32(),
+        code: r.u16(),
+        flags: r.u16(),
+        timestamp: r.u64(),
+    })
+}
+
+/// Encodes a balance snapshot: the four balances (16 bytes each), then timestamp (8).
+pub fn encode_balance(b: &AccountBalance) -> [u8; BALANCE_SIZE] {
+    let mut out = [0u8; BALANCE_SIZE];
+    let mut w = W { b: &mut out, at: 0 };
+    w.put(&b.debits_pending.to_le_bytes());
+    w.put(&b.debits_posted.to_le_bytes());
+    w.put(&b.credits_pending.to_le_bytes());
+    w.put(&b.credits_posted.to_le_bytes());
+    w.put(&b.timestamp.to_le_bytes());
+    out
+}
+
+/// Decodes [`encode_balance`]'s layout.
+pub fn decode_balance(b: &[u8]) -> Result<AccountBalance, StoreError> {
+    if b.len() != BALANCE_SIZE {
+        return Err(corrupt(Cf::AccountBalances, "value length"));
+    }
+    let mut r = R { b, at: 0 };
+    Ok(AccountBalance {
+        debits_pending: r.u128(),
+        debits_posted: r.u128(),
+        credits_pending: r.u128(),
+        credits_posted: r.u128(),
+        timestamp: r.u64(),
+    })
+}
+
+/// What `transfer_ids` knows about an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdRecord {
+    /// Created; the value is the transfer's timestamp (its key in `transfers`).
+    Created(u64),
+    /// Failed transiently with this result code; the id is burned.
+    Failed(u32),
+}
+
+/// Encodes an [`IdRecord`]: tag byte 0 + timestamp (u64 LE), or tag 1 + result code (u32 LE).
+pub fn encode_id_record(r: IdRecord, out: &mut [u8; 9]) -> &[u8] {
+    match r {
+        IdRecord::Created(ts) => {
+            out[0] = 0;
+            out[1..9].copy_from_slice(&ts.to_le_bytes());
+            &out[..9]
+        }
+        IdRecord::Failed(code) => {
+            out[0] = 1;
+            out[1..5].copy_from_slice(&code.to_le_bytes());
+            &out[..5]
+        }
+    }
+}
+
+/// Decodes [`encode_id_record`]'s layout.
+pub fn decode_id_record(b: &[u8]) -> Result<IdRecord, StoreError> {
+    match (b.first(), b.len()) {
+        (Some(0), 9) => Ok(IdRecord::Created(u64::from_le_bytes(
+            b[1..9].try_into().expect("length checked"),
+        ))),
+        (Some(1), 5) => Ok(IdRecord::Failed(u32::from_le_bytes(
+            b[1..5].try_into().expect("length checked"),
+        ))),
+        _ => Err(corrupt(Cf::TransferIds, "value")),
+    }
+}
+
+/// Decodes a `pending` value (one status byte).
+pub fn decode_pending_status(b: &[u8]) -> Result<PendingStatus, StoreError> {
+    match b {
+        [v] => PendingStatus::from_u8(*v).ok_or_else(|| corrupt(Cf::Pending, "status")),
+        _ => Err(corrupt(Cf::Pending, "value length")),
+    }
+}
+
+/// Decodes a 16-byte little-endian id value (`accounts_by_ts`).
+pub fn decode_id_value(b: &[u8]) -> Result<u128, StoreError> {
+    let a: [u8; 16] = b.try_into().map_err(|_| corrupt(Cf::AccountsByTs, "value length"))?;
+    Ok(u128::from_le_bytes(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let a = Account {
+            id: u128::MAX - 7,
+            debits_pending: 1,
+            debits_posted: 2,
+            credits_pending: 3,
+            credits_posted: u128::MAX,
+            user_data_128: 5,
+            user_data_64: 6,
+            user_data_32: 7,
+            ledger: 8,
+            code: 9,
+            flags: 10,
+            timestamp: 11,
+        };
+        assert_eq!(decode_account(&encode_account(&a)).unwrap(), a);
+        let t = Transfer {
+            id: 1,
+            debit_account_id: 2,
+            credit_account_id: 3,
+            amount: 4,
+            pending_id: 5,
+            user_data_128: 6,
+            user_data_64: 7,
+            user_data_32: 8,
+            timeout: 9,
+            ledger: 10,
+            code: 11,
+            flags: 12,
+            timestamp: 13,
+        };
+        assert_eq!(decode_transfer(&encode_transfer(&t)).unwrap(), t);
+        let b = AccountBalance {
+            debits_pending: 1,
+            debits_posted: 2,
+            credits_pending: 3,
+            credits_posted: 4,
+            timestamp: 5,
+        };
+        assert_eq!(decode_balance(&encode_balance(&b)).unwrap(), b);
+        let mut buf = [0u8; 9];
+        for r in [IdRecord::Created(77), IdRecord::Failed(38)] {
+            assert_eq!(decode_id_record(encode_id_record(r, &mut buf)).unwrap(), r);
+        }
+        assert!(decode_account(&[0u8; 5]).is_err());
+        assert!(decode_id_record(&[9u8; 9]).is_err());
+    }
+
+    #[test]
+    fn keys_sort_numerically() {
+        assert!(ts_key(255) < ts_key(256));
+        assert!(account_ts_key(1, u64::MAX) < account_ts_key(2, 0));
+        assert!(expiry_key(5, 9) < expiry_key(6, 0));
+        assert_eq!(decode_expiry_key(&expiry_key(5, 9)).unwrap(), (5, 9));
+    }
+}

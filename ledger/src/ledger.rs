@@ -1,0 +1,313 @@
+//! The command interface: [`execute`] (pure) and [`Ledger`] (execute, write, cache).
+
+use rustc_hash::FxHashMap;
+
+use crate::exec::{ChainRunner, Context, Exec};
+use crate::ops::{create_account::create_account, create_transfer::create_transfer, expire};
+use crate::results::{CreateAccountResult, CreateTransferResult};
+use crate::store::{KvRead, KvStore, StoreError, WriteBatch};
+use crate::types::{Account, AccountFlags, Transfer, TransferFlags, BATCH_MAX};
+use crate::{keys, store::Cf};
+
+/// A system failure (never a business rejection: those are result codes).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The store failed; the command had no effect and the caller must not continue applying.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A batch had more events than [`BATCH_MAX`]; nothing was applied.
+    #[error("batch of {len} events exceeds the maximum of {max}")]
+    BatchTooLarge {
+        /// Events in the rejected batch.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A read filter is malformed; the message says which field and why.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    /// The store holds data of another on-disk format version.
+    #[error("store has format version {found}, this build reads {expected}")]
+    FormatMismatch {
+        /// Version found in the store.
+        found: u32,
+        /// Version this build writes.
+        expected: u32,
+    },
+}
+
+/// A write command: one batch of events, applied atomically as one unit of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Create accounts.
+    CreateAccounts(Vec<Account>),
+    /// Create transfers.
+    CreateTransfers(Vec<Transfer>),
+    /// Only advance ledger time: expire pending transfers that are due.
+    Pulse,
+}
+
+/// The per-event results of a command, in event order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Results of [`Command::CreateAccounts`].
+    Accounts(Vec<CreateAccountResult>),
+    /// Results of [`Command::CreateTransfers`].
+    Transfers(Vec<CreateTransferResult>),
+    /// Result of [`Command::Pulse`]: how many pending transfers expired.
+    Pulse {
+        /// Pending transfers released.
+        expired: usize,
+    },
+}
+
+/// Runs `cmd` against `view` at leader time `ctx` and appends every change to `out`,
+/// including `applied` (the caller's log position) if given. Pure: `view` is only read.
+pub fn execute(
+    view: &dyn KvRead,
+    cmd: &Command,
+    ctx: &Context,
+    out: &mut WriteBatch,
+    applied: Option<&[u8]>,
+) -> Result<Outcome, LedgerError> {
+    execute_cached(view, None, cmd.as_ref(), ctx, out, applied)
+}
+
+/// A borrowed [`Command`], so callers holding slices need not copy them.
+#[derive(Debug, Clone, Copy)]
+enum Cmd<'a> {
+    CreateAccounts(&'a [Account]),
+    CreateTransfers(&'a [Transfer]),
+    Pulse,
+}
+
+impl Command {
+    fn as_ref(&self) -> Cmd<'_> {
+        match self {
+            Command::CreateAccounts(v) => Cmd::CreateAccounts(v),
+            Command::CreateTransfers(v) => Cmd::CreateTransfers(v),
+            Command::Pulse => Cmd::Pulse,
+        }
+    }
+}
+
+fn execute_cached(
+    view: &dyn KvRead,
+    cache: Option<&AccountCache>,
+    cmd: Cmd<'_>,
+    ctx: &Context,
+    out: &mut WriteBatch,
+    applied: Option<&[u8]>,
+) -> Result<Outcome, LedgerError> {
+    let len = match cmd {
+        Cmd::CreateAccounts(v) => v.len(),
+        Cmd::CreateTransfers(v) => v.len(),
+        Cmd::Pulse => 0,
+    };
+    if len > BATCH_MAX {
+        return Err(LedgerError::BatchTooLarge { len, max: BATCH_MAX });
+    }
+    let mut x = Exec::new(view, cache, ctx, len)?;
+    let outcome = match cmd {
+        Cmd::CreateAccounts(events) => {
+            let imported = events
+                .first()
+                .is_some_and(|a| a.flags().contains(AccountFlags::IMPORTED));
+            if !imported {
+                expire::expire_due(&mut x)?;
+            }
+            let runner = ChainRunner {
+                ok: CreateAccountResult::Ok,
+                linked_failed: CreateAccountResult::LinkedEventFailed,
+                chain_open: CreateAccountResult::LinkedEventChainOpen,
+            };
+            Outcome::Accounts(runner.run(
+                &mut x,
+                events,
+                |a| a.flags().contains(AccountFlags::LINKED),
+                |x, _, a| create_account(x, a, imported),
+                |_, _, _| {},
+            )?)
+        }
+        Cmd::CreateTransfers(events) => {
+            let imported = events
+                .first()
+                .is_some_and(|t| t.flags().contains(TransferFlags::IMPORTED));
+            if !imported {
+                expire::expire_due(&mut x)?;
+            }
+            let runner = ChainRunner {
+                ok: CreateTransferResult::Ok,
+                linked_failed: CreateTransferResult::LinkedEventFailed,
+                chain_open: CreateTransferResult::LinkedEventChainOpen,
+            };
+            Outcome::Transfers(runner.run(
+                &mut x,
+                events,
+                |t| t.flags().contains(TransferFlags::LINKED),
+                |x, _, t| create_transfer(x, t, imported),
+                |x, t, r| {
+                    if r.is_transient() {
+                        x.failed.insert(t.id, r.as_u32());
+                    }
+                },
+            )?)
+        }
+        Cmd::Pulse => Outcome::Pulse {
+            expired: expire::expire_due(&mut x)?,
+        },
+    };
+    x.encode(out, applied);
+    Ok(outcome)
+}
+
+/// Committed accounts kept in memory so hot accounts skip the store. Bounded: when full it is
+/// emptied and refills with what the next batches touch.
+#[derive(Debug)]
+pub struct AccountCache {
+    map: FxHashMap<u128, Account>,
+    capacity: usize,
+}
+
+impl AccountCache {
+    /// A cache of at most `capacity` accounts (0 disables it).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            map: FxHashMap::default(),
+            capacity,
+        }
+    }
+
+    pub(crate) fn get(&self, id: u128) -> Option<Account> {
+        self.map.get(&id).copied()
+    }
+
+    fn insert(&mut self, a: Account) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.map.len() >= self.capacity && !self.map.contains_key(&a.id) {
+            self.map.clear();
+        }
+        self.map.insert(a.id, a);
+    }
+}
+
+/// Default [`AccountCache`] capacity: one million accounts (about 200 MB).
+pub const ACCOUNT_CACHE_DEFAULT: usize = 1 << 20;
+
+/// A ledger over a store: executes commands, writes each as one atomic batch, caches accounts.
+#[derive(Debug)]
+pub struct Ledger<S> {
+    store: S,
+    cache: AccountCache,
+    batch: WriteBatch,
+}
+
+impl<S: KvStore> Ledger<S> {
+    /// Opens a ledger on `store`, initialising an empty store and refusing another format.
+    pub fn open(store: S) -> Result<Self, LedgerError> {
+        Self::with_cache(store, ACCOUNT_CACHE_DEFAULT)
+    }
+
+    /// Like [`Ledger::open`] with an account cache of `capacity` entries.
+    pub fn with_cache(mut store: S, capacity: usize) -> Result<Self, LedgerError> {
+        let mut found = None;
+        store.get(Cf::Meta, keys::META_FORMAT, &mut |v| {
+            found = Some(v.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX))
+        })?;
+        match found {
+            Some(v) if v == keys::FORMAT_VERSION => {}
+            Some(v) => {
+                return Err(LedgerError::FormatMismatch {
+                    found: v,
+                    expected: keys::FORMAT_VERSION,
+                })
+            }
+            None => {
+                let mut b = WriteBatch::new();
+                b.put(Cf::Meta, keys::META_FORMAT, &keys::FORMAT_VERSION.to_le_bytes());
+                store.write(&b)?;
+            }
+        }
+        Ok(Self {
+            store,
+            cache: AccountCache::new(capacity),
+            batch: WriteBatch::new(),
+        })
+    }
+
+    /// Executes `cmd` and writes its changes (and `applied`, if given) in one atomic batch.
+    pub fn apply(
+        &mut self,
+        cmd: &Command,
+        ctx: &Context,
+        applied: Option<&[u8]>,
+    ) -> Result<Outcome, LedgerError> {
+        self.apply_ref(cmd.as_ref(), ctx, applied)
+    }
+
+    fn apply_ref(
+        &mut self,
+        cmd: Cmd<'_>,
+        ctx: &Context,
+        applied: Option<&[u8]>,
+    ) -> Result<Outcome, LedgerError> {
+        self.batch.clear();
+        let outcome = execute_cached(
+            &self.store,
+            Some(&self.cache),
+            cmd,
+            ctx,
+            &mut self.batch,
+            applied,
+        )?;
+        self.store.write(&self.batch)?;
+        for (cf, _, value) in self.batch.iter() {
+            if let (Cf::Accounts, Some(v)) = (cf, value) {
+                self.cache.insert(keys::decode_account(v)?);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Creates accounts; one result per event.
+    pub fn create_accounts(
+        &mut self,
+        events: &[Account],
+        ctx: &Context,
+    ) -> Result<Vec<CreateAccountResult>, LedgerError> {
+        match self.apply_ref(Cmd::CreateAccounts(events), ctx, None)? {
+            Outcome::Accounts(r) => Ok(r),
+            other => unreachable!("create_accounts produced {other:?}"),
+        }
+    }
+
+    /// Creates transfers; one result per event.
+    pub fn create_transfers(
+        &mut self,
+        events: &[Transfer],
+        ctx: &Context,
+    ) -> Result<Vec<CreateTransferResult>, LedgerError> {
+        match self.apply_ref(Cmd::CreateTransfers(events), ctx, None)? {
+            Outcome::Transfers(r) => Ok(r),
+            other => unreachable!("create_transfers produced {other:?}"),
+        }
+    }
+
+    /// The underlying store (for reads: see [`crate::query`]).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Gives the store back.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The state hash of the underlying store (see [`crate::store::state_hash`]).
+    pub fn state_hash(&self) -> Result<[u8; 32], LedgerError> {
+        Ok(crate::store::state_hash(&self.store)?)
+    }
+}

@@ -1,0 +1,67 @@
+//! `tally-ledger`: the deterministic double-entry state machine at the heart of Tally.
+//!
+//! Every transfer debits one account and credits another on the same ledger, atomically, with
+//! balance limits, two-phase (pending, post, void, expiry) transfers, linked all-or-nothing
+//! chains, and idempotency forever: an id is never applied twice.
+//!
+//! # Boundary
+//!
+//! This crate is the pure core. It depends on no storage engine, runtime, network or
+//! serialisation framework: no rocksdb, tokio, tonic, openraft or prost (a test enforces it).
+//! It reads state through the small [`store::KvRead`] trait and describes its changes as one
+//! [`store::WriteBatch`] per command. It never reads a clock: time arrives from the Raft leader
+//! in [`Context`], and each event gets `max(previous + 1, leader time)`. The same commands in the
+//! same order give byte-identical state on any machine ([`store::state_hash`] proves it).
+//!
+//! # Layout
+//!
+//! - [`types`]: accounts, transfers, flags, filters.
+//! - [`results`]: the result codes of each operation, in precedence order.
+//! - [`keys`]: every key and value layout.
+//! - [`store`]: the storage trait, the write batch, the in-memory store, the state hash and the
+//!   storage conformance suite.
+//! - `exec`, `ops/`: the executor and one module per operation.
+//! - [`query`]: lookups and filtered reads.
+//!
+//! # Example
+//!
+//! ```
+//! use tally_ledger::{Account, Context, CreateTransferResult, Ledger, MemStore, Transfer};
+//!
+//! let mut ledger = Ledger::open(MemStore::new()).unwrap();
+//! let ctx = Context { timestamp: 1_700_000_000_000_000_000 };
+//! let account = |id| Account { id, ledger: 1, code: 10, ..Account::default() };
+//! ledger.create_accounts(&[account(1), account(2)], &ctx).unwrap();
+//!
+//! let t = Transfer {
+//!     id: 100, debit_account_id: 1, credit_account_id: 2, amount: 250, ledger: 1, code: 1,
+//!     ..Transfer::default()
+//! };
+//! assert_eq!(ledger.create_transfers(&[t], &ctx).unwrap(), vec![CreateTransferResult::Ok]);
+//! // Resubmitting the same id never applies it twice.
+//! assert_eq!(ledger.create_transfers(&[t], &ctx).unwrap(), vec![CreateTransferResult::Exists]);
+//!
+//! let accounts = tally_ledger::query::lookup_accounts(ledger.store(), &[1, 2]).unwrap();
+//! assert_eq!((accounts[0].debits_posted, accounts[1].credits_posted), (250, 250));
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod exec;
+pub mod keys;
+mod ledger;
+mod ops;
+pub mod query;
+pub mod results;
+pub mod store;
+pub mod types;
+
+pub use exec::{read_applied, read_last_timestamp, Context};
+pub use ledger::{
+    execute, AccountCache, Command, Ledger, LedgerError, Outcome, ACCOUNT_CACHE_DEFAULT,
+};
+pub use ops::expire::EXPIRE_MAX;
+pub use results::{CreateAccountResult, CreateTransferResult};
+pub use store::{state_hash, Cf, KvRead, KvStore, MemStore, StoreError, WriteBatch};
+pub use types::*;

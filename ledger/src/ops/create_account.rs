@@ -1,0 +1,108 @@
+//! `create_accounts`: validation in precedence order, then insertion.
+
+use crate::exec::Exec;
+use crate::results::CreateAccountResult as R;
+use crate::store::StoreError;
+use crate::types::{Account, AccountFlags, TIMESTAMP_MAX};
+
+/// Validates and applies one account event. `imported` is the batch's mode (first event's flag).
+pub(crate) fn create_account(
+    x: &mut Exec<'_>,
+    a: &Account,
+    batch_imported: bool,
+) -> Result<R, StoreError> {
+    let flags = AccountFlags::from_bits_retain(a.flags);
+    let imported = flags.contains(AccountFlags::IMPORTED);
+    if batch_imported && !imported {
+        return Ok(R::ImportedEventExpected);
+    }
+    if !batch_imported && imported {
+        return Ok(R::ImportedEventNotExpected);
+    }
+    let ts = if imported {
+        if a.timestamp == 0 || a.timestamp > TIMESTAMP_MAX {
+            return Ok(R::ImportedEventTimestampOutOfRange);
+        }
+        if a.timestamp > x.now {
+            return Ok(R::ImportedEventTimestampMustNotAdvance);
+        }
+        a.timestamp
+    } else {
+        if a.timestamp != 0 {
+            return Ok(R::TimestampMustBeZero);
+        }
+        x.next_timestamp()
+    };
+    if flags.bits() & !AccountFlags::all().bits() != 0 {
+        return Ok(R::ReservedFlag);
+    }
+    if a.id == 0 {
+        return Ok(R::IdMustNotBeZero);
+    }
+    if a.id == u128::MAX {
+        return Ok(R::IdMustNotBeIntMax);
+    }
+    if let Some(e) = x.account(a.id)? {
+        return Ok(exists(a, &e));
+    }
+    if flags.contains(
+        AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
+    ) {
+        return Ok(R::FlagsAreMutuallyExclusive);
+    }
+    if a.debits_pending != 0 {
+        return Ok(R::DebitsPendingMustBeZero);
+    }
+    if a.debits_posted != 0 {
+        return Ok(R::DebitsPostedMustBeZero);
+    }
+    if a.credits_pending != 0 {
+        return Ok(R::CreditsPendingMustBeZero);
+    }
+    if a.credits_posted != 0 {
+        return Ok(R::CreditsPostedMustBeZero);
+    }
+    if a.ledger == 0 {
+        return Ok(R::LedgerMustNotBeZero);
+    }
+    if a.code == 0 {
+        return Ok(R::CodeMustNotBeZero);
+    }
+    if imported {
+        if ts <= x.last_ts {
+            return Ok(R::ImportedEventTimestampMustNotRegress);
+        }
+        x.last_ts = ts;
+    }
+    let account = Account {
+        timestamp: ts,
+        ..*a
+    };
+    x.accounts.insert(a.id, (account, true));
+    Ok(R::Ok)
+}
+
+/// Compares a retried account with the stored one, field by field in precedence order.
+fn exists(a: &Account, e: &Account) -> R {
+    // `closed` is state that closing transfers change later, not part of the account's identity.
+    let identity = !AccountFlags::CLOSED.bits();
+    if a.flags & identity != e.flags & identity {
+        return R::ExistsWithDifferentFlags;
+    }
+    if a.user_data_128 != e.user_data_128 {
+        return R::ExistsWithDifferentUserData128;
+    }
+    if a.user_data_64 != e.user_data_64 {
+        return R::ExistsWithDifferentUserData64;
+    }
+    if a.user_data_32 != e.user_data_32 {
+        return R::ExistsWithDifferentUserData32;
+    }
+    if a.ledger != e.ledger {
+        return R::ExistsWithDifferentLedger;
+    }
+    if a.code != e.code {
+        return R::ExistsWithDifferentCode;
+    }
+    R::Exists
+}

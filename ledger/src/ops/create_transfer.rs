@@ -1,0 +1,406 @@
+//! `create_transfers`: validation in precedence order, then the balance changes.
+//!
+//! Plain and pending transfers go through [`create_transfer`]; post and void transfers through
+//! [`post_or_void`]. Each is a flat run of early returns in the order of
+//! [`CreateTransferResult`](crate::CreateTransferResult)'s declaration.
+
+use crate::exec::{Exec, IdState};
+use crate::results::CreateTransferResult as R;
+use crate::store::StoreError;
+use crate::types::{
+    Account, AccountFlags, PendingStatus, Transfer, TransferFlags as F, AMOUNT_MAX, NS_PER_S,
+    TIMESTAMP_MAX,
+};
+
+/// Validates and applies one transfer event. `batch_imported` is the batch's mode.
+pub(crate) fn create_transfer(
+    x: &mut Exec<'_>,
+    t: &Transfer,
+    batch_imported: bool,
+) -> Result<R, StoreError> {
+    let flags = F::from_bits_retain(t.flags);
+    let imported = flags.contains(F::IMPORTED);
+    if batch_imported && !imported {
+        return Ok(R::ImportedEventExpected);
+    }
+    if !batch_imported && imported {
+        return Ok(R::ImportedEventNotExpected);
+    }
+    let ts = if imported {
+        if t.timestamp == 0 || t.timestamp > TIMESTAMP_MAX {
+            return Ok(R::ImportedEventTimestampOutOfRange);
+        }
+        if t.timestamp > x.now {
+            return Ok(R::ImportedEventTimestampMustNotAdvance);
+        }
+        t.timestamp
+    } else {
+        if t.timestamp != 0 {
+            return Ok(R::TimestampMustBeZero);
+        }
+        x.next_timestamp()
+    };
+    if flags.bits() & !F::all().bits() != 0 {
+        return Ok(R::ReservedFlag);
+    }
+    if t.id == 0 {
+        return Ok(R::IdMustNotBeZero);
+    }
+    if t.id == u128::MAX {
+        return Ok(R::IdMustNotBeIntMax);
+    }
+    match x.transfer_id(t.id)? {
+        Some(IdState::Created(e)) => return exists(x, t, &e),
+        Some(IdState::Failed) => return Ok(R::IdAlreadyFailed),
+        None => {}
+    }
+    let resolves = flags.intersects(F::POST_PENDING_TRANSFER | F::VOID_PENDING_TRANSFER);
+    let phase_flags = flags & (F::PENDING | F::POST_PENDING_TRANSFER | F::VOID_PENDING_TRANSFER);
+    let modifiers = F::BALANCING_DEBIT | F::BALANCING_CREDIT | F::CLOSING_DEBIT | F::CLOSING_CREDIT;
+    if phase_flags.bits().count_ones() > 1 || (resolves && flags.intersects(modifiers)) {
+        return Ok(R::FlagsAreMutuallyExclusive);
+    }
+    if resolves {
+        return post_or_void(x, t, ts, flags);
+    }
+    if t.debit_account_id == 0 {
+        return Ok(R::DebitAccountIdMustNotBeZero);
+    }
+    if t.debit_account_id == u128::MAX {
+        return Ok(R::DebitAccountIdMustNotBeIntMax);
+    }
+    if t.credit_account_id == 0 {
+        return Ok(R::CreditAccountIdMustNotBeZero);
+    }
+    if t.credit_account_id == u128::MAX {
+        return Ok(R::CreditAccountIdMustNotBeIntMax);
+    }
+    if t.debit_account_id == t.credit_account_id {
+        return Ok(R::AccountsMustBeDifferent);
+    }
+    if t.pending_id != 0 {
+        return Ok(R::PendingIdMustBeZero);
+    }
+    let pending = flags.contains(F::PENDING);
+    if t.timeout != 0 && !pending {
+        return Ok(R::TimeoutReservedForPendingTransfer);
+    }
+    if flags.intersects(F::CLOSING_DEBIT | F::CLOSING_CREDIT) && !pending {
+        return Ok(R::ClosingTransferMustBePending);
+    }
+    if t.ledger == 0 {
+        return Ok(R::LedgerMustNotBeZero);
+    }
+    if t.code == 0 {
+        return Ok(R::CodeMustNotBeZero);
+    }
+    let Some(mut dr) = x.account(t.debit_account_id)? else {
+        return Ok(R::DebitAccountNotFound);
+    };
+    let Some(mut cr) = x.account(t.credit_account_id)? else {
+        return Ok(R::CreditAccountNotFound);
+    };
+    if dr.ledger != cr.ledger {
+        return Ok(R::AccountsMustHaveTheSameLedger);
+    }
+    if t.ledger != dr.ledger {
+        return Ok(R::TransferMustHaveTheSameLedgerAsAccounts);
+    }
+    if imported {
+        if let Some(r) = imported_checks(x, &dr, &cr, ts) {
+            return Ok(r);
+        }
+        if t.timeout != 0 {
+            return Ok(R::ImportedEventTimeoutMustBeZero);
+        }
+    }
+    if dr.flags().contains(AccountFlags::CLOSED) {
+        return Ok(R::DebitAccountAlreadyClosed);
+    }
+    if cr.flags().contains(AccountFlags::CLOSED) {
+        return Ok(R::CreditAccountAlreadyClosed);
+    }
+    let mut amount = t.amount;
+    if flags.contains(F::BALANCING_DEBIT) {
+        let debits = dr.debits_pending.saturating_add(dr.debits_posted);
+        amount = amount.min(dr.credits_posted.saturating_sub(debits));
+    }
+    if flags.contains(F::BALANCING_CREDIT) {
+        let credits = cr.credits_pending.saturating_add(cr.credits_posted);
+        amount = amount.min(cr.debits_posted.saturating_sub(credits));
+    }
+    if pending {
+        let Some(v) = dr.debits_pending.checked_add(amount) else {
+            return Ok(R::OverflowsDebitsPending);
+        };
+        dr.debits_pending = v;
+        let Some(v) = cr.credits_pending.checked_add(amount) else {
+            return Ok(R::OverflowsCreditsPending);
+        };
+        cr.credits_pending = v;
+    } else {
+        let Some(v) = dr.debits_posted.checked_add(amount) else {
+            return Ok(R::OverflowsDebitsPosted);
+        };
+        dr.debits_posted = v;
+        let Some(v) = cr.credits_posted.checked_add(amount) else {
+            return Ok(R::OverflowsCreditsPosted);
+        };
+        cr.credits_posted = v;
+    }
+    let Some(dr_debits) = dr.debits_pending.checked_add(dr.debits_posted) else {
+        return Ok(R::OverflowsDebits);
+    };
+    let Some(cr_credits) = cr.credits_pending.checked_add(cr.credits_posted) else {
+        return Ok(R::OverflowsCredits);
+    };
+    if t.timeout != 0
+        && ts.saturating_add(u64::from(t.timeout) * NS_PER_S) > TIMESTAMP_MAX
+    {
+        return Ok(R::OverflowsTimeout);
+    }
+    if dr.flags().contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+        && dr_debits > dr.credits_posted
+    {
+        return Ok(R::ExceedsCredits);
+    }
+    if cr.flags().contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+        && cr_credits > cr.debits_posted
+    {
+        return Ok(R::ExceedsDebits);
+    }
+    if flags.contains(F::CLOSING_DEBIT) {
+        dr.flags |= AccountFlags::CLOSED.bits();
+    }
+    if flags.contains(F::CLOSING_CREDIT) {
+        cr.flags |= AccountFlags::CLOSED.bits();
+    }
+    commit(x, dr, cr, Transfer { amount, timestamp: ts, ..*t }, imported);
+    Ok(R::Ok)
+}
+
+/// Posts or voids the pending transfer named by `t.pending_id`.
+fn post_or_void(x: &mut Exec<'_>, t: &Transfer, ts: u64, flags: F) -> Result<R, StoreError> {
+    if t.pending_id == 0 {
+        return Ok(R::PendingIdMustNotBeZero);
+    }
+    if t.pending_id == u128::MAX {
+        return Ok(R::PendingIdMustNotBeIntMax);
+    }
+    if t.pending_id == t.id {
+        return Ok(R::PendingIdMustBeDifferent);
+    }
+    if t.timeout != 0 {
+        return Ok(R::TimeoutReservedForPendingTransfer);
+    }
+    let Some(IdState::Created(p)) = x.transfer_id(t.pending_id)? else {
+        return Ok(R::PendingTransferNotFound);
+    };
+    if !p.flags().contains(F::PENDING) {
+        return Ok(R::PendingTransferNotPending);
+    }
+    if t.debit_account_id != 0 && t.debit_account_id != p.debit_account_id {
+        return Ok(R::PendingTransferHasDifferentDebitAccountId);
+    }
+    if t.credit_account_id != 0 && t.credit_account_id != p.credit_account_id {
+        return Ok(R::PendingTransferHasDifferentCreditAccountId);
+    }
+    if t.ledger != 0 && t.ledger != p.ledger {
+        return Ok(R::PendingTransferHasDifferentLedger);
+    }
+    if t.code != 0 && t.code != p.code {
+        return Ok(R::PendingTransferHasDifferentCode);
+    }
+    let post = flags.contains(F::POST_PENDING_TRANSFER);
+    let amount = if post {
+        if t.amount == AMOUNT_MAX {
+            p.amount
+        } else if t.amount > p.amount {
+            return Ok(R::ExceedsPendingTransferAmount);
+        } else {
+            t.amount
+        }
+    } else {
+        if t.amount != 0 && t.amount != p.amount {
+            return Ok(R::PendingTransferHasDifferentAmount);
+        }
+        p.amount
+    };
+    match x.pending_status(p.timestamp)? {
+        PendingStatus::Posted => return Ok(R::PendingTransferAlreadyPosted),
+        PendingStatus::Voided => return Ok(R::PendingTransferAlreadyVoided),
+        PendingStatus::Expired => return Ok(R::PendingTransferExpired),
+        PendingStatus::Pending => {}
+    }
+    if p.expires_at().is_some_and(|at| at <= ts) {
+        return Ok(R::PendingTransferExpired);
+    }
+    let (mut dr, mut cr) = pending_accounts(x, &p)?;
+    let imported = flags.contains(F::IMPORTED);
+    if imported {
+        if let Some(r) = imported_checks(x, &dr, &cr, ts) {
+            return Ok(r);
+        }
+    }
+    let pflags = p.flags();
+    if dr.flags().contains(AccountFlags::CLOSED) && !pflags.contains(F::CLOSING_DEBIT) {
+        return Ok(R::DebitAccountAlreadyClosed);
+    }
+    if cr.flags().contains(AccountFlags::CLOSED) && !pflags.contains(F::CLOSING_CREDIT) {
+        return Ok(R::CreditAccountAlreadyClosed);
+    }
+    if post {
+        let Some(v) = dr.debits_posted.checked_add(amount) else {
+            return Ok(R::OverflowsDebitsPosted);
+        };
+        dr.debits_posted = v;
+        let Some(v) = cr.credits_posted.checked_add(amount) else {
+            return Ok(R::OverflowsCreditsPosted);
+        };
+        cr.credits_posted = v;
+    }
+    release(&mut dr, &mut cr, &p, !post);
+    x.pending.insert(
+        p.timestamp,
+        if post { PendingStatus::Posted } else { PendingStatus::Voided },
+    );
+    if let Some(at) = p.expires_at() {
+        x.unexpire.insert((at, p.timestamp), ());
+    }
+    let pick = |mine: u128, theirs: u128| if mine != 0 { mine } else { theirs };
+    let resolved = Transfer {
+        id: t.id,
+        debit_account_id: p.debit_account_id,
+        credit_account_id: p.credit_account_id,
+        amount,
+        pending_id: t.pending_id,
+        user_data_128: pick(t.user_data_128, p.user_data_128),
+        user_data_64: pick(u128::from(t.user_data_64), u128::from(p.user_data_64)) as u64,
+        user_data_32: pick(u128::from(t.user_data_32), u128::from(p.user_data_32)) as u32,
+        timeout: 0,
+        ledger: p.ledger,
+        code: p.code,
+        flags: t.flags,
+        timestamp: ts,
+    };
+    commit(x, dr, cr, resolved, imported);
+    Ok(R::Ok)
+}
+
+/// The accounts of a stored pending transfer; they must exist (accounts are never deleted).
+pub(crate) fn pending_accounts(
+    x: &Exec<'_>,
+    p: &Transfer,
+) -> Result<(Account, Account), StoreError> {
+    let missing = |id| StoreError::Corrupt(format!("account {id} of transfer {} missing", p.id));
+    let dr = x.account(p.debit_account_id)?.ok_or_else(|| missing(p.debit_account_id))?;
+    let cr = x.account(p.credit_account_id)?.ok_or_else(|| missing(p.credit_account_id))?;
+    Ok((dr, cr))
+}
+
+/// Releases a pending transfer's reservation; `reopen` also undoes its closing flags (void and
+/// expiry reopen a closed account, a post keeps it closed).
+pub(crate) fn release(dr: &mut Account, cr: &mut Account, p: &Transfer, reopen: bool) {
+    dr.debits_pending = dr
+        .debits_pending
+        .checked_sub(p.amount)
+        .expect("invariant: a pending transfer's amount is reserved on its debit account");
+    cr.credits_pending = cr
+        .credits_pending
+        .checked_sub(p.amount)
+        .expect("invariant: a pending transfer's amount is reserved on its credit account");
+    if reopen {
+        if p.flags().contains(F::CLOSING_DEBIT) {
+            dr.flags &= !AccountFlags::CLOSED.bits();
+        }
+        if p.flags().contains(F::CLOSING_CREDIT) {
+            cr.flags &= !AccountFlags::CLOSED.bits();
+        }
+    }
+}
+
+fn imported_checks(x: &Exec<'_>, dr: &Account, cr: &Account, ts: u64) -> Option<R> {
+    if ts <= x.last_ts {
+        return Some(R::ImportedEventTimestampMustNotRegress);
+    }
+    if dr.timestamp >= ts {
+        return Some(R::ImportedEventTimestampMustPostdateDebitAccount);
+    }
+    if cr.timestamp >= ts {
+        return Some(R::ImportedEventTimestampMustPostdateCreditAccount);
+    }
+    None
+}
+
+fn commit(x: &mut Exec<'_>, dr: Account, cr: Account, t: Transfer, imported: bool) {
+    x.record_history(&dr, t.timestamp);
+    x.record_history(&cr, t.timestamp);
+    x.put_account(dr);
+    x.put_account(cr);
+    x.transfers.insert(t.id, t);
+    if imported {
+        x.last_ts = t.timestamp;
+    }
+}
+
+/// Compares a retried transfer with the stored one, field by field in precedence order.
+fn exists(x: &Exec<'_>, t: &Transfer, e: &Transfer) -> Result<R, StoreError> {
+    let flags = F::from_bits_retain(t.flags);
+    if t.flags != e.flags {
+        return Ok(R::ExistsWithDifferentFlags);
+    }
+    if t.pending_id != e.pending_id {
+        return Ok(R::ExistsWithDifferentPendingId);
+    }
+    if t.timeout != e.timeout {
+        return Ok(R::ExistsWithDifferentTimeout);
+    }
+    // Post/void transfers may leave accounts, ledger, code and user data at zero to inherit them
+    // from the pending transfer; the stored transfer holds the inherited values.
+    let resolves = flags.intersects(F::POST_PENDING_TRANSFER | F::VOID_PENDING_TRANSFER);
+    let differs = |mine: u128, stored: u128| mine != stored && !(resolves && mine == 0);
+    if differs(t.debit_account_id, e.debit_account_id) {
+        return Ok(R::ExistsWithDifferentDebitAccountId);
+    }
+    if differs(t.credit_account_id, e.credit_account_id) {
+        return Ok(R::ExistsWithDifferentCreditAccountId);
+    }
+    if t.amount != e.amount && !amount_matches(x, t, e, flags)? {
+        return Ok(R::ExistsWithDifferentAmount);
+    }
+    if differs(t.user_data_128, e.user_data_128) {
+        return Ok(R::ExistsWithDifferentUserData128);
+    }
+    if differs(t.user_data_64.into(), e.user_data_64.into()) {
+        return Ok(R::ExistsWithDifferentUserData64);
+    }
+    if differs(t.user_data_32.into(), e.user_data_32.into()) {
+        return Ok(R::ExistsWithDifferentUserData32);
+    }
+    if differs(t.ledger.into(), e.ledger.into()) {
+        return Ok(R::ExistsWithDifferentLedger);
+    }
+    if differs(t.code.into(), e.code.into()) {
+        return Ok(R::ExistsWithDifferentCode);
+    }
+    Ok(R::Exists)
+}
+
+/// Whether a retry's amount names the same transfer although the numbers differ: balancing
+/// transfers store the clamped amount (at most the requested one); a void may say 0; a post of
+/// the full pending amount may say any amount at least as large (e.g. `AMOUNT_MAX`).
+fn amount_matches(x: &Exec<'_>, t: &Transfer, e: &Transfer, flags: F) -> Result<bool, StoreError> {
+    if flags.intersects(F::BALANCING_DEBIT | F::BALANCING_CREDIT) {
+        return Ok(t.amount >= e.amount);
+    }
+    if flags.contains(F::VOID_PENDING_TRANSFER) {
+        return Ok(t.amount == 0);
+    }
+    if flags.contains(F::POST_PENDING_TRANSFER) && t.amount > e.amount {
+        return Ok(match x.transfer_id(e.pending_id)? {
+            Some(IdState::Created(p)) => e.amount == p.amount,
+            _ => false,
+        });
+    }
+    Ok(false)
+}

@@ -1,0 +1,259 @@
+//! Reads over committed state: lookups by id, an account's transfers and balance history, and
+//! queries by field. Results are ordered by timestamp; page by passing the last timestamp seen
+//! (plus or minus one) as the next filter's bound.
+
+use crate::exec::{read_account, read_id_record, read_transfer_at};
+use crate::keys::{self, IdRecord};
+use crate::ledger::LedgerError;
+use crate::store::{Cf, KvRead, StoreError};
+use crate::types::{
+    Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, QueryFilter,
+    QueryFilterFlags, Transfer, BATCH_MAX,
+};
+
+fn check_batch(len: usize) -> Result<(), LedgerError> {
+    if len > BATCH_MAX {
+        return Err(LedgerError::BatchTooLarge { len, max: BATCH_MAX });
+    }
+    Ok(())
+}
+
+/// The accounts that exist among `ids`, in request order (missing ids are skipped).
+pub fn lookup_accounts(s: &dyn KvRead, ids: &[u128]) -> Result<Vec<Account>, LedgerError> {
+    check_batch(ids.len())?;
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        if let Some(a) = read_account(s, id)? {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// The transfers that exist among `ids`, in request order (missing or failed ids are skipped).
+pub fn lookup_transfers(s: &dyn KvRead, ids: &[u128]) -> Result<Vec<Transfer>, LedgerError> {
+    check_batch(ids.len())?;
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        if let Some(IdRecord::Created(ts)) = read_id_record(s, id)? {
+            let t = read_transfer_at(s, ts)?
+                .ok_or_else(|| StoreError::Corrupt(format!("transfer {id} missing at {ts}")))?;
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+fn check_range(min: u64, max: u64, limit: u32) -> Result<(u64, u64), LedgerError> {
+    let bad = |m: &str| Err(LedgerError::InvalidFilter(m.to_string()));
+    if limit == 0 {
+        return bad("limit must be at least 1");
+    }
+    if limit as usize > BATCH_MAX {
+        return Err(LedgerError::InvalidFilter(format!("limit must be at most {BATCH_MAX}")));
+    }
+    if min == u64::MAX || max == u64::MAX {
+        return bad("timestamp bounds must be below 2^64-1");
+    }
+    let max = if max == 0 { u64::MAX - 1 } else { max };
+    if min > max {
+        return bad("timestamp_min must not exceed timestamp_max");
+    }
+    Ok((min, max))
+}
+
+fn check_account_filter(f: &AccountFilter) -> Result<(u64, u64, AccountFilterFlags), LedgerError> {
+    if f.account_id == 0 || f.account_id == u128::MAX {
+        return Err(LedgerError::InvalidFilter(
+            "account_id must not be 0 or 2^128-1".into(),
+        ));
+    }
+    let Some(flags) = AccountFilterFlags::from_bits(f.flags) else {
+        return Err(LedgerError::InvalidFilter("unknown filter flags".into()));
+    };
+    if !flags.intersects(AccountFilterFlags::DEBITS | AccountFilterFlags::CREDITS) {
+        return Err(LedgerError::InvalidFilter(
+            "set debits, credits or both".into(),
+        ));
+    }
+    let (min, max) = check_range(f.timestamp_min, f.timestamp_max, f.limit)?;
+    Ok((min, max, flags))
+}
+
+fn matches_fields(f: &AccountFilter, t: &Transfer) -> bool {
+    (f.user_data_128 == 0 || f.user_data_128 == t.user_data_128)
+        && (f.user_data_64 == 0 || f.user_data_64 == t.user_data_64)
+        && (f.user_data_32 == 0 || f.user_data_32 == t.user_data_32)
+        && (f.code == 0 || f.code == t.code)
+}
+
+/// Walks the account's transfer index within the filter, calling `visit(ts, transfer)` for each
+/// match until it returns false or the limit is reached.
+fn walk_account(
+    s: &dyn KvRead,
+    f: &AccountFilter,
+    mut visit: impl FnMut(u64, &Transfer) -> Result<(), LedgerError>,
+) -> Result<(), LedgerError> {
+    let (min, max, flags) = check_account_filter(f)?;
+    let want = |side: u8| {
+        (side == keys::SIDE_DEBIT && flags.contains(AccountFilterFlags::DEBITS))
+            || (side == keys::SIDE_CREDIT && flags.contains(AccountFilterFlags::CREDITS))
+    };
+    let mut taken = 0u32;
+    let mut err = None;
+    s.scan(
+        Cf::AccountTransfers,
+        &keys::account_ts_key(f.account_id, min),
+        &keys::account_ts_key(f.account_id, max),
+        flags.contains(AccountFilterFlags::REVERSED),
+        &mut |k, v| {
+            let step = (|| -> Result<bool, LedgerError> {
+                if !v.first().is_some_and(|side| want(*side)) {
+                    return Ok(false);
+                }
+                let ts = keys::decode_account_ts_key(k)?;
+                let t = read_transfer_at(s, ts)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("indexed transfer {ts} missing")))?;
+                if !matches_fields(f, &t) {
+                    return Ok(false);
+                }
+                visit(ts, &t)?;
+                Ok(true)
+            })();
+            match step {
+                Ok(true) => taken += 1,
+                Ok(false) => {}
+                Err(e) => err = Some(e),
+            }
+            err.is_none() && taken < f.limit
+        },
+    )?;
+    err.map_or(Ok(()), Err)
+}
+
+/// The account's transfers matching the filter, by timestamp.
+pub fn get_account_transfers(
+    s: &dyn KvRead,
+    f: &AccountFilter,
+) -> Result<Vec<Transfer>, LedgerError> {
+    let mut out = Vec::new();
+    walk_account(s, f, |_, t| {
+        out.push(*t);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The account's balance after each matching transfer, by timestamp. Only accounts with the
+/// `history` flag keep snapshots; for others the result is empty. Releases by expiry are
+/// snapshots without a transfer and are included only when the filter selects both sides and
+/// no transfer field.
+pub fn get_account_balances(
+    s: &dyn KvRead,
+    f: &AccountFilter,
+) -> Result<Vec<AccountBalance>, LedgerError> {
+    let (min, max, flags) = check_account_filter(f)?;
+    match read_account(s, f.account_id)? {
+        Some(a) if a.flags().contains(AccountFlags::HISTORY) => {}
+        _ => return Ok(Vec::new()),
+    }
+    let all = flags.contains(AccountFilterFlags::DEBITS | AccountFilterFlags::CREDITS)
+        && f.user_data_128 == 0
+        && f.user_data_64 == 0
+        && f.user_data_32 == 0
+        && f.code == 0;
+    let mut out = Vec::new();
+    let mut err = None;
+    s.scan(
+        Cf::AccountBalances,
+        &keys::account_ts_key(f.account_id, min),
+        &keys::account_ts_key(f.account_id, max),
+        flags.contains(AccountFilterFlags::REVERSED),
+        &mut |k, v| {
+            let step = (|| -> Result<Option<AccountBalance>, LedgerError> {
+                let b = keys::decode_balance(v)?;
+                if all {
+                    return Ok(Some(b));
+                }
+                let ts = keys::decode_account_ts_key(k)?;
+                let one = AccountFilter {
+                    timestamp_min: ts,
+                    timestamp_max: ts,
+                    limit: 1,
+                    flags: f.flags & !AccountFilterFlags::REVERSED.bits(),
+                    ..*f
+                };
+                Ok((!get_account_transfers(s, &one)?.is_empty()).then_some(b))
+            })();
+            match step {
+                Ok(Some(b)) => out.push(b),
+                Ok(None) => {}
+                Err(e) => err = Some(e),
+            }
+            err.is_none() && out.len() < f.limit as usize
+        },
+    )?;
+    err.map_or(Ok(out), Err)
+}
+
+fn check_query(f: &QueryFilter) -> Result<(u64, u64, bool), LedgerError> {
+    let Some(flags) = QueryFilterFlags::from_bits(f.flags) else {
+        return Err(LedgerError::InvalidFilter("unknown filter flags".into()));
+    };
+    let (min, max) = check_range(f.timestamp_min, f.timestamp_max, f.limit)?;
+    Ok((min, max, flags.contains(QueryFilterFlags::REVERSED)))
+}
+
+fn query_matches(f: &QueryFilter, ud128: u128, ud64: u64, ud32: u32, ledger: u32, code: u16) -> bool {
+    (f.user_data_128 == 0 || f.user_data_128 == ud128)
+        && (f.user_data_64 == 0 || f.user_data_64 == ud64)
+        && (f.user_data_32 == 0 || f.user_data_32 == ud32)
+        && (f.ledger == 0 || f.ledger == ledger)
+        && (f.code == 0 || f.code == code)
+}
+
+/// Accounts matching every non-zero field of the filter, by creation timestamp. This walks the
+/// accounts created in the timestamp range; narrow the range to bound the work.
+pub fn query_accounts(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Account>, LedgerError> {
+    let (min, max, reverse) = check_query(f)?;
+    let mut out = Vec::new();
+    let mut err = None;
+    s.scan(Cf::AccountsByTs, &keys::ts_key(min), &keys::ts_key(max), reverse, &mut |_, v| {
+        let step = keys::decode_id_value(v).and_then(|id| {
+            read_account(s, id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("indexed account {id} missing")))
+        });
+        match step {
+            Ok(a) => {
+                if query_matches(f, a.user_data_128, a.user_data_64, a.user_data_32, a.ledger, a.code)
+                {
+                    out.push(a);
+                }
+            }
+            Err(e) => err = Some(e),
+        }
+        err.is_none() && out.len() < f.limit as usize
+    })?;
+    err.map_or(Ok(out), |e| Err(e.into()))
+}
+
+/// Transfers matching every non-zero field of the filter, by timestamp. This walks the transfers
+/// in the timestamp range; narrow the range to bound the work.
+pub fn query_transfers(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Transfer>, LedgerError> {
+    let (min, max, reverse) = check_query(f)?;
+    let mut out = Vec::new();
+    let mut err = None;
+    s.scan(Cf::Transfers, &keys::ts_key(min), &keys::ts_key(max), reverse, &mut |_, v| {
+        match keys::decode_transfer(v) {
+            Ok(t) => {
+                if query_matches(f, t.user_data_128, t.user_data_64, t.user_data_32, t.ledger, t.code)
+                {
+                    out.push(t);
+                }
+            }
+            Err(e) => err = Some(e),
+        }
+        err.is_none() && out.len() < f.limit as usize
+    })?;
+    err.map_or(Ok(out), |e| Err(e.into()))
+}

@@ -1,0 +1,394 @@
+//! The storage boundary: a small ordered key-value trait with column families.
+//!
+//! The ledger core encodes everything itself (see [`crate::keys`]), so a store only has to keep
+//! bytes in order and apply a [`WriteBatch`] atomically. Two implementations exist: [`MemStore`]
+//! here (a `BTreeMap` per column family, for tests and the reference model) and the RocksDB store
+//! in `tally-raft`. [`conformance::run`] is the suite both must pass.
+
+use std::collections::BTreeMap;
+
+/// A column family: one ordered key space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cf {
+    /// Small named values: format version, last timestamp, applied position.
+    Meta = 0,
+    /// Account id -> account record.
+    Accounts = 1,
+    /// Account timestamp -> account id (creation order, for `query_accounts`).
+    AccountsByTs = 2,
+    /// Transfer timestamp -> transfer record (creation order).
+    Transfers = 3,
+    /// Transfer id -> created timestamp, or the transient failure that burned the id.
+    TransferIds = 4,
+    /// (account id, transfer timestamp) -> side (debit/credit).
+    AccountTransfers = 5,
+    /// (account id, timestamp) -> balance snapshot, for accounts with `history`.
+    AccountBalances = 6,
+    /// Pending transfer timestamp -> status.
+    Pending = 7,
+    /// (expires_at, pending transfer timestamp) -> empty: pending transfers awaiting expiry.
+    Expiry = 8,
+}
+
+impl Cf {
+    /// Every column family, in a fixed order (used by the state hash).
+    pub const ALL: [Cf; 9] = [
+        Cf::Meta,
+        Cf::Accounts,
+        Cf::AccountsByTs,
+        Cf::Transfers,
+        Cf::TransferIds,
+        Cf::AccountTransfers,
+        Cf::AccountBalances,
+        Cf::Pending,
+        Cf::Expiry,
+    ];
+
+    /// The stable name (the RocksDB column family name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::Meta => "meta",
+            Cf::Accounts => "accounts",
+            Cf::AccountsByTs => "accounts_by_ts",
+            Cf::Transfers => "transfers",
+            Cf::TransferIds => "transfer_ids",
+            Cf::AccountTransfers => "account_transfers",
+            Cf::AccountBalances => "account_balances",
+            Cf::Pending => "pending",
+            Cf::Expiry => "expiry",
+        }
+    }
+}
+
+/// A storage failure. The ledger cannot continue past one: the caller stops applying.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (I/O error, out of space, closed database).
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    /// Stored bytes do not decode: the data is corrupt or of another format.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Read access to committed state.
+pub trait KvRead {
+    /// Looks `key` up in `cf`; calls `visit` with the value if present. Returns whether found.
+    /// The callback form lets a backend lend its buffer instead of allocating.
+    fn get(&self, cf: Cf, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError>;
+
+    /// Visits every key in `lo..=hi` of `cf`, ascending (or descending if `reverse`), until
+    /// `visit` returns `false`.
+    fn scan(
+        &self,
+        cf: Cf,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError>;
+}
+
+/// A store that can also apply write batches atomically.
+pub trait KvStore: KvRead {
+    /// Applies every operation of `batch`, in order, all or nothing.
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    cf: Cf,
+    key: (u32, u32),
+    /// `None` for a delete.
+    value: Option<(u32, u32)>,
+}
+
+/// An ordered list of puts and deletes, kept in one byte arena so that building a batch of
+/// thousands of events allocates only when the arena grows. Reuse it with [`WriteBatch::clear`].
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    buf: Vec<u8>,
+    ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> (u32, u32) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        // Batches are bounded (BATCH_MAX events of a few hundred bytes), far below 4 GiB.
+        (start as u32, bytes.len() as u32)
+    }
+
+    /// Sets `key` to `value` in `cf`.
+    pub fn put(&mut self, cf: Cf, key: &[u8], value: &[u8]) {
+        let key = self.push(key);
+        let value = Some(self.push(value));
+        self.ops.push(Op { cf, key, value });
+    }
+
+    /// Removes `key` from `cf`.
+    pub fn delete(&mut self, cf: Cf, key: &[u8]) {
+        let key = self.push(key);
+        self.ops.push(Op {
+            cf,
+            key,
+            value: None,
+        });
+    }
+
+    /// Empties the batch, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.ops.clear();
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch has no operations.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The operations in order: (column family, key, value or `None` for a delete).
+    pub fn iter(&self) -> impl Iterator<Item = (Cf, &[u8], Option<&[u8]>)> + '_ {
+        let slice = |(s, l): (u32, u32)| &self.buf[s as usize..(s + l) as usize];
+        self.ops
+            .iter()
+            .map(move |op| (op.cf, slice(op.key), op.value.map(slice)))
+    }
+}
+
+/// The in-memory store: one `BTreeMap` per column family.
+#[derive(Debug, Default, Clone)]
+pub struct MemStore {
+    cfs: [BTreeMap<Vec<u8>, Vec<u8>>; 9],
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl KvRead for MemStore {
+    fn get(&self, cf: Cf, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        match self.cfs[cf as usize].get(key) {
+            Some(v) => {
+                visit(v);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn scan(
+        &self,
+        cf: Cf,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        if lo > hi {
+            return Ok(());
+        }
+        let range = self.cfs[cf as usize].range::<[u8], _>((
+            std::ops::Bound::Included(lo),
+            std::ops::Bound::Included(hi),
+        ));
+        if reverse {
+            for (k, v) in range.rev() {
+                if !visit(k, v) {
+                    break;
+                }
+            }
+        } else {
+            for (k, v) in range {
+                if !visit(k, v) {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl KvStore for MemStore {
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+        for (cf, key, value) in batch.iter() {
+            let map = &mut self.cfs[cf as usize];
+            match value {
+                Some(v) => {
+                    map.insert(key.to_vec(), v.to_vec());
+                }
+                None => {
+                    map.remove(key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An upper bound above every key the ledger writes (keys are at most 24 bytes).
+pub const KEY_MAX: [u8; 32] = [0xff; 32];
+
+/// A BLAKE3 hash of the ledger's whole state: every column family in [`Cf::ALL`] order, every
+/// key in order, excluding only the caller's applied position. Two stores fed the same commands
+/// have the same hash, whatever their backend.
+pub fn state_hash(store: &dyn KvRead) -> Result<[u8; 32], StoreError> {
+    let mut h = blake3::Hasher::new();
+    for cf in Cf::ALL {
+        h.update(&[cf as u8]);
+        store.scan(cf, &[], &KEY_MAX, false, &mut |k, v| {
+            if !(cf == Cf::Meta && k == crate::keys::META_APPLIED) {
+                h.update(&(k.len() as u32).to_le_bytes());
+                h.update(k);
+                h.update(&(v.len() as u32).to_le_bytes());
+                h.update(v);
+            }
+            true
+        })?;
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
+/// The storage conformance suite: every [`KvStore`] implementation must pass it.
+pub mod conformance {
+    use super::*;
+
+    fn get(s: &dyn KvRead, cf: Cf, k: &[u8]) -> Option<Vec<u8>> {
+        let mut out = None;
+        s.get(cf, k, &mut |v| out = Some(v.to_vec()))
+            .expect("get must not fail");
+        out
+    }
+
+    fn keys(s: &dyn KvRead, cf: Cf, lo: &[u8], hi: &[u8], reverse: bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        s.scan(cf, lo, hi, reverse, &mut |k, _| {
+            out.push(k.to_vec());
+            true
+        })
+        .expect("scan must not fail");
+        out
+    }
+
+    /// Runs every check against stores made by `make` (each call must return an empty store).
+    pub fn run<S: KvStore>(mut make: impl FnMut() -> S) {
+        put_get_delete(&mut make());
+        batch_is_ordered(&mut make());
+        column_families_are_isolated(&mut make());
+        scans_are_ordered_bounded_and_stoppable(&mut make());
+        empty_batch_is_a_no_op(&mut make());
+    }
+
+    fn put_get_delete<S: KvStore>(s: &mut S) {
+        assert_eq!(get(s, Cf::Accounts, b"a"), None);
+        let mut b = WriteBatch::new();
+        b.put(Cf::Accounts, b"a", b"1");
+        b.put(Cf::Accounts, b"b", b"");
+        s.write(&b).unwrap();
+        assert_eq!(get(s, Cf::Accounts, b"a"), Some(b"1".to_vec()));
+        assert_eq!(get(s, Cf::Accounts, b"b"), Some(Vec::new()), "empty values exist");
+        b.clear();
+        b.delete(Cf::Accounts, b"a");
+        b.delete(Cf::Accounts, b"never-written");
+        s.write(&b).unwrap();
+        assert_eq!(get(s, Cf::Accounts, b"a"), None);
+        assert_eq!(get(s, Cf::Accounts, b"b"), Some(Vec::new()));
+    }
+
+    fn batch_is_ordered<S: KvStore>(s: &mut S) {
+        let mut b = WriteBatch::new();
+        b.put(Cf::Transfers, b"k", b"1");
+        b.put(Cf::Transfers, b"k", b"2");
+        b.delete(Cf::Transfers, b"j");
+        b.put(Cf::Transfers, b"j", b"3");
+        b.put(Cf::Transfers, b"i", b"4");
+        b.delete(Cf::Transfers, b"i");
+        s.write(&b).unwrap();
+        assert_eq!(get(s, Cf::Transfers, b"k"), Some(b"2".to_vec()), "last put wins");
+        assert_eq!(get(s, Cf::Transfers, b"j"), Some(b"3".to_vec()));
+        assert_eq!(get(s, Cf::Transfers, b"i"), None, "a later delete wins");
+    }
+
+    fn column_families_are_isolated<S: KvStore>(s: &mut S) {
+        let mut b = WriteBatch::new();
+        for (i, cf) in Cf::ALL.iter().enumerate() {
+            b.put(*cf, b"same-key", &[i as u8]);
+        }
+        s.write(&b).unwrap();
+        for (i, cf) in Cf::ALL.iter().enumerate() {
+            assert_eq!(get(s, *cf, b"same-key"), Some(vec![i as u8]), "{}", cf.name());
+            assert_eq!(keys(s, *cf, &[], &KEY_MAX, false).len(), 1);
+        }
+    }
+
+    fn scans_are_ordered_bounded_and_stoppable<S: KvStore>(s: &mut S) {
+        let mut b = WriteBatch::new();
+        for i in [5u64, 1, 300, 2, 256, 255] {
+            b.put(Cf::Transfers, &i.to_be_bytes(), &i.to_le_bytes());
+        }
+        b.put(Cf::Transfers, &[0xff; 24], b"x");
+        s.write(&b).unwrap();
+        let be = |v: &[u64]| v.iter().map(|i| i.to_be_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(
+            keys(s, Cf::Transfers, &2u64.to_be_bytes(), &256u64.to_be_bytes(), false),
+            be(&[2, 5, 255, 256]),
+            "inclusive bounds, ascending"
+        );
+        assert_eq!(
+            keys(s, Cf::Transfers, &2u64.to_be_bytes(), &256u64.to_be_bytes(), true),
+            be(&[256, 255, 5, 2]),
+            "inclusive bounds, descending"
+        );
+        assert_eq!(
+            keys(s, Cf::Transfers, &3u64.to_be_bytes(), &4u64.to_be_bytes(), false),
+            Vec::<Vec<u8>>::new()
+        );
+        assert_eq!(
+            keys(s, Cf::Transfers, &9u64.to_be_bytes(), &3u64.to_be_bytes(), true),
+            Vec::<Vec<u8>>::new(),
+            "lo > hi is empty"
+        );
+        assert_eq!(keys(s, Cf::Transfers, &[], &KEY_MAX, false).len(), 7);
+        assert_eq!(
+            keys(s, Cf::Transfers, &[], &KEY_MAX, true)[0],
+            vec![0xff; 24],
+            "KEY_MAX bounds every ledger key"
+        );
+        let mut seen = Vec::new();
+        s.scan(Cf::Transfers, &[], &KEY_MAX, true, &mut |k, v| {
+            seen.push((k.to_vec(), v.to_vec()));
+            seen.len() < 2
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 2, "visitor returning false stops the scan");
+        assert_eq!(seen[1], (300u64.to_be_bytes().to_vec(), 300u64.to_le_bytes().to_vec()));
+        assert!(keys(s, Cf::Accounts, &[], &KEY_MAX, false).is_empty());
+    }
+
+    fn empty_batch_is_a_no_op<S: KvStore>(s: &mut S) {
+        s.write(&WriteBatch::new()).unwrap();
+        assert_eq!(state_hash(s).unwrap(), state_hash(&MemStore::new()).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mem_store_conforms() {
+        super::conformance::run(super::MemStore::new);
+    }
+}
