@@ -1,0 +1,211 @@
+//! The ledger's state on RocksDB: one column family per [`Cf`], one atomic write per command.
+//!
+//! Durability is a choice ([`Durability`]): with Raft the log is the write-ahead log, so the
+//! state machine can skip RocksDB's WAL and rely on atomic flushes across column families
+//! (`atomic_flush`) plus the applied position stored in the same batch; on restart it replays the
+//! log from that position. Alone (tests, benchmarks, tools) it can sync every write instead.
+
+use std::path::{Path, PathBuf};
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    FlushOptions, Options, ReadOptions, WriteOptions, DB,
+};
+use tally_ledger::store::{Cf, KvRead, KvStore, StoreError, WriteBatch};
+
+/// How a write reaches the disk before [`KvStore::write`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Write RocksDB's WAL and fsync it on every batch: durable on its own.
+    Sync,
+    /// Write RocksDB's WAL without fsync: survives a process crash, not a power loss.
+    Wal,
+    /// No WAL: state reaches disk only when memtables flush (atomically across column
+    /// families). Safe only when something else (the Raft log) can replay what was lost; the
+    /// applied position read after a restart tells where to resume.
+    NoWal,
+}
+
+/// Tuning knobs of the state store.
+#[derive(Debug, Clone)]
+pub struct RocksOptions {
+    /// See [`Durability`].
+    pub durability: Durability,
+    /// Shared block cache size in bytes.
+    pub block_cache_bytes: usize,
+    /// Memtable size per column family in bytes.
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for RocksOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Sync,
+            block_cache_bytes: 256 << 20,
+            write_buffer_bytes: 64 << 20,
+        }
+    }
+}
+
+/// The RocksDB-backed ledger store.
+pub struct RocksStore {
+    db: DB,
+    path: PathBuf,
+    write_opts: WriteOptions,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn backend(e: rocksdb::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl RocksStore {
+    /// Opens (creating if missing) the store at `path`.
+    pub fn open(path: impl AsRef<Path>, opts: &RocksOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let cache = Cache::new_lru_cache(opts.block_cache_bytes);
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        // The applied position lives in `meta`; flushing every column family at once keeps
+        // what is on disk a consistent prefix of the applied commands even without a WAL.
+        db_opts.set_atomic_flush(true);
+        db_opts.increase_parallelism(2);
+        let cfs = Cf::ALL.iter().map(|cf| {
+            let mut o = Options::default();
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_bloom_filter(10.0, false);
+            table.set_cache_index_and_filter_blocks(true);
+            o.set_block_based_table_factory(&table);
+            o.set_compression_type(DBCompressionType::Lz4);
+            o.set_write_buffer_size(opts.write_buffer_bytes);
+            ColumnFamilyDescriptor::new(cf.name(), o)
+        });
+        let db = DB::open_cf_descriptors(&db_opts, &path, cfs).map_err(backend)?;
+        let mut write_opts = WriteOptions::default();
+        match opts.durability {
+            Durability::Sync => write_opts.set_sync(true),
+            Durability::Wal => write_opts.set_sync(false),
+            Durability::NoWal => write_opts.disable_wal(true),
+        }
+        Ok(Self {
+            db,
+            path,
+            write_opts,
+        })
+    }
+
+    fn cf(&self, cf: Cf) -> &ColumnFamily {
+        self.db
+            .cf_handle(cf.name())
+            .expect("every column family is created at open")
+    }
+
+    /// The directory of the database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes every column family's memtable to disk in one atomic flush, so that everything
+    /// written so far (including the applied position) survives a crash without a WAL.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let cfs: Vec<&ColumnFamily> = Cf::ALL.iter().map(|c| self.cf(*c)).collect();
+        let mut fo = FlushOptions::default();
+        fo.set_wait(true);
+        self.db.flush_cfs_opt(&cfs, &fo).map_err(backend)
+    }
+
+    /// Writes a consistent point-in-time copy of the database to `dir` (hard links where
+    /// possible): the unit of snapshots and online backups.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<(), StoreError> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(backend)?;
+        cp.create_checkpoint(dir).map_err(backend)
+    }
+
+    /// Approximate bytes on disk (SST files plus live memtables), for reports.
+    pub fn approximate_size(&self) -> u64 {
+        Cf::ALL
+            .iter()
+            .map(|c| {
+                let prop = |name| {
+                    self.db
+                        .property_int_value_cf(self.cf(*c), name)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0)
+                };
+                prop("rocksdb.total-sst-files-size") + prop("rocksdb.cur-size-all-mem-tables")
+            })
+            .sum()
+    }
+}
+
+impl KvRead for RocksStore {
+    fn get(&self, cf: Cf, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        match self.db.get_pinned_cf(self.cf(cf), key).map_err(backend)? {
+            Some(v) => {
+                visit(&v);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn scan(
+        &self,
+        cf: Cf,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        if lo > hi {
+            return Ok(());
+        }
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(lo.to_vec());
+        // The smallest key above `hi` is `hi` followed by a zero byte: an exclusive bound.
+        let mut upper = hi.to_vec();
+        upper.push(0);
+        ro.set_iterate_upper_bound(upper);
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf), ro);
+        if reverse {
+            it.seek_to_last();
+        } else {
+            it.seek_to_first();
+        }
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            if !visit(k, v) {
+                break;
+            }
+            if reverse {
+                it.prev();
+            } else {
+                it.next();
+            }
+        }
+        it.status().map_err(backend)
+    }
+}
+
+impl KvStore for RocksStore {
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut wb = rocksdb::WriteBatch::new();
+        for (cf, key, value) in batch.iter() {
+            match value {
+                Some(v) => wb.put_cf(self.cf(cf), key, v),
+                None => wb.delete_cf(self.cf(cf), key),
+            }
+        }
+        self.db.write_opt(wb, &self.write_opts).map_err(backend)
+    }
+}
