@@ -289,7 +289,10 @@ pub mod conformance {
         put_get_delete(&mut make());
         batch_is_ordered(&mut make());
         column_families_are_isolated(&mut make());
-        scans_are_ordered_bounded_and_stoppable(&mut make());
+        for cf in Cf::ALL {
+            scans_are_ordered_bounded_and_stoppable(&mut make(), cf);
+            account_prefixed_scans(&mut make(), cf);
+        }
         empty_batch_is_a_no_op(&mut make());
     }
 
@@ -335,48 +338,73 @@ pub mod conformance {
         }
     }
 
-    fn scans_are_ordered_bounded_and_stoppable<S: KvStore>(s: &mut S) {
+    fn scans_are_ordered_bounded_and_stoppable<S: KvStore>(s: &mut S, cf: Cf) {
         let mut b = WriteBatch::new();
         for i in [5u64, 1, 300, 2, 256, 255] {
-            b.put(Cf::Transfers, &i.to_be_bytes(), &i.to_le_bytes());
+            b.put(cf, &i.to_be_bytes(), &i.to_le_bytes());
         }
-        b.put(Cf::Transfers, &[0xff; 24], b"x");
+        b.put(cf, &[0xff; 24], b"x");
         s.write(&b).unwrap();
         let be = |v: &[u64]| v.iter().map(|i| i.to_be_bytes().to_vec()).collect::<Vec<_>>();
         assert_eq!(
-            keys(s, Cf::Transfers, &2u64.to_be_bytes(), &256u64.to_be_bytes(), false),
+            keys(s, cf, &2u64.to_be_bytes(), &256u64.to_be_bytes(), false),
             be(&[2, 5, 255, 256]),
             "inclusive bounds, ascending"
         );
         assert_eq!(
-            keys(s, Cf::Transfers, &2u64.to_be_bytes(), &256u64.to_be_bytes(), true),
+            keys(s, cf, &2u64.to_be_bytes(), &256u64.to_be_bytes(), true),
             be(&[256, 255, 5, 2]),
             "inclusive bounds, descending"
         );
         assert_eq!(
-            keys(s, Cf::Transfers, &3u64.to_be_bytes(), &4u64.to_be_bytes(), false),
+            keys(s, cf, &3u64.to_be_bytes(), &4u64.to_be_bytes(), false),
             Vec::<Vec<u8>>::new()
         );
         assert_eq!(
-            keys(s, Cf::Transfers, &9u64.to_be_bytes(), &3u64.to_be_bytes(), true),
+            keys(s, cf, &9u64.to_be_bytes(), &3u64.to_be_bytes(), true),
             Vec::<Vec<u8>>::new(),
             "lo > hi is empty"
         );
-        assert_eq!(keys(s, Cf::Transfers, &[], &KEY_MAX, false).len(), 7);
+        assert_eq!(keys(s, cf, &[], &KEY_MAX, false).len(), 7);
         assert_eq!(
-            keys(s, Cf::Transfers, &[], &KEY_MAX, true)[0],
+            keys(s, cf, &[], &KEY_MAX, true)[0],
             vec![0xff; 24],
             "KEY_MAX bounds every ledger key"
         );
         let mut seen = Vec::new();
-        s.scan(Cf::Transfers, &[], &KEY_MAX, true, &mut |k, v| {
+        s.scan(cf, &[], &KEY_MAX, true, &mut |k, v| {
             seen.push((k.to_vec(), v.to_vec()));
             seen.len() < 2
         })
         .unwrap();
         assert_eq!(seen.len(), 2, "visitor returning false stops the scan");
         assert_eq!(seen[1], (300u64.to_be_bytes().to_vec(), 300u64.to_le_bytes().to_vec()));
-        assert!(keys(s, Cf::Accounts, &[], &KEY_MAX, false).is_empty());
+        
+    }
+
+    /// Keys of (account id, timestamp) as the ledger writes them: scans within one account and
+    /// across accounts, both directions.
+    fn account_prefixed_scans<S: KvStore>(s: &mut S, cf: Cf) {
+        let mut b = WriteBatch::new();
+        for account in [3u128, 1, 2] {
+            for ts in [9u64, 1, 5] {
+                b.put(cf, &crate::keys::account_ts_key(account, ts), &[account as u8]);
+            }
+        }
+        s.write(&b).unwrap();
+        let k = crate::keys::account_ts_key;
+        let one = keys(s, cf, &k(2, 0), &k(2, u64::MAX), false);
+        assert_eq!(one, vec![k(2, 1).to_vec(), k(2, 5).to_vec(), k(2, 9).to_vec()]);
+        let back = keys(s, cf, &k(2, 2), &k(2, 9), true);
+        assert_eq!(back, vec![k(2, 9).to_vec(), k(2, 5).to_vec()]);
+        let across = keys(s, cf, &k(1, 6), &k(3, 4), false);
+        assert_eq!(
+            across,
+            [k(1, 9), k(2, 1), k(2, 5), k(2, 9), k(3, 1)].map(|x| x.to_vec()).to_vec(),
+            "{}",
+            cf.name()
+        );
+        assert_eq!(keys(s, cf, &[], &KEY_MAX, true).len(), 9);
     }
 
     fn empty_batch_is_a_no_op<S: KvStore>(s: &mut S) {
