@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Tally's developer entry point: the README's "run it" and "test it" commands.
+#
+#   bash scripts/dev.sh run     build and run Tally (today: the ledger apply benchmark)
+#   bash scripts/dev.sh test    build and run the whole test suite
+#
+# It installs what a fresh machine lacks (libclang, for RocksDB's bindings) and keeps build
+# output in a persistent CARGO_TARGET_DIR outside the clone when none is set, because RocksDB's
+# C++ takes ~17 minutes to compile on two cores and should compile once per machine. Everything
+# (tests, benchmarks, the binary) uses the release profile so that RocksDB compiles only once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_libclang() {
+    if [ -n "${LIBCLANG_PATH:-}" ] && ls "$LIBCLANG_PATH"/libclang*.so* >/dev/null 2>&1; then
+        return 0
+    fi
+    ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* \
+        /usr/lib/aarch64-linux-gnu/libclang*.so* >/dev/null 2>&1
+}
+
+ensure_libclang() {
+    have_libclang && return 0
+    echo "dev.sh: libclang not found; installing libclang-dev and clang (RocksDB bindings need it)" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libclang-dev clang >/dev/null
+    have_libclang || { echo "dev.sh: libclang still missing after install" >&2; exit 1; }
+}
+
+ensure_target_dir() {
+    if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+        local dir="${HOME:-/tmp}/.cache/tally-target"
+        if mkdir -p "$dir" 2>/dev/null; then
+            export CARGO_TARGET_DIR="$dir"
+        fi
+    fi
+    echo "dev.sh: CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}" >&2
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    run)
+        ensure_libclang
+        ensure_target_dir
+        exec cargo run --release -p tally-benches --bin apply -- "$@"
+        ;;
+    test)
+        ensure_libclang
+        ensure_target_dir
+        exec cargo test --release --workspace "$@"
+        ;;
+    *)
+        echo "usage: bash scripts/dev.sh run|test [args...]" >&2
+        exit 2
+        ;;
+esac
