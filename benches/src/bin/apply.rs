@@ -41,6 +41,9 @@ struct Args {
     /// Durability of each write.
     #[arg(long, value_enum, default_value_t = DurabilityArg::Nowal)]
     durability: DurabilityArg,
+    /// RocksDB memtable size per column family, in MiB.
+    #[arg(long, default_value_t = 64)]
+    write_buffer_mb: usize,
     /// Seed of the workload generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -64,6 +67,7 @@ fn run(args: &Args, accounts: u64, dist: Distribution) -> Result<Run> {
     };
     let opts = RocksOptions {
         durability,
+        write_buffer_bytes: args.write_buffer_mb << 20,
         ..RocksOptions::default()
     };
     let mut ledger = Ledger::open(RocksStore::open(dir.path(), &opts)?)?;
