@@ -75,12 +75,14 @@ impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.order.iter().map(|k| (k, &self.map[k]))
     }
-
 }
 
 /// A savepoint across every journal of the overlay.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Savepoint([usize; 6]);
+pub(crate) struct Savepoint {
+    journals: [usize; 6],
+    last_ts: u64,
+}
 
 /// Committed state seen through the changes of the batch so far.
 pub(crate) struct Exec<'a> {
@@ -90,6 +92,8 @@ pub(crate) struct Exec<'a> {
     pub(crate) now: u64,
     /// Last timestamp assigned (committed state, then this batch).
     pub(crate) last_ts: u64,
+    /// Whether this batch carries imported events (user-assigned timestamps).
+    pub(crate) imported: bool,
     /// Accounts created or changed: value is (account, created in this batch).
     pub(crate) accounts: Journaled<u128, (Account, bool)>,
     /// Transfers created, by id.
@@ -126,6 +130,7 @@ impl<'a> Exec<'a> {
             cache,
             now: ctx.timestamp,
             last_ts,
+            imported: false,
             accounts: Journaled::with_capacity(2 * events),
             transfers: Journaled::with_capacity(events),
             failed: Journaled::with_capacity(0),
@@ -147,23 +152,33 @@ impl<'a> Exec<'a> {
     }
 
     pub(crate) fn savepoint(&self) -> Savepoint {
-        Savepoint([
-            self.accounts.savepoint(),
-            self.transfers.savepoint(),
-            self.failed.savepoint(),
-            self.pending.savepoint(),
-            self.unexpire.savepoint(),
-            self.balances.savepoint(),
-        ])
+        Savepoint {
+            journals: [
+                self.accounts.savepoint(),
+                self.transfers.savepoint(),
+                self.failed.savepoint(),
+                self.pending.savepoint(),
+                self.unexpire.savepoint(),
+                self.balances.savepoint(),
+            ],
+            last_ts: self.last_ts,
+        }
     }
 
     pub(crate) fn rollback(&mut self, sp: Savepoint) {
-        self.accounts.rollback(sp.0[0]);
-        self.transfers.rollback(sp.0[1]);
-        self.failed.rollback(sp.0[2]);
-        self.pending.rollback(sp.0[3]);
-        self.unexpire.rollback(sp.0[4]);
-        self.balances.rollback(sp.0[5]);
+        let [a, t, f, p, u, b] = sp.journals;
+        self.accounts.rollback(a);
+        self.transfers.rollback(t);
+        self.failed.rollback(f);
+        self.pending.rollback(p);
+        self.unexpire.rollback(u);
+        self.balances.rollback(b);
+        // Imported events advance the clock only by succeeding, so a rolled-back chain gives
+        // its timestamps back (a corrected retry of the same chain must not "regress"). Other
+        // events consume their timestamp whatever their outcome.
+        if self.imported {
+            self.last_ts = sp.last_ts;
+        }
     }
 
     pub(crate) fn account(&self, id: u128) -> Result<Option<Account>, StoreError> {
@@ -205,7 +220,9 @@ impl<'a> Exec<'a> {
         if let Some(s) = self.pending.get(&ts) {
             return Ok(*s);
         }
-        let mut out = Err(StoreError::Corrupt(format!("pending transfer {ts} has no status")));
+        let mut out = Err(StoreError::Corrupt(format!(
+            "pending transfer {ts} has no status"
+        )));
         self.base.get(Cf::Pending, &keys::ts_key(ts), &mut |v| {
             out = keys::decode_pending_status(v)
         })?;
@@ -233,7 +250,11 @@ impl<'a> Exec<'a> {
         for (id, (a, created)) in self.accounts.iter() {
             out.put(Cf::Accounts, &keys::id_key(*id), &keys::encode_account(a));
             if *created {
-                out.put(Cf::AccountsByTs, &keys::ts_key(a.timestamp), &a.id.to_le_bytes());
+                out.put(
+                    Cf::AccountsByTs,
+                    &keys::ts_key(a.timestamp),
+                    &a.id.to_le_bytes(),
+                );
             }
         }
         let mut idbuf = [0u8; 9];
@@ -246,8 +267,8 @@ impl<'a> Exec<'a> {
             out.put(Cf::AccountTransfers, &dr, &[keys::SIDE_DEBIT]);
             let cr = keys::account_ts_key(t.credit_account_id, t.timestamp);
             out.put(Cf::AccountTransfers, &cr, &[keys::SIDE_CREDIT]);
+            // Its `pending` status entry comes from the `pending` journal below.
             if t.flags().contains(TransferFlags::PENDING) {
-                out.put(Cf::Pending, &ts, &[PendingStatus::Pending as u8]);
                 if let Some(at) = t.expires_at() {
                     out.put(Cf::Expiry, &keys::expiry_key(at, t.timestamp), &[]);
                 }
@@ -266,9 +287,17 @@ impl<'a> Exec<'a> {
             out.delete(Cf::Expiry, &keys::expiry_key(*at, *ts));
         }
         for ((id, ts), b) in self.balances.iter() {
-            out.put(Cf::AccountBalances, &keys::account_ts_key(*id, *ts), &keys::encode_balance(b));
+            out.put(
+                Cf::AccountBalances,
+                &keys::account_ts_key(*id, *ts),
+                &keys::encode_balance(b),
+            );
         }
-        out.put(Cf::Meta, keys::META_LAST_TIMESTAMP, &self.last_ts.to_le_bytes());
+        out.put(
+            Cf::Meta,
+            keys::META_LAST_TIMESTAMP,
+            &self.last_ts.to_le_bytes(),
+        );
         if let Some(applied) = applied {
             out.put(Cf::Meta, keys::META_APPLIED, applied);
         }
@@ -298,7 +327,9 @@ pub fn read_last_timestamp(s: &dyn KvRead) -> Result<u64, StoreError> {
 /// Reads the caller's applied position, as last written with a batch.
 pub fn read_applied(s: &dyn KvRead) -> Result<Option<Vec<u8>>, StoreError> {
     let mut out = None;
-    s.get(Cf::Meta, keys::META_APPLIED, &mut |v| out = Some(v.to_vec()))?;
+    s.get(Cf::Meta, keys::META_APPLIED, &mut |v| {
+        out = Some(v.to_vec())
+    })?;
     Ok(out)
 }
 

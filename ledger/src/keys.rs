@@ -59,7 +59,9 @@ pub fn expiry_key(expires_at: u64, ts: u64) -> [u8; 16] {
 
 /// Splits an `expiry` key into (expires_at, pending timestamp).
 pub fn decode_expiry_key(k: &[u8]) -> Result<(u64, u64), StoreError> {
-    let k: &[u8; 16] = k.try_into().map_err(|_| corrupt(Cf::Expiry, "key length"))?;
+    let k: &[u8; 16] = k
+        .try_into()
+        .map_err(|_| corrupt(Cf::Expiry, "key length"))?;
     Ok((be_u64(&k[..8]), be_u64(&k[8..])))
 }
 
@@ -298,7 +300,9 @@ pub fn decode_pending_status(b: &[u8]) -> Result<PendingStatus, StoreError> {
 
 /// Decodes a 16-byte little-endian id value (`accounts_by_ts`).
 pub fn decode_id_value(b: &[u8]) -> Result<u128, StoreError> {
-    let a: [u8; 16] = b.try_into().map_err(|_| corrupt(Cf::AccountsByTs, "value length"))?;
+    let a: [u8; 16] = b
+        .try_into()
+        .map_err(|_| corrupt(Cf::AccountsByTs, "value length"))?;
     Ok(u128::from_le_bytes(a))
 }
 

@@ -27,6 +27,15 @@ pub enum LedgerError {
     /// A read filter is malformed; the message says which field and why.
     #[error("invalid filter: {0}")]
     InvalidFilter(String),
+    /// The leader's time, or the timestamps this command needs, pass 2^63-1; nothing was
+    /// applied. Deterministic: every replica rejects the same command.
+    #[error("ledger time {timestamp} leaves no room for {events} events below 2^63")]
+    ClockOutOfRange {
+        /// The first timestamp the command would use.
+        timestamp: u64,
+        /// Events (plus possible expiries) that need timestamps.
+        events: usize,
+    },
     /// The store holds data of another on-disk format version.
     #[error("store has format version {found}, this build reads {expected}")]
     FormatMismatch {
@@ -106,14 +115,27 @@ fn execute_cached(
         Cmd::Pulse => 0,
     };
     if len > BATCH_MAX {
-        return Err(LedgerError::BatchTooLarge { len, max: BATCH_MAX });
+        return Err(LedgerError::BatchTooLarge {
+            len,
+            max: BATCH_MAX,
+        });
     }
     let mut x = Exec::new(view, cache, ctx, len)?;
+    // Each command uses at most one timestamp per event plus one per expiry.
+    let first = ctx.timestamp.max(x.last_ts.saturating_add(1));
+    let needed = len + crate::ops::expire::EXPIRE_MAX;
+    if first.saturating_add(needed as u64) > crate::types::TIMESTAMP_MAX {
+        return Err(LedgerError::ClockOutOfRange {
+            timestamp: first,
+            events: needed,
+        });
+    }
     let outcome = match cmd {
         Cmd::CreateAccounts(events) => {
             let imported = events
                 .first()
                 .is_some_and(|a| a.flags().contains(AccountFlags::IMPORTED));
+            x.imported = imported;
             if !imported {
                 expire::expire_due(&mut x)?;
             }
@@ -134,6 +156,7 @@ fn execute_cached(
             let imported = events
                 .first()
                 .is_some_and(|t| t.flags().contains(TransferFlags::IMPORTED));
+            x.imported = imported;
             if !imported {
                 expire::expire_due(&mut x)?;
             }
@@ -227,7 +250,11 @@ impl<S: KvStore> Ledger<S> {
             }
             None => {
                 let mut b = WriteBatch::new();
-                b.put(Cf::Meta, keys::META_FORMAT, &keys::FORMAT_VERSION.to_le_bytes());
+                b.put(
+                    Cf::Meta,
+                    keys::META_FORMAT,
+                    &keys::FORMAT_VERSION.to_le_bytes(),
+                );
                 store.write(&b)?;
             }
         }

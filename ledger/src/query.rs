@@ -13,7 +13,10 @@ use crate::types::{
 
 fn check_batch(len: usize) -> Result<(), LedgerError> {
     if len > BATCH_MAX {
-        return Err(LedgerError::BatchTooLarge { len, max: BATCH_MAX });
+        return Err(LedgerError::BatchTooLarge {
+            len,
+            max: BATCH_MAX,
+        });
     }
     Ok(())
 }
@@ -50,7 +53,9 @@ fn check_range(min: u64, max: u64, limit: u32) -> Result<(u64, u64), LedgerError
         return bad("limit must be at least 1");
     }
     if limit as usize > BATCH_MAX {
-        return Err(LedgerError::InvalidFilter(format!("limit must be at most {BATCH_MAX}")));
+        return Err(LedgerError::InvalidFilter(format!(
+            "limit must be at most {BATCH_MAX}"
+        )));
     }
     if min == u64::MAX || max == u64::MAX {
         return bad("timestamp bounds must be below 2^64-1");
@@ -204,7 +209,14 @@ fn check_query(f: &QueryFilter) -> Result<(u64, u64, bool), LedgerError> {
     Ok((min, max, flags.contains(QueryFilterFlags::REVERSED)))
 }
 
-fn query_matches(f: &QueryFilter, ud128: u128, ud64: u64, ud32: u32, ledger: u32, code: u16) -> bool {
+fn query_matches(
+    f: &QueryFilter,
+    ud128: u128,
+    ud64: u64,
+    ud32: u32,
+    ledger: u32,
+    code: u16,
+) -> bool {
     (f.user_data_128 == 0 || f.user_data_128 == ud128)
         && (f.user_data_64 == 0 || f.user_data_64 == ud64)
         && (f.user_data_32 == 0 || f.user_data_32 == ud32)
@@ -218,22 +230,34 @@ pub fn query_accounts(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Account>, L
     let (min, max, reverse) = check_query(f)?;
     let mut out = Vec::new();
     let mut err = None;
-    s.scan(Cf::AccountsByTs, &keys::ts_key(min), &keys::ts_key(max), reverse, &mut |_, v| {
-        let step = keys::decode_id_value(v).and_then(|id| {
-            read_account(s, id)?
-                .ok_or_else(|| StoreError::Corrupt(format!("indexed account {id} missing")))
-        });
-        match step {
-            Ok(a) => {
-                if query_matches(f, a.user_data_128, a.user_data_64, a.user_data_32, a.ledger, a.code)
-                {
-                    out.push(a);
+    s.scan(
+        Cf::AccountsByTs,
+        &keys::ts_key(min),
+        &keys::ts_key(max),
+        reverse,
+        &mut |_, v| {
+            let step = keys::decode_id_value(v).and_then(|id| {
+                read_account(s, id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("indexed account {id} missing")))
+            });
+            match step {
+                Ok(a) => {
+                    if query_matches(
+                        f,
+                        a.user_data_128,
+                        a.user_data_64,
+                        a.user_data_32,
+                        a.ledger,
+                        a.code,
+                    ) {
+                        out.push(a);
+                    }
                 }
+                Err(e) => err = Some(e),
             }
-            Err(e) => err = Some(e),
-        }
-        err.is_none() && out.len() < f.limit as usize
-    })?;
+            err.is_none() && out.len() < f.limit as usize
+        },
+    )?;
     err.map_or(Ok(out), |e| Err(e.into()))
 }
 
@@ -243,17 +267,29 @@ pub fn query_transfers(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Transfer>,
     let (min, max, reverse) = check_query(f)?;
     let mut out = Vec::new();
     let mut err = None;
-    s.scan(Cf::Transfers, &keys::ts_key(min), &keys::ts_key(max), reverse, &mut |_, v| {
-        match keys::decode_transfer(v) {
-            Ok(t) => {
-                if query_matches(f, t.user_data_128, t.user_data_64, t.user_data_32, t.ledger, t.code)
-                {
-                    out.push(t);
+    s.scan(
+        Cf::Transfers,
+        &keys::ts_key(min),
+        &keys::ts_key(max),
+        reverse,
+        &mut |_, v| {
+            match keys::decode_transfer(v) {
+                Ok(t) => {
+                    if query_matches(
+                        f,
+                        t.user_data_128,
+                        t.user_data_64,
+                        t.user_data_32,
+                        t.ledger,
+                        t.code,
+                    ) {
+                        out.push(t);
+                    }
                 }
+                Err(e) => err = Some(e),
             }
-            Err(e) => err = Some(e),
-        }
-        err.is_none() && out.len() < f.limit as usize
-    })?;
+            err.is_none() && out.len() < f.limit as usize
+        },
+    )?;
     err.map_or(Ok(out), |e| Err(e.into()))
 }

@@ -202,10 +202,8 @@ impl KvRead for MemStore {
         if lo > hi {
             return Ok(());
         }
-        let range = self.cfs[cf as usize].range::<[u8], _>((
-            std::ops::Bound::Included(lo),
-            std::ops::Bound::Included(hi),
-        ));
+        let range = self.cfs[cf as usize]
+            .range::<[u8], _>((std::ops::Bound::Included(lo), std::ops::Bound::Included(hi)));
         if reverse {
             for (k, v) in range.rev() {
                 if !visit(k, v) {
@@ -303,7 +301,11 @@ pub mod conformance {
         b.put(Cf::Accounts, b"b", b"");
         s.write(&b).unwrap();
         assert_eq!(get(s, Cf::Accounts, b"a"), Some(b"1".to_vec()));
-        assert_eq!(get(s, Cf::Accounts, b"b"), Some(Vec::new()), "empty values exist");
+        assert_eq!(
+            get(s, Cf::Accounts, b"b"),
+            Some(Vec::new()),
+            "empty values exist"
+        );
         b.clear();
         b.delete(Cf::Accounts, b"a");
         b.delete(Cf::Accounts, b"never-written");
@@ -321,7 +323,11 @@ pub mod conformance {
         b.put(Cf::Transfers, b"i", b"4");
         b.delete(Cf::Transfers, b"i");
         s.write(&b).unwrap();
-        assert_eq!(get(s, Cf::Transfers, b"k"), Some(b"2".to_vec()), "last put wins");
+        assert_eq!(
+            get(s, Cf::Transfers, b"k"),
+            Some(b"2".to_vec()),
+            "last put wins"
+        );
         assert_eq!(get(s, Cf::Transfers, b"j"), Some(b"3".to_vec()));
         assert_eq!(get(s, Cf::Transfers, b"i"), None, "a later delete wins");
     }
@@ -333,7 +339,12 @@ pub mod conformance {
         }
         s.write(&b).unwrap();
         for (i, cf) in Cf::ALL.iter().enumerate() {
-            assert_eq!(get(s, *cf, b"same-key"), Some(vec![i as u8]), "{}", cf.name());
+            assert_eq!(
+                get(s, *cf, b"same-key"),
+                Some(vec![i as u8]),
+                "{}",
+                cf.name()
+            );
             assert_eq!(keys(s, *cf, &[], &KEY_MAX, false).len(), 1);
         }
     }
@@ -345,7 +356,11 @@ pub mod conformance {
         }
         b.put(cf, &[0xff; 24], b"x");
         s.write(&b).unwrap();
-        let be = |v: &[u64]| v.iter().map(|i| i.to_be_bytes().to_vec()).collect::<Vec<_>>();
+        let be = |v: &[u64]| {
+            v.iter()
+                .map(|i| i.to_be_bytes().to_vec())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             keys(s, cf, &2u64.to_be_bytes(), &256u64.to_be_bytes(), false),
             be(&[2, 5, 255, 256]),
@@ -378,8 +393,10 @@ pub mod conformance {
         })
         .unwrap();
         assert_eq!(seen.len(), 2, "visitor returning false stops the scan");
-        assert_eq!(seen[1], (300u64.to_be_bytes().to_vec(), 300u64.to_le_bytes().to_vec()));
-        
+        assert_eq!(
+            seen[1],
+            (300u64.to_be_bytes().to_vec(), 300u64.to_le_bytes().to_vec())
+        );
     }
 
     /// Keys of (account id, timestamp) as the ledger writes them: scans within one account and
@@ -388,19 +405,28 @@ pub mod conformance {
         let mut b = WriteBatch::new();
         for account in [3u128, 1, 2] {
             for ts in [9u64, 1, 5] {
-                b.put(cf, &crate::keys::account_ts_key(account, ts), &[account as u8]);
+                b.put(
+                    cf,
+                    &crate::keys::account_ts_key(account, ts),
+                    &[account as u8],
+                );
             }
         }
         s.write(&b).unwrap();
         let k = crate::keys::account_ts_key;
         let one = keys(s, cf, &k(2, 0), &k(2, u64::MAX), false);
-        assert_eq!(one, vec![k(2, 1).to_vec(), k(2, 5).to_vec(), k(2, 9).to_vec()]);
+        assert_eq!(
+            one,
+            vec![k(2, 1).to_vec(), k(2, 5).to_vec(), k(2, 9).to_vec()]
+        );
         let back = keys(s, cf, &k(2, 2), &k(2, 9), true);
         assert_eq!(back, vec![k(2, 9).to_vec(), k(2, 5).to_vec()]);
         let across = keys(s, cf, &k(1, 6), &k(3, 4), false);
         assert_eq!(
             across,
-            [k(1, 9), k(2, 1), k(2, 5), k(2, 9), k(3, 1)].map(|x| x.to_vec()).to_vec(),
+            [k(1, 9), k(2, 1), k(2, 5), k(2, 9), k(3, 1)]
+                .map(|x| x.to_vec())
+                .to_vec(),
             "{}",
             cf.name()
         );
@@ -409,7 +435,10 @@ pub mod conformance {
 
     fn empty_batch_is_a_no_op<S: KvStore>(s: &mut S) {
         s.write(&WriteBatch::new()).unwrap();
-        assert_eq!(state_hash(s).unwrap(), state_hash(&MemStore::new()).unwrap());
+        assert_eq!(
+            state_hash(s).unwrap(),
+            state_hash(&MemStore::new()).unwrap()
+        );
     }
 }
 

@@ -3,7 +3,9 @@
 
 use proptest::prelude::*;
 use tally_ledger::query::lookup_accounts;
-use tally_ledger::{Account, Context, Ledger, MemStore, Transfer};
+use tally_ledger::{
+    Account, Context, Ledger, LedgerError, MemStore, Transfer, BATCH_MAX, TIMESTAMP_MAX,
+};
 
 /// Values that sit on the edges of the validation rules, mixed with anything at all.
 fn edgy_u128() -> impl Strategy<Value = u128> {
@@ -47,7 +49,13 @@ fn account() -> impl Strategy<Value = Account> {
 
 fn transfer() -> impl Strategy<Value = Transfer> {
     (
-        (edgy_u128(), edgy_u128(), edgy_u128(), edgy_u128(), edgy_u128()),
+        (
+            edgy_u128(),
+            edgy_u128(),
+            edgy_u128(),
+            edgy_u128(),
+            edgy_u128(),
+        ),
         any::<(u128, u64, u32)>(),
         prop_oneof![Just(0u32), Just(1u32), any::<u32>()],
         prop_oneof![Just(1u32), Just(0u32), any::<u32>()],
@@ -55,21 +63,23 @@ fn transfer() -> impl Strategy<Value = Transfer> {
         prop_oneof![Just(0u16), 0u16..512, any::<u16>()],
         prop_oneof![Just(0u64), any::<u64>()],
     )
-        .prop_map(|(ids, ud, timeout, ledger, code, flags, timestamp)| Transfer {
-            id: ids.0,
-            debit_account_id: ids.1,
-            credit_account_id: ids.2,
-            amount: ids.3,
-            pending_id: ids.4,
-            user_data_128: ud.0,
-            user_data_64: ud.1,
-            user_data_32: ud.2,
-            timeout,
-            ledger,
-            code,
-            flags,
-            timestamp,
-        })
+        .prop_map(
+            |(ids, ud, timeout, ledger, code, flags, timestamp)| Transfer {
+                id: ids.0,
+                debit_account_id: ids.1,
+                credit_account_id: ids.2,
+                amount: ids.3,
+                pending_id: ids.4,
+                user_data_128: ud.0,
+                user_data_64: ud.1,
+                user_data_32: ud.2,
+                timeout,
+                ledger,
+                code,
+                flags,
+                timestamp,
+            },
+        )
 }
 
 proptest! {
@@ -86,7 +96,15 @@ proptest! {
         prop_assert_eq!(r.len(), accounts.len());
         let ids: Vec<u128> = accounts.iter().map(|a| a.id).collect();
         for (batch, time) in &batches {
-            let r = ledger.create_transfers(batch, &Context { timestamp: *time }).unwrap();
+            let before = ledger.state_hash().unwrap();
+            let r = match ledger.create_transfers(batch, &Context { timestamp: *time }) {
+                Err(LedgerError::ClockOutOfRange { .. }) => {
+                    prop_assert!(*time > TIMESTAMP_MAX - 2 * BATCH_MAX as u64);
+                    prop_assert_eq!(ledger.state_hash().unwrap(), before, "rejected, unchanged");
+                    continue;
+                }
+                other => other.unwrap(),
+            };
             prop_assert_eq!(r.len(), batch.len());
             let mut seen = std::collections::BTreeSet::new();
             let all = lookup_accounts(ledger.store(), &ids).unwrap();

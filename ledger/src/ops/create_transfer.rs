@@ -154,17 +154,19 @@ pub(crate) fn create_transfer(
     let Some(cr_credits) = cr.credits_pending.checked_add(cr.credits_posted) else {
         return Ok(R::OverflowsCredits);
     };
-    if t.timeout != 0
-        && ts.saturating_add(u64::from(t.timeout) * NS_PER_S) > TIMESTAMP_MAX
-    {
+    if t.timeout != 0 && ts.saturating_add(u64::from(t.timeout) * NS_PER_S) > TIMESTAMP_MAX {
         return Ok(R::OverflowsTimeout);
     }
-    if dr.flags().contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
+    if dr
+        .flags()
+        .contains(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)
         && dr_debits > dr.credits_posted
     {
         return Ok(R::ExceedsCredits);
     }
-    if cr.flags().contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
+    if cr
+        .flags()
+        .contains(AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS)
         && cr_credits > cr.debits_posted
     {
         return Ok(R::ExceedsDebits);
@@ -175,7 +177,21 @@ pub(crate) fn create_transfer(
     if flags.contains(F::CLOSING_CREDIT) {
         cr.flags |= AccountFlags::CLOSED.bits();
     }
-    commit(x, dr, cr, Transfer { amount, timestamp: ts, ..*t }, imported);
+    if pending {
+        // Recorded in the overlay so that a post or void later in this batch can see it.
+        x.pending.insert(ts, PendingStatus::Pending);
+    }
+    commit(
+        x,
+        dr,
+        cr,
+        Transfer {
+            amount,
+            timestamp: ts,
+            ..*t
+        },
+        imported,
+    );
     Ok(R::Ok)
 }
 
@@ -262,7 +278,11 @@ fn post_or_void(x: &mut Exec<'_>, t: &Transfer, ts: u64, flags: F) -> Result<R, 
     release(&mut dr, &mut cr, &p, !post);
     x.pending.insert(
         p.timestamp,
-        if post { PendingStatus::Posted } else { PendingStatus::Voided },
+        if post {
+            PendingStatus::Posted
+        } else {
+            PendingStatus::Voided
+        },
     );
     if let Some(at) = p.expires_at() {
         x.unexpire.insert((at, p.timestamp), ());
@@ -293,8 +313,12 @@ pub(crate) fn pending_accounts(
     p: &Transfer,
 ) -> Result<(Account, Account), StoreError> {
     let missing = |id| StoreError::Corrupt(format!("account {id} of transfer {} missing", p.id));
-    let dr = x.account(p.debit_account_id)?.ok_or_else(|| missing(p.debit_account_id))?;
-    let cr = x.account(p.credit_account_id)?.ok_or_else(|| missing(p.credit_account_id))?;
+    let dr = x
+        .account(p.debit_account_id)?
+        .ok_or_else(|| missing(p.debit_account_id))?;
+    let cr = x
+        .account(p.credit_account_id)?
+        .ok_or_else(|| missing(p.credit_account_id))?;
     Ok((dr, cr))
 }
 
