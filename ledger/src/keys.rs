@@ -1,7 +1,8 @@
 //! Every key and value layout of the ledger's state, in one place.
 //!
 //! Keys are fixed-width big-endian integers, so byte order equals numeric order and range scans
-//! walk time or ids in order. Values are fixed-size little-endian records. The layout is
+//! walk time or ids in order. Values are little-endian records of fixed layout (fixed size,
+//! except `transfer_ids`, whose value is 9 or 5 bytes depending on its tag). The layout is
 //! described byte by byte in `docs/internals/storage.md`; change both together, and bump
 //! [`FORMAT_VERSION`] when a stored byte changes meaning.
 

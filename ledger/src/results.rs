@@ -70,7 +70,7 @@ result_enum! {
         TimestampMustBeZero = 5 => "timestamp_must_be_zero",
         /// An imported `timestamp` must be in `1..2^63`.
         ImportedEventTimestampOutOfRange = 6 => "imported_event_timestamp_out_of_range",
-        /// An imported `timestamp` must not be ahead of the ledger's clock.
+        /// An imported `timestamp` must not be after the command's leader time.
         ImportedEventTimestampMustNotAdvance = 7 => "imported_event_timestamp_must_not_advance",
         /// Unknown flag bits are set.
         ReservedFlag = 8 => "reserved_flag",
@@ -128,7 +128,7 @@ result_enum! {
         TimestampMustBeZero = 5 => "timestamp_must_be_zero",
         /// An imported `timestamp` must be in `1..2^63`.
         ImportedEventTimestampOutOfRange = 6 => "imported_event_timestamp_out_of_range",
-        /// An imported `timestamp` must not be ahead of the ledger's clock.
+        /// An imported `timestamp` must not be after the command's leader time.
         ImportedEventTimestampMustNotAdvance = 7 => "imported_event_timestamp_must_not_advance",
         /// Unknown flag bits are set.
         ReservedFlag = 8 => "reserved_flag",

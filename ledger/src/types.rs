@@ -33,7 +33,7 @@ bitflags! {
         const HISTORY = 1 << 3;
         /// The event carries its own `timestamp` (bulk import of historical data).
         const IMPORTED = 1 << 4;
-        /// The account takes no new transfers; set by closing transfers.
+        /// The account takes no new transfers; set by closing transfers (or at creation).
         const CLOSED = 1 << 5;
     }
 }

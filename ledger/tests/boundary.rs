@@ -31,7 +31,10 @@ fn ledger_core_depends_on_no_engine_runtime_or_network() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert!(crates.contains(&"tally-ledger"), "unexpected output: {tree}");
+    assert!(
+        crates.contains(&"tally-ledger"),
+        "unexpected output: {tree}"
+    );
     for forbidden in [
         "rocksdb",
         "librocksdb-sys",

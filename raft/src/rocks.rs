@@ -56,7 +56,9 @@ pub struct RocksStore {
 
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("RocksStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,7 +142,10 @@ impl RocksStore {
 
 /// Whether reads of a column family are point lookups (rather than range scans only).
 fn point_lookups(cf: Cf) -> bool {
-    matches!(cf, Cf::Meta | Cf::Accounts | Cf::Transfers | Cf::TransferIds | Cf::Pending)
+    matches!(
+        cf,
+        Cf::Meta | Cf::Accounts | Cf::Transfers | Cf::TransferIds | Cf::Pending
+    )
 }
 
 fn cf_options(cf: Cf, opts: &RocksOptions, cache: &Cache) -> Options {

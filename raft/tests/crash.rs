@@ -46,7 +46,11 @@ fn batch(i: u64) -> (LedgerCommand, Context) {
                 amount: u128::from(rng.u32(1..1000)),
                 ledger: 1,
                 code: 1,
-                flags: if pending { TransferFlags::PENDING.bits() } else { 0 },
+                flags: if pending {
+                    TransferFlags::PENDING.bits()
+                } else {
+                    0
+                },
                 timeout: if pending { rng.u32(1..3) } else { 0 },
                 ..Transfer::default()
             }
@@ -98,7 +102,13 @@ fn replay_hash(last: Option<u64>) -> [u8; 32] {
 fn crash_and_check(mode: &str, kill_after: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR, dir.path())
         .env(CHILD_MODE, mode)
         .stdout(Stdio::piped())

@@ -75,7 +75,11 @@ fn run(args: &Args, accounts: u64, dist: Distribution) -> Result<Run> {
     let mut now = 1_700_000_000_000_000_000u64;
     for batch in w.account_batches(BATCH_MAX) {
         now += 1_000_000;
-        ledger.apply(&Command::CreateAccounts(batch), &Context { timestamp: now }, None)?;
+        ledger.apply(
+            &Command::CreateAccounts(batch),
+            &Context { timestamp: now },
+            None,
+        )?;
     }
     let batches = args.transfers.div_ceil(args.batch_size as u64);
     // Generate before timing so the figures measure the ledger, not the generator.
