@@ -3,6 +3,7 @@
 #
 #   bash scripts/dev.sh run     build and run Tally (today: the ledger apply benchmark)
 #   bash scripts/dev.sh test    build and run the whole test suite
+#   bash scripts/dev.sh clippy  lint every crate and target (warnings are errors)
 #
 # It installs what a fresh machine lacks (libclang, for RocksDB's bindings) and keeps build
 # output in a persistent CARGO_TARGET_DIR outside the clone when none is set, because RocksDB's
@@ -52,8 +53,13 @@ case "$cmd" in
         ensure_target_dir
         exec cargo test --release --workspace "$@"
         ;;
+    clippy)
+        ensure_libclang
+        ensure_target_dir
+        exec cargo clippy --release --workspace --all-targets "$@" -- -D warnings
+        ;;
     *)
-        echo "usage: bash scripts/dev.sh run|test [args...]" >&2
+        echo "usage: bash scripts/dev.sh run|test|clippy [args...]" >&2
         exit 2
         ;;
 esac
