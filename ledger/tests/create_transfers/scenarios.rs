@@ -1,0 +1,303 @@
+//! Scenarios that check more than a result code: balances, stored fields, closing flags,
+//! expiry and timestamps.
+
+use super::*;
+use tally_ledger::query::get_account_balances;
+use tally_ledger::{
+    AccountBalance, AccountFilter, AccountFilterFlags, Outcome, BATCH_MAX, EXPIRE_MAX,
+};
+
+fn at(l: &mut L, ts: u64, batch: &[Transfer]) -> Vec<R> {
+    l.create_transfers(batch, &ctx(ts)).unwrap()
+}
+
+fn is_closed(l: &L, id: u128) -> bool {
+    account(l, id).unwrap().flags().contains(AF::CLOSED)
+}
+
+fn pulse(l: &mut L, ts: u64) -> usize {
+    match l.apply(&Command::Pulse, &ctx(ts), None).unwrap() {
+        Outcome::Pulse { expired } => expired,
+        other => panic!("pulse gave {other:?}"),
+    }
+}
+
+#[test]
+fn failed_chain_leaves_balances_unchanged() {
+    let mut l = fixture();
+    let chain = [
+        linked(tr(10, A, B, 5)),
+        linked(pend(11, A, C, 7)),
+        tr(12, A, B, 1).with(|t| t.code = 0),
+    ];
+    let r = at(&mut l, T2, &chain);
+    assert_eq!(
+        r,
+        [
+            R::LinkedEventFailed,
+            R::LinkedEventFailed,
+            R::CodeMustNotBeZero
+        ]
+    );
+    for id in [A, B, C] {
+        assert_eq!(balances(&l, id), (0, 0, 0, 0));
+    }
+    assert_eq!(transfer(&l, 10), None);
+    // Nothing was burned: the same chain, fixed, goes through.
+    let fixed = [chain[0], chain[1], tr(12, A, B, 1)];
+    assert_eq!(at(&mut l, T2, &fixed), [R::Ok, R::Ok, R::Ok]);
+    assert_eq!(balances(&l, A), (7, 6, 0, 0));
+}
+
+#[test]
+fn burned_ids_stay_burned_after_the_cause_is_gone() {
+    let mut l = fixture();
+    assert_eq!(
+        at(&mut l, T2, &[tr(10, A, 50, 5)]),
+        [R::CreditAccountNotFound]
+    );
+    let r = l
+        .create_accounts(&[acct(50, 1, AF::empty())], &ctx(T2))
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(at(&mut l, T2, &[tr(10, A, 50, 5)]), [R::IdAlreadyFailed]);
+    assert_eq!(transfer(&l, 10), None);
+    assert_eq!(balances(&l, A), (0, 0, 0, 0));
+}
+
+#[test]
+fn balancing_stores_the_clamped_amount() {
+    let mut l = fixture();
+    let batch = [
+        tr(9, B, A, 10),
+        tr(10, A, C, 100).flag(F::BALANCING_DEBIT),
+        tr(11, A, C, 100).flag(F::BALANCING_DEBIT),
+        tr(12, D, B, 7),
+        pend(13, C, D, 100).flag(F::BALANCING_CREDIT),
+    ];
+    assert_eq!(at(&mut l, T2, &batch), [R::Ok; 5]);
+    assert_eq!(transfer(&l, 10).unwrap().amount, 10);
+    assert_eq!(transfer(&l, 11).unwrap().amount, 0);
+    assert_eq!(transfer(&l, 13).unwrap().amount, 7);
+    assert_eq!(balances(&l, A), (0, 10, 0, 10));
+    assert_eq!(balances(&l, D), (0, 7, 7, 0));
+}
+
+#[test]
+fn post_and_void_move_balances_and_store_inherited_fields() {
+    let mut l = fixture();
+    let p = full(20).flag(F::PENDING);
+    assert_eq!(at(&mut l, T2, &[p]), [R::Ok]);
+    assert_eq!(
+        (balances(&l, A), balances(&l, B)),
+        ((5, 0, 0, 0), (0, 0, 5, 0))
+    );
+    let partial = post(21, 20, 3).with(|t| t.user_data_64 = 99);
+    assert_eq!(at(&mut l, T2, &[partial]), [R::Ok]);
+    assert_eq!(
+        (balances(&l, A), balances(&l, B)),
+        ((0, 3, 0, 0), (0, 0, 0, 3))
+    );
+    let stored = transfer(&l, 21).unwrap();
+    let want = Transfer {
+        id: 21,
+        pending_id: 20,
+        amount: 3,
+        user_data_64: 99,
+        flags: F::POST_PENDING_TRANSFER.bits(),
+        timestamp: stored.timestamp,
+        ..p
+    };
+    assert_eq!(stored, want);
+    assert_eq!(
+        at(&mut l, T2, &[pend(22, A, B, 4), void(23, 22)]),
+        [R::Ok, R::Ok]
+    );
+    assert_eq!(transfer(&l, 23).unwrap().amount, 4);
+    assert_eq!(
+        (balances(&l, A), balances(&l, B)),
+        ((0, 3, 0, 0), (0, 0, 0, 3))
+    );
+}
+
+#[test]
+fn closing_transfers_close_and_void_or_expiry_reopen() {
+    let mut l = fixture();
+    let close = |id, t: u32| timeout(pend(id, A, B, 1).flag(F::CLOSING_DEBIT), t);
+    assert_eq!(at(&mut l, T2, &[close(20, 0)]), [R::Ok]);
+    assert!(is_closed(&l, A) && !is_closed(&l, B));
+    assert_eq!(at(&mut l, T2, &[void(21, 20)]), [R::Ok]);
+    assert!(!is_closed(&l, A));
+    assert_eq!(
+        at(&mut l, T2, &[close(22, 0), post(23, 22, MAX)]),
+        [R::Ok, R::Ok]
+    );
+    assert!(is_closed(&l, A), "a post keeps the account closed");
+
+    let mut l = fixture();
+    assert_eq!(at(&mut l, T2, &[close(20, 1)]), [R::Ok]);
+    assert!(is_closed(&l, A));
+    assert_eq!(pulse(&mut l, T2 + NS), 1);
+    assert!(!is_closed(&l, A), "expiry reopens");
+    assert_eq!(balances(&l, A), (0, 0, 0, 0));
+}
+
+fn history(l: &L, id: u128) -> Vec<AccountBalance> {
+    let filter = AccountFilter {
+        account_id: id,
+        limit: 100,
+        flags: (AccountFilterFlags::DEBITS | AccountFilterFlags::CREDITS).bits(),
+        ..AccountFilter::default()
+    };
+    get_account_balances(l.store(), &filter).unwrap()
+}
+
+#[test]
+fn expiry_releases_in_deadline_order_with_history() {
+    let mut l = fixture();
+    let batch = [
+        timeout(pend(20, A, HIST, 5), 2),
+        timeout(pend(21, HIST, B, 3), 1),
+    ];
+    assert_eq!(at(&mut l, T2, &batch), [R::Ok, R::Ok]);
+    // 21 is due at T2 + 1 + NS, before 20 (T2 + 2 NS): it expires first.
+    assert_eq!(pulse(&mut l, T2 + 3 * NS), 2);
+    let snap = |ts, dp, cp| AccountBalance {
+        debits_pending: dp,
+        credits_pending: cp,
+        timestamp: ts,
+        ..AccountBalance::default()
+    };
+    let want = [
+        snap(T2, 0, 5),
+        snap(T2 + 1, 3, 5),
+        snap(T2 + 3 * NS, 0, 5),
+        snap(T2 + 3 * NS + 1, 0, 0),
+    ];
+    assert_eq!(history(&l, HIST), want);
+    for id in [A, B, HIST] {
+        assert_eq!(balances(&l, id), (0, 0, 0, 0));
+    }
+    assert_eq!(pulse(&mut l, T2 + 4 * NS), 0);
+    assert_eq!(at(&mut l, T2, &[void(22, 20)]), [R::PendingTransferExpired]);
+}
+
+#[test]
+fn expiry_runs_before_the_batch_and_takes_the_first_timestamps() {
+    let mut l = fixture();
+    assert_eq!(at(&mut l, T2, &[timeout(pend(20, A, HIST, 5), 1)]), [R::Ok]);
+    assert_eq!(at(&mut l, T2 + NS, &[tr(30, B, HIST, 1)]), [R::Ok]);
+    assert_eq!(transfer(&l, 30).unwrap().timestamp, T2 + NS + 1);
+    let stamps: Vec<u64> = history(&l, HIST).iter().map(|b| b.timestamp).collect();
+    assert_eq!(stamps, [T2, T2 + NS, T2 + NS + 1]);
+}
+
+#[test]
+fn a_pending_transfer_resolved_in_its_own_batch_never_expires() {
+    let mut l = fixture();
+    let batch = [timeout(pend(20, A, B, 5), 1), post(21, 20, 2)];
+    assert_eq!(at(&mut l, T2, &batch), [R::Ok, R::Ok]);
+    assert_eq!(pulse(&mut l, T2 + 2 * NS), 0);
+    assert_eq!(balances(&l, A), (0, 2, 0, 0));
+    assert_eq!(
+        at(&mut l, T2, &[void(22, 20)]),
+        [R::PendingTransferAlreadyPosted]
+    );
+}
+
+#[test]
+fn account_batches_run_expiry_too() {
+    let mut l = fixture();
+    assert_eq!(at(&mut l, T2, &[timeout(pend(20, A, B, 5), 1)]), [R::Ok]);
+    let r = l
+        .create_accounts(&[acct(50, 1, AF::empty())], &ctx(T2 + NS))
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(balances(&l, A), (0, 0, 0, 0));
+    assert_eq!(account(&l, 50).unwrap().timestamp, T2 + NS + 1);
+}
+
+#[test]
+fn expiry_releases_at_most_expire_max_per_command() {
+    let mut l = fixture();
+    let n = EXPIRE_MAX as u128 + 1;
+    let pending: Vec<Transfer> = (1..=n)
+        .map(|id| timeout(pend(1000 + id, A, B, 1), 1))
+        .collect();
+    for chunk in pending.chunks(BATCH_MAX) {
+        assert!(at(&mut l, T2, chunk).iter().all(|r| *r == R::Ok));
+    }
+    assert_eq!(pulse(&mut l, T2 + 2 * NS), EXPIRE_MAX);
+    assert_eq!(balances(&l, A), (1, 0, 0, 0));
+    assert_eq!(pulse(&mut l, T2 + 2 * NS), 1);
+    assert_eq!(balances(&l, A), (0, 0, 0, 0));
+}
+
+#[test]
+fn timestamps_strictly_increase_even_when_leader_time_goes_back() {
+    let mut l = fixture();
+    let batch = [
+        tr(10, A, B, 1),
+        tr(11, A, B, 1).with(|t| t.code = 0),
+        tr(12, A, B, 1),
+    ];
+    assert_eq!(at(&mut l, T2, &batch), [R::Ok, R::CodeMustNotBeZero, R::Ok]);
+    let ts = |l: &L, id| transfer(l, id).unwrap().timestamp;
+    // The failed event consumed T2 + 1.
+    assert_eq!((ts(&l, 10), ts(&l, 12)), (T2, T2 + 2));
+    assert_eq!(at(&mut l, T1, &[tr(13, A, B, 1)]), [R::Ok]);
+    assert_eq!(
+        ts(&l, 13),
+        T2 + 3,
+        "leader time went back; ledger time did not"
+    );
+    assert_eq!(at(&mut l, T2 + 100, &[tr(14, A, B, 1)]), [R::Ok]);
+    assert_eq!(ts(&l, 14), T2 + 100);
+}
+
+#[test]
+fn skipped_and_early_rejected_events_consume_no_timestamp() {
+    let mut l = fixture();
+    let batch = [
+        linked(tr(10, A, B, 1)),
+        linked(tr(11, A, A, 1)),
+        linked(tr(12, A, B, 1)),
+        tr(13, A, B, 1),
+        tr(14, A, B, 1).with(|t| t.timestamp = 5),
+        tr(15, A, B, 1),
+        linked(tr(16, A, B, 1)),
+    ];
+    let r = at(&mut l, T2, &batch);
+    let lef = R::LinkedEventFailed;
+    let want = [
+        lef,
+        R::AccountsMustBeDifferent,
+        lef,
+        lef,
+        R::TimestampMustBeZero,
+        R::Ok,
+    ];
+    assert_eq!(r[..6], want);
+    assert_eq!(r[6], R::LinkedEventChainOpen);
+    // 10 and 11 consumed T2 and T2 + 1; 12 and 13 were skipped; 14 was rejected before its
+    // timestamp; the open chain's last event is never executed.
+    assert_eq!(transfer(&l, 15).unwrap().timestamp, T2 + 2);
+    assert_eq!(at(&mut l, T2, &[tr(17, A, B, 1)]), [R::Ok]);
+    assert_eq!(transfer(&l, 17).unwrap().timestamp, T2 + 3);
+}
+
+#[test]
+fn imported_transfers_keep_their_timestamps_and_move_ledger_time() {
+    let mut l = fixture();
+    let batch = [
+        tr(10, A, B, 1).imported(TI),
+        tr(11, A, B, 1).imported(TI + 5),
+    ];
+    assert_eq!(at(&mut l, T2, &batch), [R::Ok, R::Ok]);
+    assert_eq!(transfer(&l, 11).unwrap().timestamp, TI + 5);
+    // A failed imported event does not move ledger time.
+    let late = tr(12, A, B, 1).imported(TI + 9).with(|t| t.code = 0);
+    assert_eq!(at(&mut l, T2, &[late]), [R::CodeMustNotBeZero]);
+    assert_eq!(at(&mut l, T1, &[tr(13, A, B, 1)]), [R::Ok]);
+    assert_eq!(transfer(&l, 13).unwrap().timestamp, TI + 6);
+}

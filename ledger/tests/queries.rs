@@ -1,0 +1,461 @@
+//! Reads: lookups, an account's transfers and balance history, queries by field, the filter
+//! checks, and the batch size limit on writes and lookups.
+
+mod support;
+
+use support::*;
+use tally_ledger::query::{
+    get_account_balances, get_account_transfers, lookup_accounts, lookup_transfers, query_accounts,
+    query_transfers,
+};
+use tally_ledger::{
+    Account, AccountBalance, AccountFilter, AccountFilterFlags as AFF, AccountFlags as AF, Command,
+    CreateTransferResult as R, LedgerError, QueryFilter, QueryFilterFlags, Transfer,
+    TransferFlags as F, BATCH_MAX,
+};
+
+const T0: u64 = 1_000_000_000_000;
+/// Transfer `10 + i` of [`fixture`] has timestamp `T1 + i`.
+const T1: u64 = T0 + 1_000_000;
+/// Account 1 keeps history; 4 does not.
+const HIST: u128 = 1;
+
+/// Accounts 1..=4 and transfers 10..=15; account 1 is on the debit side of 10, 12 and 15
+/// (pending, 1 s timeout) and on the credit side of 11 and 13.
+fn fixture() -> L {
+    let mut l = ledger();
+    let a = |id, ledger, code, ud128| {
+        acct(id, ledger, AF::empty()).with(|a| (a.code, a.user_data_128) = (code, ud128))
+    };
+    let accounts = [
+        a(1, 1, 10, 100)
+            .flag(AF::HISTORY)
+            .with(|a| (a.user_data_64, a.user_data_32) = (64, 32)),
+        a(2, 1, 20, 200),
+        a(3, 2, 10, 100),
+        a(4, 1, 10, 0),
+    ];
+    assert!(l
+        .create_accounts(&accounts, &ctx(T0))
+        .unwrap()
+        .iter()
+        .all(|r| r.as_u32() == 0));
+    let t = |id, dr, cr, code| tr(id, dr, cr, id - 9).with(|t| t.code = code);
+    let transfers = [
+        t(10, 1, 2, 1).with(|t| t.user_data_128 = 7),
+        t(11, 2, 1, 2).with(|t| t.user_data_64 = 8),
+        t(12, 1, 4, 1).with(|t| t.user_data_32 = 9),
+        t(13, 4, 1, 3).with(|t| (t.user_data_128, t.user_data_64) = (7, 8)),
+        t(14, 2, 4, 1),
+        t(15, 1, 2, 4).flag(F::PENDING).with(|t| t.timeout = 1),
+    ];
+    assert_eq!(
+        l.create_transfers(&transfers, &ctx(T1)).unwrap(),
+        [R::Ok; 6]
+    );
+    l
+}
+
+fn filter(account_id: u128, flags: AFF) -> AccountFilter {
+    AccountFilter {
+        account_id,
+        limit: 100,
+        flags: flags.bits(),
+        ..AccountFilter::default()
+    }
+}
+
+fn both() -> AFF {
+    AFF::DEBITS | AFF::CREDITS
+}
+
+fn ids(ts: &[Transfer]) -> Vec<u128> {
+    ts.iter().map(|t| t.id).collect()
+}
+
+fn account_ids(accounts: &[Account]) -> Vec<u128> {
+    accounts.iter().map(|a| a.id).collect()
+}
+
+fn transfers_of(l: &L, f: AccountFilter) -> Vec<u128> {
+    ids(&get_account_transfers(l.store(), &f).unwrap())
+}
+
+#[test]
+fn lookups_keep_request_order_and_skip_missing() {
+    let mut l = fixture();
+    let found = lookup_accounts(l.store(), &[3, 99, 1, 0, u128::MAX]).unwrap();
+    assert_eq!(account_ids(&found), [3, 1]);
+    assert_eq!(found[0].ledger, 2);
+    assert_eq!(
+        ids(&lookup_transfers(l.store(), &[13, 99, 10]).unwrap()),
+        [13, 10]
+    );
+    // A burned id names no transfer.
+    let r = l.create_transfers(&[tr(16, 1, 99, 1)], &ctx(T1)).unwrap();
+    assert_eq!(r, [R::CreditAccountNotFound]);
+    assert!(lookup_transfers(l.store(), &[16]).unwrap().is_empty());
+    assert!(lookup_accounts(l.store(), &[]).unwrap().is_empty());
+}
+
+#[test]
+fn account_transfers_by_side_and_order() {
+    let l = fixture();
+    assert_eq!(transfers_of(&l, filter(1, AFF::DEBITS)), [10, 12, 15]);
+    assert_eq!(transfers_of(&l, filter(1, AFF::CREDITS)), [11, 13]);
+    assert_eq!(transfers_of(&l, filter(1, both())), [10, 11, 12, 13, 15]);
+    assert_eq!(
+        transfers_of(&l, filter(1, both() | AFF::REVERSED)),
+        [15, 13, 12, 11, 10]
+    );
+    assert_eq!(transfers_of(&l, filter(4, AFF::CREDITS)), [12, 14]);
+    assert!(transfers_of(&l, filter(3, both())).is_empty());
+    assert!(transfers_of(&l, filter(99, both())).is_empty());
+}
+
+#[test]
+fn account_transfers_by_timestamp_range_and_limit() {
+    let l = fixture();
+    let f = |min, max| AccountFilter {
+        timestamp_min: min,
+        timestamp_max: max,
+        ..filter(1, both())
+    };
+    assert_eq!(transfers_of(&l, f(T1 + 1, T1 + 3)), [11, 12, 13]);
+    assert_eq!(
+        transfers_of(&l, f(T1 + 3, 0)),
+        [13, 15],
+        "max 0 is unbounded"
+    );
+    assert_eq!(transfers_of(&l, f(0, T1 + 1)), [10, 11]);
+    assert_eq!(transfers_of(&l, f(T1 + 2, T1 + 2)), [12]);
+    assert!(transfers_of(&l, f(T1 + 6, 0)).is_empty());
+    let limited = |flags| AccountFilter {
+        limit: 2,
+        ..filter(1, flags)
+    };
+    assert_eq!(transfers_of(&l, limited(both())), [10, 11]);
+    assert_eq!(transfers_of(&l, limited(both() | AFF::REVERSED)), [15, 13]);
+    assert_eq!(transfers_of(&l, limited(AFF::CREDITS)), [11, 13]);
+}
+
+#[test]
+fn account_transfers_by_field() {
+    let l = fixture();
+    let f = |g: fn(&mut AccountFilter)| {
+        let mut f = filter(1, both());
+        g(&mut f);
+        f
+    };
+    assert_eq!(transfers_of(&l, f(|f| f.user_data_128 = 7)), [10, 13]);
+    assert_eq!(transfers_of(&l, f(|f| f.user_data_64 = 8)), [11, 13]);
+    assert_eq!(transfers_of(&l, f(|f| f.user_data_32 = 9)), [12]);
+    assert_eq!(transfers_of(&l, f(|f| f.code = 1)), [10, 12]);
+    assert_eq!(
+        transfers_of(&l, f(|f| (f.user_data_128, f.code) = (7, 3))),
+        [13]
+    );
+    assert!(transfers_of(&l, f(|f| (f.user_data_128, f.code) = (7, 2))).is_empty());
+    let debits_code_1 = AccountFilter {
+        code: 1,
+        ..filter(1, AFF::DEBITS)
+    };
+    assert_eq!(transfers_of(&l, debits_code_1), [10, 12]);
+    // The limit counts matches, not transfers scanned.
+    let first_ud = AccountFilter {
+        user_data_128: 7,
+        limit: 1,
+        ..filter(1, both())
+    };
+    assert_eq!(transfers_of(&l, first_ud), [10]);
+}
+
+#[test]
+fn account_transfers_page_by_timestamp() {
+    let l = fixture();
+    let mut pages = Vec::new();
+    let mut f = AccountFilter {
+        limit: 2,
+        ..filter(1, both())
+    };
+    loop {
+        let page = get_account_transfers(l.store(), &f).unwrap();
+        let Some(last) = page.last() else { break };
+        f.timestamp_min = last.timestamp + 1;
+        pages.push(ids(&page));
+    }
+    assert_eq!(pages, [vec![10, 11], vec![12, 13], vec![15]]);
+
+    let mut pages = Vec::new();
+    let mut f = AccountFilter {
+        limit: 2,
+        ..filter(1, both() | AFF::REVERSED)
+    };
+    loop {
+        let page = get_account_transfers(l.store(), &f).unwrap();
+        let Some(last) = page.last() else { break };
+        f.timestamp_max = last.timestamp - 1;
+        pages.push(ids(&page));
+    }
+    assert_eq!(pages, [vec![15, 13], vec![12, 11], vec![10]]);
+}
+
+fn history(l: &L, f: AccountFilter) -> Vec<(u64, (u128, u128, u128, u128))> {
+    let b = get_account_balances(l.store(), &f).unwrap();
+    let four = |b: &AccountBalance| {
+        (
+            b.debits_pending,
+            b.debits_posted,
+            b.credits_pending,
+            b.credits_posted,
+        )
+    };
+    b.iter().map(|b| (b.timestamp, four(b))).collect()
+}
+
+#[test]
+fn account_balances_for_history_accounts_only_with_expiry_releases() {
+    let mut l = fixture();
+    let expired = l.apply(&Command::Pulse, &ctx(T1 + 5 + NS), None).unwrap();
+    assert_eq!(format!("{expired:?}"), "Pulse { expired: 1 }");
+    let want = vec![
+        (T1, (0, 1, 0, 0)),
+        (T1 + 1, (0, 1, 0, 2)),
+        (T1 + 2, (0, 4, 0, 2)),
+        (T1 + 3, (0, 4, 0, 6)),
+        (T1 + 5, (6, 4, 0, 6)),
+        (T1 + 5 + NS, (0, 4, 0, 6)),
+    ];
+    assert_eq!(history(&l, filter(HIST, both())), want);
+    let reversed: Vec<_> = want.iter().rev().copied().collect();
+    assert_eq!(history(&l, filter(HIST, both() | AFF::REVERSED)), reversed);
+    let range = AccountFilter {
+        timestamp_min: T1 + 2,
+        timestamp_max: T1 + 3,
+        ..filter(HIST, both())
+    };
+    assert_eq!(history(&l, range), want[2..4]);
+    let limited = AccountFilter {
+        limit: 2,
+        ..filter(HIST, both())
+    };
+    assert_eq!(history(&l, limited), want[..2]);
+    // Accounts without history have none, whatever their transfers.
+    assert!(history(&l, filter(4, both())).is_empty());
+    assert!(history(&l, filter(2, both())).is_empty());
+    assert!(history(&l, filter(99, both())).is_empty());
+}
+
+/// Implementation choice (not spelled out in the spec): a snapshot is selected through the
+/// transfer made at its timestamp, so side and field filters drop expiry releases.
+#[test]
+fn account_balances_follow_the_transfer_filters() {
+    let mut l = fixture();
+    l.apply(&Command::Pulse, &ctx(T1 + 5 + NS), None).unwrap();
+    let stamps = |f| {
+        history(&l, f)
+            .iter()
+            .map(|(ts, _)| *ts - T1)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(stamps(filter(HIST, AFF::DEBITS)), [0, 2, 5]);
+    assert_eq!(stamps(filter(HIST, AFF::CREDITS)), [1, 3]);
+    assert_eq!(
+        stamps(AccountFilter {
+            user_data_128: 7,
+            ..filter(HIST, both())
+        }),
+        [0, 3]
+    );
+    assert_eq!(
+        stamps(AccountFilter {
+            code: 1,
+            ..filter(HIST, AFF::DEBITS)
+        }),
+        [0, 2]
+    );
+}
+
+fn query(g: fn(&mut QueryFilter)) -> QueryFilter {
+    let mut f = QueryFilter {
+        limit: 100,
+        ..QueryFilter::default()
+    };
+    g(&mut f);
+    f
+}
+
+#[test]
+fn query_accounts_by_field_range_limit_and_order() {
+    let l = fixture();
+    let q = |g| account_ids(&query_accounts(l.store(), &query(g)).unwrap());
+    assert_eq!(q(|_| {}), [1, 2, 3, 4]);
+    assert_eq!(q(|f| f.ledger = 1), [1, 2, 4]);
+    assert_eq!(q(|f| f.code = 10), [1, 3, 4]);
+    assert_eq!(q(|f| f.user_data_128 = 100), [1, 3]);
+    assert_eq!(q(|f| f.user_data_64 = 64), [1]);
+    assert_eq!(q(|f| f.user_data_32 = 32), [1]);
+    assert_eq!(q(|f| (f.ledger, f.code) = (1, 10)), [1, 4]);
+    assert_eq!(q(|f| (f.ledger, f.code) = (2, 20)), [] as [u128; 0]);
+    assert_eq!(
+        q(|f| (f.timestamp_min, f.timestamp_max) = (T0 + 1, T0 + 2)),
+        [2, 3]
+    );
+    assert_eq!(q(|f| f.timestamp_min = T0 + 2), [3, 4]);
+    assert_eq!(q(|f| f.limit = 2), [1, 2]);
+    assert_eq!(
+        q(|f| (f.limit, f.flags) = (3, QueryFilterFlags::REVERSED.bits())),
+        [4, 3, 2]
+    );
+    assert_eq!(
+        q(|f| (f.code, f.limit) = (10, 2)),
+        [1, 3],
+        "the limit counts matches"
+    );
+}
+
+#[test]
+fn query_transfers_by_field_range_limit_and_order() {
+    let l = fixture();
+    let q = |g| ids(&query_transfers(l.store(), &query(g)).unwrap());
+    assert_eq!(q(|_| {}), [10, 11, 12, 13, 14, 15]);
+    assert_eq!(q(|f| f.code = 1), [10, 12, 14]);
+    assert_eq!(q(|f| f.user_data_128 = 7), [10, 13]);
+    assert_eq!(q(|f| f.user_data_64 = 8), [11, 13]);
+    assert_eq!(q(|f| f.user_data_32 = 9), [12]);
+    assert_eq!(q(|f| f.ledger = 1), [10, 11, 12, 13, 14, 15]);
+    assert_eq!(q(|f| f.ledger = 2), [] as [u128; 0]);
+    assert_eq!(q(|f| (f.user_data_128, f.code) = (7, 3)), [13]);
+    assert_eq!(
+        q(|f| (f.timestamp_min, f.timestamp_max) = (T1 + 4, 0)),
+        [14, 15]
+    );
+    assert_eq!(
+        q(|f| (f.limit, f.flags) = (2, QueryFilterFlags::REVERSED.bits())),
+        [15, 14]
+    );
+    assert_eq!(q(|f| (f.code, f.limit) = (1, 2)), [10, 12]);
+}
+
+fn assert_invalid<T: std::fmt::Debug>(what: &str, r: Result<T, LedgerError>) {
+    assert!(
+        matches!(r, Err(LedgerError::InvalidFilter(_))),
+        "{what}: {r:?}"
+    );
+}
+
+#[test]
+fn invalid_account_filters_are_errors() {
+    let l = fixture();
+    let bad: [(&str, AccountFilter); 9] = [
+        (
+            "limit 0",
+            AccountFilter {
+                limit: 0,
+                ..filter(1, both())
+            },
+        ),
+        (
+            "limit over max",
+            AccountFilter {
+                limit: BATCH_MAX as u32 + 1,
+                ..filter(1, both())
+            },
+        ),
+        ("account 0", filter(0, both())),
+        ("account int max", filter(u128::MAX, both())),
+        (
+            "min > max",
+            AccountFilter {
+                timestamp_min: T1 + 1,
+                timestamp_max: T1,
+                ..filter(1, both())
+            },
+        ),
+        ("no side", filter(1, AFF::empty())),
+        ("only reversed", filter(1, AFF::REVERSED)),
+        (
+            "unknown flag",
+            AccountFilter {
+                flags: (1 << 3) | both().bits(),
+                ..filter(1, both())
+            },
+        ),
+        (
+            "max 2^64-1",
+            AccountFilter {
+                timestamp_max: u64::MAX,
+                ..filter(1, both())
+            },
+        ),
+    ];
+    for (what, f) in bad {
+        assert_invalid(what, get_account_transfers(l.store(), &f));
+        assert_invalid(what, get_account_balances(l.store(), &f));
+    }
+    let edge = AccountFilter {
+        limit: BATCH_MAX as u32,
+        timestamp_min: T1,
+        timestamp_max: T1,
+        ..filter(1, both())
+    };
+    assert_eq!(transfers_of(&l, edge), [10]);
+}
+
+#[test]
+fn invalid_query_filters_are_errors() {
+    let l = fixture();
+    let bad: [(&str, QueryFilter); 4] = [
+        ("limit 0", query(|f| f.limit = 0)),
+        ("limit over max", query(|f| f.limit = BATCH_MAX as u32 + 1)),
+        (
+            "min > max",
+            query(|f| (f.timestamp_min, f.timestamp_max) = (T1 + 1, T1)),
+        ),
+        ("unknown flag", query(|f| f.flags = 1 << 1)),
+    ];
+    for (what, f) in bad {
+        assert_invalid(what, query_accounts(l.store(), &f));
+        assert_invalid(what, query_transfers(l.store(), &f));
+    }
+    let edge = query(|f| f.limit = BATCH_MAX as u32);
+    assert_eq!(query_transfers(l.store(), &edge).unwrap().len(), 6);
+}
+
+fn assert_too_large<T: std::fmt::Debug>(r: Result<T, LedgerError>) {
+    let want = (BATCH_MAX + 1, BATCH_MAX);
+    assert!(
+        matches!(r, Err(LedgerError::BatchTooLarge { len, max }) if (len, max) == want),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn batches_over_batch_max_are_rejected_whole() {
+    let mut l = fixture();
+    let hash = l.state_hash().unwrap();
+    let accounts: Vec<Account> = (0..=BATCH_MAX as u128)
+        .map(|i| acct(100 + i, 1, AF::empty()))
+        .collect();
+    assert_too_large(l.create_accounts(&accounts, &ctx(T1 + 2 * NS)));
+    let transfers: Vec<Transfer> = (0..=BATCH_MAX as u128)
+        .map(|i| tr(100 + i, 1, 2, 1))
+        .collect();
+    assert_too_large(l.create_transfers(&transfers, &ctx(T1 + 2 * NS)));
+    // Nothing changed, not even the expiry that a valid batch at that time would have run.
+    assert_eq!(l.state_hash().unwrap(), hash);
+    assert_eq!(balances(&l, 1), (6, 4, 0, 6));
+    let ids: Vec<u128> = (0..=BATCH_MAX as u128).collect();
+    assert_too_large(lookup_accounts(l.store(), &ids));
+    assert_too_large(lookup_transfers(l.store(), &ids));
+    // Exactly BATCH_MAX is fine.
+    let r = l
+        .create_accounts(&accounts[..BATCH_MAX], &ctx(T1 + 2 * NS))
+        .unwrap();
+    assert!(r.iter().all(|r| r.as_u32() == 0));
+    let created = account_ids(&accounts[..BATCH_MAX]);
+    assert_eq!(
+        lookup_accounts(l.store(), &created).unwrap().len(),
+        BATCH_MAX
+    );
+}
