@@ -42,7 +42,10 @@ impl Default for RocksOptions {
         Self {
             durability: Durability::Sync,
             block_cache_bytes: 256 << 20,
-            write_buffer_bytes: 64 << 20,
+            // Measured (benches `apply`, 2M transfers, 10k accounts): smaller memtables make
+            // every skiplist insert cheaper; 8 MiB sustained the most transfers/s, below that
+            // flush and compaction churn takes over.
+            write_buffer_bytes: 8 << 20,
         }
     }
 }
@@ -157,6 +160,8 @@ fn cf_options(cf: Cf, opts: &RocksOptions, cache: &Cache) -> Options {
     o.set_block_based_table_factory(&table);
     o.set_compression_type(DBCompressionType::Lz4);
     o.set_write_buffer_size(opts.write_buffer_bytes);
+    // Room for two memtables to flush while the writer fills the next one.
+    o.set_max_write_buffer_number(4);
     if point_lookups(cf) {
         // A bloom filter over memtable keys: the idempotency check of every new transfer is a
         // miss, and a miss should not walk the skiplist.

@@ -42,7 +42,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = DurabilityArg::Nowal)]
     durability: DurabilityArg,
     /// RocksDB memtable size per column family, in MiB.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = RocksOptions::default().write_buffer_bytes >> 20)]
     write_buffer_mb: usize,
     /// Seed of the workload generator.
     #[arg(long, default_value_t = 42)]
