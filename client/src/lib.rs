@@ -1,1 +1,2 @@
-//! placeholder
+//! `tally-client`: the Rust SDK. Not built yet: it arrives after the server (issue 4). Until then
+//! this crate is empty on purpose.
