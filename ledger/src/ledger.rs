@@ -46,6 +46,18 @@ pub enum LedgerError {
     },
 }
 
+impl LedgerError {
+    /// Whether every replica fed the same command fails the same way. Such a command is
+    /// still consumed: its log position must advance (see [`Ledger::apply`]). Store errors are
+    /// not deterministic: the replica must stop instead.
+    pub fn is_deterministic(&self) -> bool {
+        matches!(
+            self,
+            LedgerError::BatchTooLarge { .. } | LedgerError::ClockOutOfRange { .. }
+        )
+    }
+}
+
 /// A write command: one batch of events, applied atomically as one unit of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -266,6 +278,10 @@ impl<S: KvStore> Ledger<S> {
     }
 
     /// Executes `cmd` and writes its changes (and `applied`, if given) in one atomic batch.
+    ///
+    /// A command rejected deterministically ([`LedgerError::is_deterministic`]) changes no
+    /// ledger state, but its `applied` position is still recorded before the error is
+    /// returned, so a replica's position always advances past every log entry it consumed.
     pub fn apply(
         &mut self,
         cmd: &Command,
@@ -282,14 +298,23 @@ impl<S: KvStore> Ledger<S> {
         applied: Option<&[u8]>,
     ) -> Result<Outcome, LedgerError> {
         self.batch.clear();
-        let outcome = execute_cached(
+        let outcome = match execute_cached(
             &self.store,
             Some(&self.cache),
             cmd,
             ctx,
             &mut self.batch,
             applied,
-        )?;
+        ) {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_deterministic() => {
+                if let Some(applied) = applied {
+                    self.record_applied(applied)?;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.store.write(&self.batch)?;
         for (cf, _, value) in self.batch.iter() {
             if let (Cf::Accounts, Some(v)) = (cf, value) {
@@ -297,6 +322,15 @@ impl<S: KvStore> Ledger<S> {
             }
         }
         Ok(outcome)
+    }
+
+    /// Records `applied` as the caller's position without changing ledger state: for log
+    /// entries that carry no command (Raft blank and membership entries).
+    pub fn record_applied(&mut self, applied: &[u8]) -> Result<(), LedgerError> {
+        self.batch.clear();
+        self.batch.put(Cf::Meta, keys::META_APPLIED, applied);
+        self.store.write(&self.batch)?;
+        Ok(())
     }
 
     /// Creates accounts; one result per event.
