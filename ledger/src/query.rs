@@ -224,33 +224,29 @@ fn query_matches(
         && (f.code == 0 || f.code == code)
 }
 
-/// Accounts matching every non-zero field of the filter, by creation timestamp. This walks the
-/// accounts created in the timestamp range; narrow the range to bound the work.
-pub fn query_accounts(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Account>, LedgerError> {
+/// Walks `cf` (keyed by timestamp) within the filter's range, decoding each value and keeping
+/// the records `fields` says match, until the filter's limit.
+fn query_scan<T>(
+    s: &dyn KvRead,
+    cf: Cf,
+    f: &QueryFilter,
+    decode: impl Fn(&[u8]) -> Result<T, StoreError>,
+    fields: impl Fn(&T) -> (u128, u64, u32, u32, u16),
+) -> Result<Vec<T>, LedgerError> {
     let (min, max, reverse) = check_query(f)?;
     let mut out = Vec::new();
     let mut err = None;
     s.scan(
-        Cf::AccountsByTs,
+        cf,
         &keys::ts_key(min),
         &keys::ts_key(max),
         reverse,
         &mut |_, v| {
-            let step = keys::decode_id_value(v).and_then(|id| {
-                read_account(s, id)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("indexed account {id} missing")))
-            });
-            match step {
-                Ok(a) => {
-                    if query_matches(
-                        f,
-                        a.user_data_128,
-                        a.user_data_64,
-                        a.user_data_32,
-                        a.ledger,
-                        a.code,
-                    ) {
-                        out.push(a);
+            match decode(v) {
+                Ok(r) => {
+                    let (ud128, ud64, ud32, ledger, code) = fields(&r);
+                    if query_matches(f, ud128, ud64, ud32, ledger, code) {
+                        out.push(r);
                     }
                 }
                 Err(e) => err = Some(e),
@@ -261,35 +257,41 @@ pub fn query_accounts(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Account>, L
     err.map_or(Ok(out), |e| Err(e.into()))
 }
 
+/// Accounts matching every non-zero field of the filter, by creation timestamp. This walks the
+/// accounts created in the timestamp range; narrow the range to bound the work.
+pub fn query_accounts(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Account>, LedgerError> {
+    let load = |v: &[u8]| {
+        let id = keys::decode_id_value(v)?;
+        read_account(s, id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("indexed account {id} missing")))
+    };
+    query_scan(s, Cf::AccountsByTs, f, load, |a: &Account| {
+        (
+            a.user_data_128,
+            a.user_data_64,
+            a.user_data_32,
+            a.ledger,
+            a.code,
+        )
+    })
+}
+
 /// Transfers matching every non-zero field of the filter, by timestamp. This walks the transfers
 /// in the timestamp range; narrow the range to bound the work.
 pub fn query_transfers(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Transfer>, LedgerError> {
-    let (min, max, reverse) = check_query(f)?;
-    let mut out = Vec::new();
-    let mut err = None;
-    s.scan(
+    query_scan(
+        s,
         Cf::Transfers,
-        &keys::ts_key(min),
-        &keys::ts_key(max),
-        reverse,
-        &mut |_, v| {
-            match keys::decode_transfer(v) {
-                Ok(t) => {
-                    if query_matches(
-                        f,
-                        t.user_data_128,
-                        t.user_data_64,
-                        t.user_data_32,
-                        t.ledger,
-                        t.code,
-                    ) {
-                        out.push(t);
-                    }
-                }
-                Err(e) => err = Some(e),
-            }
-            err.is_none() && out.len() < f.limit as usize
+        f,
+        keys::decode_transfer,
+        |t: &Transfer| {
+            (
+                t.user_data_128,
+                t.user_data_64,
+                t.user_data_32,
+                t.ledger,
+                t.code,
+            )
         },
-    )?;
-    err.map_or(Ok(out), |e| Err(e.into()))
+    )
 }
