@@ -141,8 +141,12 @@ impl Transfer {
         if self.timeout == 0 {
             return None;
         }
-        // Validated at creation: cannot overflow for a stored transfer.
-        Some(self.timestamp + u64::from(self.timeout) * NS_PER_S)
+        // Validated at creation (`overflows_timeout`), so a stored transfer never saturates;
+        // saturating keeps this total for any value a caller constructs.
+        Some(
+            self.timestamp
+                .saturating_add(u64::from(self.timeout) * NS_PER_S),
+        )
     }
 }
 
