@@ -1,17 +1,26 @@
 //! `tally-raft`: Tally's storage and replication layer.
 //!
-//! Today it holds [`RocksStore`], the RocksDB implementation of the ledger's storage trait
-//! ([`tally_ledger::KvStore`]). The openraft glue (log store, state-machine adapter, network)
-//! joins it here.
+//! It holds [`RocksStore`], the RocksDB implementation of the ledger's storage trait
+//! ([`tally_ledger::KvStore`]), and the openraft glue: the type configuration and the Raft log
+//! store. The state-machine adapter and the network join it here
+//! (`docs/internals/replication-design.md`).
 //!
 //! # Layout
 //!
 //! - [`rocks`]: the RocksDB state store: column families, durability modes, flush, checkpoints.
+//! - [`types`]: openraft's [`TypeConfig`] and what goes in it: [`Request`] (one ledger command
+//!   and the leader's time), [`Response`], [`TallyNode`], [`NodeId`].
+//! - [`codec`]: the command's byte layout inside an entry, and postcard for openraft's types.
+//! - [`log`]: [`LogStore`], the Raft log on its own RocksDB, with group-commit fsync.
 //!
 //! # Boundary
 //!
 //! Depends on `tally-ledger` and storage/replication crates; never on the gRPC server or the
-//! client. The ledger's key layout is owned by `tally_ledger::keys`, not by this crate.
+//! client. The ledger's key layout is owned by `tally_ledger::keys`, not by this crate; the
+//! ledger knows nothing of serde or openraft, so commands are encoded here ([`codec`]).
+//! openraft is an exactly pinned alpha: its types (`Entry`, `Vote`, `LogId`, `Raft`) stay inside
+//! this crate, and what the server and client see is ours ([`Request`], [`Response`],
+//! [`TallyNode`], the ledger's types), so an openraft upgrade is one change here.
 //!
 //! # Example
 //!
@@ -29,6 +38,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod codec;
+pub mod log;
 pub mod rocks;
+pub mod types;
 
+pub use log::{LogError, LogOptions, LogStore};
 pub use rocks::{Durability, RocksOptions, RocksStore};
+pub use types::{NodeId, Rejection, Request, Response, TallyNode, TypeConfig};

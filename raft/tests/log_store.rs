@@ -1,0 +1,305 @@
+//! The RocksDB Raft log store against openraft's storage conformance suite, plus what only a
+//! disk store has: reopening keeps vote, committed, last_purged and entries; the read byte cap.
+//!
+//! The suite also exercises a state machine; until the ledger's state machine lands, a minimal
+//! in-memory one ([`MemSm`]) stands in. Only the log store is under test here.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{Stream, TryStreamExt};
+use openraft::alias::{
+    EntryOf, LeaderIdOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf, VoteOf,
+};
+use openraft::entry::RaftEntry;
+use openraft::storage::{
+    EntryResponder, IOFlushed, RaftLogReader, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine,
+};
+use openraft::testing::log::{StoreBuilder, Suite};
+use openraft::type_config::TypeConfigExt;
+use openraft::vote::RaftLeaderIdExt;
+use openraft::{EntryPayload, OptionalSend, StorageError};
+use tally_ledger::{Command, Transfer};
+use tally_raft::{LogOptions, LogStore, Request, Response, TypeConfig};
+
+type C = TypeConfig;
+
+// ---- a minimal in-memory state machine, only so the suite can run --------------------------
+
+#[derive(Debug, Clone, Default)]
+struct SmState {
+    applied: Option<LogIdOf<C>>,
+    membership: StoredMembershipOf<C>,
+}
+
+/// The last built or installed snapshot.
+type Current = Arc<Mutex<Option<(SnapshotMetaOf<C>, SmState)>>>;
+
+#[derive(Debug, Default)]
+struct MemSm {
+    state: Arc<Mutex<SmState>>,
+    current: Current,
+}
+
+#[derive(Debug)]
+struct MemBuilder {
+    state: Arc<Mutex<SmState>>,
+    current: Current,
+}
+
+impl RaftSnapshotBuilder<C> for MemBuilder {
+    type SnapshotData = SmStateData;
+
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<C, SmStateData>, io::Error> {
+        let s = self.state.lock().unwrap().clone();
+        let meta = SnapshotMetaOf::<C> {
+            last_log_id: s.applied,
+            last_membership: s.membership.clone(),
+        };
+        *self.current.lock().unwrap() = Some((meta.clone(), s.clone()));
+        Ok(SnapshotOf::<C, SmStateData> {
+            meta,
+            snapshot: SmStateData(s),
+        })
+    }
+}
+
+/// The snapshot payload: a copy of the state.
+#[derive(Debug, Clone)]
+struct SmStateData(SmState);
+
+impl RaftStateMachine<C> for MemSm {
+    type SnapshotData = SmStateData;
+    type SnapshotBuilder = MemBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>), io::Error> {
+        let s = self.state.lock().unwrap();
+        Ok((s.applied, s.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<C>, io::Error>> + Unpin + OptionalSend,
+    {
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let mut s = self.state.lock().unwrap();
+            s.applied = Some(entry.log_id);
+            if let EntryPayload::Membership(m) = &entry.payload {
+                s.membership = StoredMembershipOf::<C>::new(Some(entry.log_id), m.clone());
+            }
+            if let Some(r) = responder {
+                r.send(Response::Empty);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> MemBuilder {
+        MemBuilder {
+            state: self.state.clone(),
+            current: self.current.clone(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<C>,
+        snapshot: SmStateData,
+    ) -> Result<(), io::Error> {
+        *self.state.lock().unwrap() = snapshot.0.clone();
+        *self.current.lock().unwrap() = Some((meta.clone(), snapshot.0));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<C, SmStateData>>, io::Error> {
+        Ok(self
+            .current
+            .lock()
+            .unwrap()
+            .clone()
+            .map(|(meta, s)| SnapshotOf::<C, SmStateData> {
+                meta,
+                snapshot: SmStateData(s),
+            }))
+    }
+}
+
+// ---- the suite ---------------------------------------------------------------------------------
+
+struct Builder;
+
+impl StoreBuilder<C, LogStore, MemSm, tempfile::TempDir> for Builder {
+    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, MemSm), StorageError<C>> {
+        let dir = tempfile::tempdir().map_err(|e| StorageError::read(C::err_from_error(&e)))?;
+        let log = LogStore::open(dir.path().join("raft-log"), &LogOptions::default())
+            .map_err(|e| StorageError::read(C::err_from_error(&io::Error::from(e))))?;
+        Ok((dir, log, MemSm::default()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_store_passes_openraft_suite() -> Result<(), StorageError<C>> {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        Suite::test_all(Builder),
+    )
+    .await
+    .expect("suite finishes in time")
+}
+
+// ---- what only a disk store has ----------------------------------------------------------------
+
+fn log_id(term: u64, index: u64) -> LogIdOf<C> {
+    LogIdOf::<C>::new(LeaderIdOf::<C>::new_committed(term, 1), index)
+}
+
+fn entry(term: u64, index: u64) -> EntryOf<C> {
+    let cmd = Command::CreateTransfers(vec![
+        Transfer {
+            id: index as u128 + 1,
+            amount: 10,
+            ..Transfer::default()
+        };
+        3
+    ]);
+    EntryOf::<C>::new(
+        log_id(term, index),
+        EntryPayload::Normal(Request::new(index, &cmd)),
+    )
+}
+
+/// Appends and waits until the group fsync reports the entries durable.
+async fn append_durably(log: &mut LogStore, entries: Vec<EntryOf<C>>) {
+    let (tx, rx) = C::oneshot();
+    log.append(entries, IOFlushed::signal(tx)).await.unwrap();
+    rx.await.expect("callback called").expect("fsync ok");
+}
+
+fn open(dir: &std::path::Path) -> LogStore {
+    LogStore::open(dir, &LogOptions::default()).expect("open log")
+}
+
+#[tokio::test]
+async fn reopen_keeps_vote_committed_last_purged_and_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let vote = VoteOf::<C>::new_committed(4, 2);
+    {
+        let mut log = open(dir.path());
+        append_durably(&mut log, (1..=10).map(|i| entry(3, i)).collect()).await;
+        log.save_vote(&vote).await.unwrap();
+        log.save_committed(Some(log_id(3, 8))).await.unwrap();
+        log.purge(log_id(3, 4)).await.unwrap();
+        log.truncate_after(Some(log_id(3, 9))).await.unwrap();
+        // Make the unsynced meta writes durable the way production does: by a later append.
+        append_durably(&mut log, vec![entry(4, 10)]).await;
+    }
+    let mut log = open(dir.path());
+    assert_eq!(log.read_vote().await.unwrap(), Some(vote));
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(3, 8)));
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(3, 4)));
+    assert_eq!(state.last_log_id, Some(log_id(4, 10)));
+    let got = log.try_get_log_entries(0..).await.unwrap();
+    let want: Vec<_> = (5..=9).map(|i| entry(3, i)).chain([entry(4, 10)]).collect();
+    assert_eq!(got, want);
+    // A new log has nothing.
+    let empty = tempfile::tempdir().unwrap();
+    let mut fresh = open(empty.path());
+    assert_eq!(fresh.read_vote().await.unwrap(), None);
+    assert_eq!(fresh.read_committed().await.unwrap(), None);
+    let state = fresh.get_log_state().await.unwrap();
+    assert_eq!((state.last_purged_log_id, state.last_log_id), (None, None));
+}
+
+#[tokio::test]
+async fn purge_everything_then_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut log = open(dir.path());
+        append_durably(&mut log, (0..=5).map(|i| entry(1, i)).collect()).await;
+        log.purge(log_id(1, 5)).await.unwrap();
+        // save_vote syncs the WAL, which carries the purge before it.
+        log.save_vote(&VoteOf::<C>::new(1, 1)).await.unwrap();
+    }
+    let mut log = open(dir.path());
+    let state = log.get_log_state().await.unwrap();
+    // No entries left: the last log id is the last purged one.
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 5)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 5)));
+    assert!(log.try_get_log_entries(0..).await.unwrap().is_empty());
+    // The log continues after the purged prefix.
+    append_durably(&mut log, vec![entry(2, 6)]).await;
+    assert_eq!(
+        log.try_get_log_entries(6..7).await.unwrap(),
+        vec![entry(2, 6)]
+    );
+}
+
+#[tokio::test]
+async fn limited_reads_stop_at_the_byte_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = tally_raft::codec::to_bytes(&entry(1, 1)).unwrap().len();
+    let opts = LogOptions {
+        // Room for two and a half entries.
+        max_read_bytes: one * 5 / 2,
+        ..LogOptions::default()
+    };
+    let mut log = LogStore::open(dir.path(), &opts).unwrap();
+    append_durably(&mut log, (1..=10).map(|i| entry(1, i)).collect()).await;
+    let got = log.limited_get_log_entries(1, 11).await.unwrap();
+    assert_eq!(got, vec![entry(1, 1), entry(1, 2)]);
+    // At least one entry, even when one alone passes the cap.
+    let tiny = LogOptions {
+        max_read_bytes: 1,
+        ..LogOptions::default()
+    };
+    drop(log);
+    let mut log = LogStore::open(dir.path(), &tiny).unwrap();
+    assert_eq!(
+        log.limited_get_log_entries(4, 11).await.unwrap(),
+        vec![entry(1, 4)]
+    );
+    assert!(log.limited_get_log_entries(4, 4).await.unwrap().is_empty());
+    // try_get_log_entries is not capped.
+    assert_eq!(log.try_get_log_entries(1..=10).await.unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn a_corrupt_entry_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut log = open(dir.path());
+        append_durably(&mut log, (1..=3).map(|i| entry(1, i)).collect()).await;
+    }
+    // Overwrite entry 2 with garbage through RocksDB directly.
+    {
+        let cfs = ["entries", "meta"];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cfs).unwrap();
+        let cf = db.cf_handle("entries").unwrap();
+        db.put_cf(cf, 2u64.to_be_bytes(), [0xff, 0xff]).unwrap();
+        // An entry under the wrong key is corrupt too.
+        let moved = tally_raft::codec::to_bytes(&entry(1, 1)).unwrap();
+        db.put_cf(cf, 3u64.to_be_bytes(), moved).unwrap();
+    }
+    let mut log = open(dir.path());
+    let e = log.try_get_log_entries(1..=2).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    let e = log.get_log_state().await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    assert_eq!(
+        log.try_get_log_entries(1..2).await.unwrap(),
+        vec![entry(1, 1)]
+    );
+}
+
+#[tokio::test]
+async fn opening_a_locked_log_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = open(dir.path());
+    let e = LogStore::open(dir.path(), &LogOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("open"), "{e}");
+}
