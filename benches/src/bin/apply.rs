@@ -2,7 +2,8 @@
 //!
 //! With no flags it runs the matrix {10,000, 1,000,000 accounts} x {uniform, hot} and prints
 //! transfers/s and batch latency percentiles for each. Timings cover `Ledger::apply`: executing
-//! the batch against committed state and writing its one atomic RocksDB batch.
+//! the batch against committed state and writing its one atomic RocksDB batch. After the load it
+//! times `--queries` account-history reads (newest 10 transfers of a random account).
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,10 @@ use anyhow::{ensure, Result};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use tally_benches::{Distribution, Workload};
-use tally_ledger::{Command, Context, CreateTransferResult, Ledger, Outcome, BATCH_MAX};
+use tally_ledger::{
+    query, AccountFilter, AccountFilterFlags, Command, Context, CreateTransferResult, Ledger,
+    Outcome, BATCH_MAX,
+};
 use tally_raft::{Durability, RocksOptions, RocksStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +48,9 @@ struct Args {
     /// RocksDB memtable size per column family, in MiB.
     #[arg(long, default_value_t = RocksOptions::default().write_buffer_bytes >> 20)]
     write_buffer_mb: usize,
+    /// Account-history reads after the load (newest 10 transfers of a random account).
+    #[arg(long, default_value_t = 2000)]
+    queries: u64,
     /// Seed of the workload generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -55,7 +62,30 @@ struct Run {
     transfers: u64,
     elapsed: Duration,
     hist: Histogram<u64>,
+    queries: Histogram<u64>,
     bytes: u64,
+}
+
+/// Reads the newest 10 transfers of random accounts; returns the latency histogram (µs).
+fn query_phase(store: &RocksStore, args: &Args, accounts: u64) -> Result<Histogram<u64>> {
+    let mut rng = fastrand::Rng::with_seed(args.seed ^ 0x9e37_79b9);
+    let mut hist = Histogram::<u64>::new(3)?;
+    for _ in 0..args.queries {
+        let filter = AccountFilter {
+            account_id: u128::from(rng.u64(1..=accounts)),
+            limit: 10,
+            flags: (AccountFilterFlags::DEBITS
+                | AccountFilterFlags::CREDITS
+                | AccountFilterFlags::REVERSED)
+                .bits(),
+            ..AccountFilter::default()
+        };
+        let t0 = Instant::now();
+        let found = query::get_account_transfers(store, &filter)?;
+        hist.record(t0.elapsed().as_micros() as u64)?;
+        ensure!(found.len() <= 10, "limit respected");
+    }
+    Ok(hist)
 }
 
 fn run(args: &Args, accounts: u64, dist: Distribution) -> Result<Run> {
@@ -102,12 +132,14 @@ fn run(args: &Args, accounts: u64, dist: Distribution) -> Result<Run> {
         );
     }
     let elapsed = start.elapsed();
+    let queries = query_phase(ledger.store(), args, accounts)?;
     Ok(Run {
         accounts,
         dist,
         transfers: batches * args.batch_size as u64,
         elapsed,
         hist,
+        queries,
         bytes: ledger.store().approximate_size(),
     })
 }
@@ -129,15 +161,24 @@ fn main() -> Result<()> {
         args.transfers, args.batch_size, args.durability, args.seed
     );
     println!(
-        "{:>10} {:>8} {:>12} {:>14} {:>10} {:>10} {:>10} {:>10}",
-        "accounts", "dist", "transfers", "transfers/s", "p50 ms", "p99 ms", "max ms", "MiB"
+        "{:>10} {:>8} {:>12} {:>14} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}",
+        "accounts",
+        "dist",
+        "transfers",
+        "transfers/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "read p50",
+        "read p99",
+        "MiB"
     );
     for &accounts in &args.accounts {
         for &dist in &args.dist {
             let r = run(&args, accounts, dist)?;
             let ms = |us: u64| us as f64 / 1000.0;
             println!(
-                "{:>10} {:>8} {:>12} {:>14.0} {:>10.2} {:>10.2} {:>10.2} {:>10.1}",
+                "{:>10} {:>8} {:>12} {:>14.0} {:>9.2} {:>9.2} {:>9.2} {:>8}us {:>8}us {:>8.1}",
                 r.accounts,
                 format!("{:?}", r.dist).to_lowercase(),
                 r.transfers,
@@ -145,6 +186,8 @@ fn main() -> Result<()> {
                 ms(r.hist.value_at_quantile(0.5)),
                 ms(r.hist.value_at_quantile(0.99)),
                 ms(r.hist.max()),
+                r.queries.value_at_quantile(0.5),
+                r.queries.value_at_quantile(0.99),
                 r.bytes as f64 / (1 << 20) as f64,
             );
         }
