@@ -1,8 +1,8 @@
 //! `tally-raft`: Tally's storage and replication layer.
 //!
 //! It holds [`RocksStore`], the RocksDB implementation of the ledger's storage trait
-//! ([`tally_ledger::KvStore`]), and the openraft glue: the type configuration and the Raft log
-//! store. The state-machine adapter and the network join it here
+//! ([`tally_ledger::KvStore`]), and the openraft glue: the type configuration, the Raft log
+//! store and the state machine over the ledger. The network joins it here
 //! (`docs/internals/replication-design.md`).
 //!
 //! # Layout
@@ -12,6 +12,10 @@
 //!   and the leader's time), [`Response`], [`TallyNode`], [`NodeId`].
 //! - [`codec`]: the command's byte layout inside an entry, and postcard for openraft's types.
 //! - [`log`]: [`LogStore`], the Raft log on its own RocksDB, with group-commit fsync.
+//! - [`sm`]: [`LedgerStateMachine`], openraft's state machine over `Ledger<RocksStore>` without
+//!   a RocksDB WAL: one ledger write per entry, carrying the applied log id and membership
+//!   ([`sm::applied`]), so a crash leaves an exact prefix that the log replays. Snapshots
+//!   ([`sm::snapshot`]) are, for now, a checkpoint packed into one in-memory archive.
 //!
 //! # Boundary
 //!
@@ -41,8 +45,10 @@
 pub mod codec;
 pub mod log;
 pub mod rocks;
+pub mod sm;
 pub mod types;
 
 pub use log::{LogError, LogOptions, LogStore};
 pub use rocks::{Durability, RocksOptions, RocksStore};
+pub use sm::{LedgerStateMachine, SmOptions};
 pub use types::{NodeId, Rejection, Request, Response, TallyNode, TypeConfig};

@@ -1,155 +1,19 @@
-//! The RocksDB Raft log store against openraft's storage conformance suite, plus what only a
-//! disk store has: reopening keeps vote, committed, last_purged and entries; the read byte cap.
-//!
-//! The suite also exercises a state machine; until the ledger's state machine lands, a minimal
-//! in-memory one ([`MemSm`]) stands in. Only the log store is under test here.
+//! What only a disk log store has: reopening keeps vote, committed, last_purged and entries;
+//! the read byte cap; corrupt entries are errors. openraft's storage suite runs against this log
+//! store together with the ledger's state machine in `tests/state_machine.rs`.
 
 use std::io;
-use std::sync::{Arc, Mutex};
 
-use futures_util::{Stream, TryStreamExt};
-use openraft::alias::{
-    EntryOf, LeaderIdOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf, VoteOf,
-};
+use openraft::alias::{EntryOf, LeaderIdOf, LogIdOf, VoteOf};
 use openraft::entry::RaftEntry;
-use openraft::storage::{
-    EntryResponder, IOFlushed, RaftLogReader, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine,
-};
-use openraft::testing::log::{StoreBuilder, Suite};
+use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
 use openraft::type_config::TypeConfigExt;
 use openraft::vote::RaftLeaderIdExt;
-use openraft::{EntryPayload, OptionalSend, StorageError};
+use openraft::EntryPayload;
 use tally_ledger::{Command, Transfer};
-use tally_raft::{LogOptions, LogStore, Request, Response, TypeConfig};
+use tally_raft::{LogOptions, LogStore, Request, TypeConfig};
 
 type C = TypeConfig;
-
-// ---- a minimal in-memory state machine, only so the suite can run --------------------------
-
-#[derive(Debug, Clone, Default)]
-struct SmState {
-    applied: Option<LogIdOf<C>>,
-    membership: StoredMembershipOf<C>,
-}
-
-/// The last built or installed snapshot.
-type Current = Arc<Mutex<Option<(SnapshotMetaOf<C>, SmState)>>>;
-
-#[derive(Debug, Default)]
-struct MemSm {
-    state: Arc<Mutex<SmState>>,
-    current: Current,
-}
-
-#[derive(Debug)]
-struct MemBuilder {
-    state: Arc<Mutex<SmState>>,
-    current: Current,
-}
-
-impl RaftSnapshotBuilder<C> for MemBuilder {
-    type SnapshotData = SmStateData;
-
-    async fn build_snapshot(&mut self) -> Result<SnapshotOf<C, SmStateData>, io::Error> {
-        let s = self.state.lock().unwrap().clone();
-        let meta = SnapshotMetaOf::<C> {
-            last_log_id: s.applied,
-            last_membership: s.membership.clone(),
-        };
-        *self.current.lock().unwrap() = Some((meta.clone(), s.clone()));
-        Ok(SnapshotOf::<C, SmStateData> {
-            meta,
-            snapshot: SmStateData(s),
-        })
-    }
-}
-
-/// The snapshot payload: a copy of the state.
-#[derive(Debug, Clone)]
-struct SmStateData(SmState);
-
-impl RaftStateMachine<C> for MemSm {
-    type SnapshotData = SmStateData;
-    type SnapshotBuilder = MemBuilder;
-
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>), io::Error> {
-        let s = self.state.lock().unwrap();
-        Ok((s.applied, s.membership.clone()))
-    }
-
-    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
-    where
-        Strm: Stream<Item = Result<EntryResponder<C>, io::Error>> + Unpin + OptionalSend,
-    {
-        while let Some((entry, responder)) = entries.try_next().await? {
-            let mut s = self.state.lock().unwrap();
-            s.applied = Some(entry.log_id);
-            if let EntryPayload::Membership(m) = &entry.payload {
-                s.membership = StoredMembershipOf::<C>::new(Some(entry.log_id), m.clone());
-            }
-            if let Some(r) = responder {
-                r.send(Response::Empty);
-            }
-        }
-        Ok(())
-    }
-
-    async fn get_snapshot_builder(&mut self) -> MemBuilder {
-        MemBuilder {
-            state: self.state.clone(),
-            current: self.current.clone(),
-        }
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        meta: &SnapshotMetaOf<C>,
-        snapshot: SmStateData,
-    ) -> Result<(), io::Error> {
-        *self.state.lock().unwrap() = snapshot.0.clone();
-        *self.current.lock().unwrap() = Some((meta.clone(), snapshot.0));
-        Ok(())
-    }
-
-    async fn get_current_snapshot(
-        &mut self,
-    ) -> Result<Option<SnapshotOf<C, SmStateData>>, io::Error> {
-        Ok(self
-            .current
-            .lock()
-            .unwrap()
-            .clone()
-            .map(|(meta, s)| SnapshotOf::<C, SmStateData> {
-                meta,
-                snapshot: SmStateData(s),
-            }))
-    }
-}
-
-// ---- the suite ---------------------------------------------------------------------------------
-
-struct Builder;
-
-impl StoreBuilder<C, LogStore, MemSm, tempfile::TempDir> for Builder {
-    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, MemSm), StorageError<C>> {
-        let dir = tempfile::tempdir().map_err(|e| StorageError::read(C::err_from_error(&e)))?;
-        let log = LogStore::open(dir.path().join("raft-log"), &LogOptions::default())
-            .map_err(|e| StorageError::read(C::err_from_error(&io::Error::from(e))))?;
-        Ok((dir, log, MemSm::default()))
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn log_store_passes_openraft_suite() -> Result<(), StorageError<C>> {
-    tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        Suite::test_all(Builder),
-    )
-    .await
-    .expect("suite finishes in time")
-}
 
 // ---- what only a disk store has ----------------------------------------------------------------
 
