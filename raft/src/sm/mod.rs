@@ -1,0 +1,205 @@
+//! The state machine: openraft's `RaftStateMachine` over the ledger on RocksDB.
+//!
+//! - [`applied`]: [`Applied`], the applied position (log id and membership) stored in the
+//!   ledger's `meta/applied` value.
+//! - `apply`: one entry, one ledger write (`docs/internals/replication-design.md` §4.4).
+//! - [`snapshot`]: snapshots, for now a checkpoint packed into one in-memory archive.
+//!
+//! # Durability
+//!
+//! The state store runs with [`Durability::NoWal`]: a write reaches disk only when RocksDB
+//! flushes its memtables, atomically across column families. Each entry's effects and its
+//! applied position are one `WriteBatch`, so after a crash the store holds the state after
+//! some prefix of the log, tagged with that prefix's last log id. [`RaftStateMachine::applied_state`]
+//! reads that position from the store, and openraft re-applies the rest of the committed log
+//! before the node starts (§4.5). A snapshot is built only after a flush, so the log is never
+//! purged past the durable position.
+//!
+//! Directory layout, inside the node's data directory: `state/` (the ledger's RocksDB),
+//! `state.new/`, `state.old/` (during a snapshot install), `snapshots/tmp-*` (during a build).
+
+pub mod applied;
+mod apply;
+pub mod snapshot;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::{Stream, TryStreamExt};
+use openraft::alias::LogIdOf;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::OptionalSend;
+use tally_ledger::Ledger;
+
+pub use applied::{Applied, StoredMembership};
+pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotData, SnapshotMeta};
+
+use crate::rocks::{Durability, RocksOptions, RocksStore};
+use crate::types::{Entry, Response, TypeConfig};
+
+/// Options of the state machine.
+#[derive(Debug, Clone)]
+pub struct SmOptions {
+    /// The state store's options. Its durability is always [`Durability::NoWal`]: the Raft
+    /// log is the write-ahead log.
+    pub rocks: RocksOptions,
+    /// Largest state store, in bytes on disk, that a snapshot may hold (the whole snapshot is
+    /// held in memory until step 5 streams it from disk).
+    pub max_snapshot_bytes: u64,
+}
+
+impl Default for SmOptions {
+    fn default() -> Self {
+        Self {
+            rocks: RocksOptions::default(),
+            max_snapshot_bytes: 1 << 30,
+        }
+    }
+}
+
+/// State shared by the state machine and its snapshot builders.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// `None` only after a failed snapshot install (the node must stop).
+    ledger: Option<Ledger<RocksStore>>,
+    /// The position of the last write; equals what the store holds.
+    applied: Applied,
+    /// The last snapshot built or installed since open.
+    current: Option<(SnapshotMeta, SnapshotData)>,
+}
+
+type SharedRef = Arc<Mutex<Shared>>;
+
+fn lock(shared: &SharedRef) -> io::Result<MutexGuard<'_, Shared>> {
+    // A panic while the lock was held may have left the ledger mid-command.
+    shared
+        .lock()
+        .map_err(|_| io::Error::other("state machine lock poisoned by a panic"))
+}
+
+/// openraft's state machine over `Ledger<RocksStore>`.
+#[derive(Debug)]
+pub struct LedgerStateMachine {
+    shared: SharedRef,
+    state_dir: PathBuf,
+    snapshots_dir: PathBuf,
+    opts: SmOptions,
+}
+
+impl LedgerStateMachine {
+    /// Opens (creating if missing) the state under the node's data directory `data_dir`
+    /// (`state/`, `snapshots/`), finishing or discarding an interrupted snapshot install.
+    pub fn open(data_dir: impl AsRef<Path>, opts: &SmOptions) -> io::Result<Self> {
+        let data_dir = data_dir.as_ref();
+        let state_dir = data_dir.join("state");
+        let snapshots_dir = data_dir.join("snapshots");
+        let mut opts = opts.clone();
+        opts.rocks.durability = Durability::NoWal;
+        snapshot::recover(&state_dir, &snapshots_dir)?;
+        let (ledger, applied) = snapshot::open_ledger(&state_dir, &opts.rocks)?;
+        Ok(Self {
+            shared: Arc::new(Mutex::new(Shared {
+                ledger: Some(ledger),
+                applied,
+                current: None,
+            })),
+            state_dir,
+            snapshots_dir,
+            opts,
+        })
+    }
+
+    /// Runs `f` on the ledger (reads, tests). It holds the state lock: keep it short.
+    pub fn with_ledger<T>(&self, f: impl FnOnce(&Ledger<RocksStore>) -> T) -> io::Result<T> {
+        Ok(f(lock(&self.shared)?.ledger()?))
+    }
+
+    /// The ledger's state hash (see [`Ledger::state_hash`]): equal on replicas that applied the
+    /// same entries.
+    pub fn state_hash(&self) -> io::Result<[u8; 32]> {
+        self.with_ledger(|l| l.state_hash())?
+            .map_err(io::Error::other)
+    }
+
+    /// Flushes the state store, making everything applied so far durable.
+    pub fn flush(&self) -> io::Result<()> {
+        self.with_ledger(|l| l.store().flush())?
+            .map_err(io::Error::other)
+    }
+
+    /// Applies one entry and returns its response: what [`RaftStateMachine::apply`] does for
+    /// each entry of its stream (exposed because openraft's responders cannot be built outside
+    /// openraft). On error nothing was written and the node must stop.
+    pub fn apply_entry(&mut self, entry: &Entry) -> io::Result<Response> {
+        let mut g = lock(&self.shared)?;
+        let Shared {
+            ledger, applied, ..
+        } = &mut *g;
+        let ledger = ledger.as_mut().ok_or_else(snapshot::closed)?;
+        let (next, response) = apply::apply_entry(ledger, applied, entry)?;
+        *applied = next;
+        Ok(response)
+    }
+
+    fn builder(&self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            shared: self.shared.clone(),
+            snapshots_dir: self.snapshots_dir.clone(),
+            max_bytes: self.opts.max_snapshot_bytes,
+        }
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembership), io::Error> {
+        let g = lock(&self.shared)?;
+        let a = Applied::read(g.ledger()?.store())?;
+        Ok((a.log_id, a.membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let response = self.apply_entry(&entry)?;
+            // Only the leader that proposed the entry has a responder; its client_write waits
+            // for this.
+            if let Some(r) = responder {
+                r.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        self.builder()
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotData,
+    ) -> Result<(), io::Error> {
+        snapshot::install(
+            &self.shared,
+            &self.state_dir,
+            &self.opts.rocks,
+            meta,
+            snapshot,
+        )
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        Ok(lock(&self.shared)?
+            .current
+            .clone()
+            .map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+    }
+}

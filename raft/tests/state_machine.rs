@@ -1,0 +1,449 @@
+//! The ledger state machine: openraft's storage suite with the RocksDB log store, replay after a
+//! real `kill -9` of a NoWal store, determinism across replicas, and whole-command rejections.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command as Process, Stdio};
+
+use openraft::alias::{EntryOf, LeaderIdOf, LogIdOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, RaftLogStorage, RaftStateMachine};
+use openraft::testing::log::{StoreBuilder, Suite};
+use openraft::type_config::TypeConfigExt;
+use openraft::vote::RaftLeaderIdExt;
+use openraft::{EntryPayload, Membership, StorageError, StorageHelper};
+use tally_ledger::{Account, Command, Transfer, TransferFlags, BATCH_MAX};
+use tally_raft::codec::from_bytes;
+use tally_raft::{
+    LedgerStateMachine, LogOptions, LogStore, Rejection, Request, Response, RocksOptions,
+    SmOptions, TallyNode, TypeConfig,
+};
+
+type C = TypeConfig;
+
+// ---- the suite ---------------------------------------------------------------------------------
+
+struct Builder;
+
+fn storage_error(e: io::Error) -> StorageError<C> {
+    StorageError::read(C::err_from_error(&e))
+}
+
+impl StoreBuilder<C, LogStore, LedgerStateMachine, tempfile::TempDir> for Builder {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore, LedgerStateMachine), StorageError<C>> {
+        let dir = tempfile::tempdir().map_err(storage_error)?;
+        let log = LogStore::open(dir.path().join("raft-log"), &LogOptions::default())
+            .map_err(|e| storage_error(e.into()))?;
+        let sm = LedgerStateMachine::open(dir.path(), &small()).map_err(storage_error)?;
+        Ok((dir, log, sm))
+    }
+}
+
+/// Small caches: the suite opens about fifty stores.
+fn small() -> SmOptions {
+    SmOptions {
+        rocks: RocksOptions {
+            block_cache_bytes: 1 << 20,
+            write_buffer_bytes: 1 << 20,
+            ..RocksOptions::default()
+        },
+        ..SmOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_machine_passes_openraft_suite() -> Result<(), StorageError<C>> {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        Suite::test_all(Builder),
+    )
+    .await
+    .expect("suite finishes in time")
+}
+
+// ---- a deterministic log -----------------------------------------------------------------------
+
+const ACCOUNTS: u64 = 64;
+
+fn log_id(term: u64, index: u64) -> LogIdOf<C> {
+    LogIdOf::<C>::new(LeaderIdOf::<C>::new_committed(term, 1), index)
+}
+
+fn normal(index: u64, cmd: &Command) -> EntryOf<C> {
+    let leader_time = 1_000_000_000 * index;
+    EntryOf::<C>::new(
+        log_id(1, index),
+        EntryPayload::Normal(Request::new(leader_time, cmd)),
+    )
+}
+
+fn membership() -> Membership<u64, TallyNode> {
+    let voters: BTreeSet<u64> = [1].into();
+    let nodes: BTreeMap<u64, TallyNode> = [(
+        1,
+        TallyNode {
+            addr: "127.0.0.1:1".into(),
+        },
+    )]
+    .into();
+    Membership::new(vec![voters], nodes).unwrap()
+}
+
+/// Entry `index` of a deterministic log (openraft's logs start at 0): a blank, a membership,
+/// the accounts, then transfers (a quarter pending with short timeouts, so expiry runs too)
+/// with a pulse every tenth entry.
+fn entry(index: u64) -> EntryOf<C> {
+    match index {
+        0 => EntryOf::<C>::new_blank(log_id(1, 0)),
+        1 => EntryOf::<C>::new(log_id(1, 1), EntryPayload::Membership(membership())),
+        2 => {
+            let accounts = (1..=ACCOUNTS)
+                .map(|id| Account {
+                    id: u128::from(id),
+                    ledger: 1,
+                    code: 1,
+                    ..Account::default()
+                })
+                .collect();
+            normal(index, &Command::CreateAccounts(accounts))
+        }
+        i if i % 10 == 0 => normal(i, &Command::Pulse),
+        i => normal(i, &Command::CreateTransfers(transfers(i))),
+    }
+}
+
+fn transfers(i: u64) -> Vec<Transfer> {
+    let mut rng = fastrand::Rng::with_seed(i);
+    (0..500u64)
+        .map(|j| {
+            let dr = rng.u64(1..=ACCOUNTS);
+            let pending = rng.u8(0..4) == 0;
+            Transfer {
+                id: u128::from(i * 1_000_000 + j),
+                debit_account_id: u128::from(dr),
+                credit_account_id: u128::from(dr % ACCOUNTS + 1),
+                amount: u128::from(rng.u32(1..1000)),
+                ledger: 1,
+                code: 1,
+                flags: if pending {
+                    TransferFlags::PENDING.bits()
+                } else {
+                    0
+                },
+                timeout: if pending { rng.u32(1..3) } else { 0 },
+                ..Transfer::default()
+            }
+        })
+        .collect()
+}
+
+/// A state machine in a new directory that applied the first `count` entries.
+fn reference(count: u64) -> (tempfile::TempDir, LedgerStateMachine) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sm = LedgerStateMachine::open(dir.path(), &small()).unwrap();
+    for i in 0..count {
+        sm.apply_entry(&entry(i)).unwrap();
+    }
+    (dir, sm)
+}
+
+// ---- determinism -------------------------------------------------------------------------------
+
+#[test]
+fn two_state_machines_fed_the_same_entries_end_identical() {
+    let (_a_dir, mut a) = reference(0);
+    let (_b_dir, mut b) = reference(0);
+    let empty = a.state_hash().unwrap();
+    for i in 0..40 {
+        let e = entry(i);
+        assert_eq!(a.apply_entry(&e).unwrap(), b.apply_entry(&e).unwrap());
+    }
+    assert_eq!(a.state_hash().unwrap(), b.state_hash().unwrap());
+    assert_ne!(
+        a.state_hash().unwrap(),
+        empty,
+        "the entries changed the ledger"
+    );
+    // The transfers were really executed: a transfer entry's codes are not all failures.
+    let Response::Transfers(codes) = a.apply_entry(&entry(41)).unwrap() else {
+        panic!("entry 41 is a transfer batch")
+    };
+    assert!(codes.contains(&0), "{codes:?}");
+}
+
+// ---- whole-command rejections ------------------------------------------------------------------
+
+/// A normal entry whose command bytes do not decode: postcard of (leader time 5, 3 bytes).
+fn malformed(index: u64) -> EntryOf<C> {
+    let req: Request = from_bytes(&[5, 3, 9, 9, 9]).unwrap();
+    assert!(req.command().is_err());
+    EntryOf::<C>::new(log_id(1, index), EntryPayload::Normal(req))
+}
+
+#[tokio::test]
+async fn rejected_entries_change_nothing_but_advance_the_position() {
+    let (_dir, mut sm) = reference(6);
+    let before = sm.state_hash().unwrap();
+    let oversized = Command::CreateTransfers(vec![Transfer::default(); BATCH_MAX + 1]);
+    let clock = EntryOf::<C>::new(
+        log_id(1, 8),
+        EntryPayload::Normal(Request::new(u64::MAX, &Command::Pulse)),
+    );
+    let cases = [
+        (malformed(6), "malformed"),
+        (normal(7, &oversized), "oversized"),
+        (clock, "clock"),
+    ];
+    for (e, what) in cases {
+        let r = sm.apply_entry(&e).unwrap();
+        let Response::Rejected(why) = &r else {
+            panic!("{what}: {r:?}")
+        };
+        match what {
+            "malformed" => assert!(matches!(why, Rejection::Malformed(_)), "{why:?}"),
+            "oversized" => assert_eq!(
+                why,
+                &Rejection::BatchTooLarge {
+                    len: BATCH_MAX as u64 + 1,
+                    max: BATCH_MAX as u64
+                }
+            ),
+            _ => assert!(matches!(why, Rejection::ClockOutOfRange { .. }), "{why:?}"),
+        }
+        assert_eq!(
+            sm.state_hash().unwrap(),
+            before,
+            "{what} changed the ledger"
+        );
+        let (applied, membership) = sm.applied_state().await.unwrap();
+        assert_eq!(
+            applied,
+            Some(e.log_id),
+            "{what} did not advance the position"
+        );
+        assert_eq!(membership.log_id(), &Some(log_id(1, 1)), "{what}");
+    }
+    // The same entries through openraft's stream path give the same result.
+    let (_dir2, mut other) = reference(6);
+    let stream = (6..=7)
+        .map(|i| {
+            if i == 6 {
+                malformed(6)
+            } else {
+                normal(7, &oversized)
+            }
+        })
+        .map(|e| Ok((e, None)));
+    other
+        .apply(futures_util::stream::iter(stream))
+        .await
+        .unwrap();
+    assert_eq!(other.applied_state().await.unwrap().0, Some(log_id(1, 7)));
+    assert_eq!(other.state_hash().unwrap(), before);
+    // An entry at or below the position is refused, not applied twice.
+    let e = sm.apply_entry(&entry(4)).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    assert_eq!(sm.state_hash().unwrap(), before);
+}
+
+// ---- replay after kill -9 ----------------------------------------------------------------------
+
+const CHILD_DIR: &str = "TALLY_SM_CRASH_DIR";
+const CHILD_BUFFER: &str = "TALLY_SM_CRASH_BUFFER";
+/// Index of the last entry in the crash test's log; all of them are committed.
+const COMMITTED: u64 = 59;
+
+fn crash_opts(write_buffer_bytes: usize) -> SmOptions {
+    SmOptions {
+        rocks: RocksOptions {
+            write_buffer_bytes,
+            ..small().rocks
+        },
+        ..SmOptions::default()
+    }
+}
+
+/// The child: writes the whole log (durably, all committed), then applies its entries to a
+/// NoWal state machine, acknowledging each on stdout, and waits to be killed. Not a test of
+/// its own: the tests below run it in a separate process.
+#[tokio::test]
+#[ignore = "child process of the replay tests"]
+async fn sm_crash_child() {
+    let dir = std::env::var(CHILD_DIR).expect("spawned by a replay test");
+    let buffer: usize = std::env::var(CHILD_BUFFER).unwrap().parse().unwrap();
+    let dir = Path::new(&dir);
+    let mut log = LogStore::open(dir.join("raft-log"), &LogOptions::default()).unwrap();
+    let (tx, rx) = C::oneshot();
+    let entries: Vec<_> = (0..=COMMITTED).map(entry).collect();
+    log.append(entries, IOFlushed::signal(tx)).await.unwrap();
+    rx.await.unwrap().unwrap();
+    log.save_committed(Some(log_id(1, COMMITTED)))
+        .await
+        .unwrap();
+    // save_vote syncs the WAL, and with it `committed`.
+    log.save_vote(&openraft::alias::VoteOf::<C>::new_committed(1, 1))
+        .await
+        .unwrap();
+    let mut sm = LedgerStateMachine::open(dir, &crash_opts(buffer)).unwrap();
+    for i in 0..=COMMITTED {
+        sm.apply_entry(&entry(i)).unwrap();
+        println!("ack {i}");
+    }
+    println!("done");
+    std::thread::sleep(std::time::Duration::from_secs(600));
+}
+
+/// Runs the child until it acknowledged entry `kill_after`, kills it, and checks the replay.
+/// Returns the durable position found after the kill.
+async fn kill_and_replay(buffer: usize, kill_after: u64) -> Option<u64> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Process::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "sm_crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .env(CHILD_BUFFER, buffer.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked = 0;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        if let Some(n) = line.unwrap().strip_prefix("ack ") {
+            acked = n.trim().parse().unwrap();
+            if acked >= kill_after {
+                break;
+            }
+        }
+    }
+    // SIGKILL: no destructor, so RocksDB gets no chance to flush its memtables on close.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(acked >= kill_after, "child stopped at {acked}");
+
+    let mut log = LogStore::open(dir.path().join("raft-log"), &LogOptions::default()).unwrap();
+    let mut sm = LedgerStateMachine::open(dir.path(), &crash_opts(buffer)).unwrap();
+    let durable = sm.applied_state().await.unwrap().0.map(|l| l.index);
+    // What is on disk is exactly the state after the entries up to the durable position.
+    let (_p_dir, prefix) = reference(durable.map_or(0, |d| d + 1));
+    assert_eq!(
+        sm.state_hash().unwrap(),
+        prefix.state_hash().unwrap(),
+        "state on disk is not the prefix up to {durable:?}"
+    );
+    // Startup re-applies (durable, committed] from the log, as a restarting node does.
+    StorageHelper::new(&mut log, &mut sm)
+        .with_id(1)
+        .get_initial_state()
+        .await
+        .unwrap();
+    assert_eq!(
+        sm.applied_state().await.unwrap().0,
+        Some(log_id(1, COMMITTED))
+    );
+    let (_r_dir, all) = reference(COMMITTED + 1);
+    assert_eq!(
+        sm.state_hash().unwrap(),
+        all.state_hash().unwrap(),
+        "replayed state differs from a store that never crashed (durable {durable:?})"
+    );
+    durable
+}
+
+#[tokio::test]
+async fn kill_9_then_replay_rebuilds_the_same_state() {
+    // Memtables far larger than the data: nothing is flushed before the kill, so everything
+    // applied is lost and all of it is replayed.
+    let durable = kill_and_replay(256 << 20, 30).await;
+    assert!(
+        durable.is_none_or(|d| d < 30),
+        "no flush ran, yet {durable:?} is durable"
+    );
+    // Small memtables: flushes run while applying, so a non-empty prefix is durable and the
+    // replay starts in the middle of the log.
+    let durable = kill_and_replay(256 << 10, 50).await;
+    assert!(durable.is_some(), "no flush ran with 256 KiB memtables");
+}
+
+// ---- snapshots (the simple in-memory archive) --------------------------------------------------
+
+#[tokio::test]
+async fn a_snapshot_carries_the_ledger_to_a_node_that_is_behind() {
+    use openraft::storage::RaftSnapshotBuilder;
+
+    let (_a_dir, mut a) = reference(30);
+    let snap = a
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    assert_eq!(snap.meta.last_log_id, Some(log_id(1, 29)));
+    assert_eq!(snap.meta.last_membership.log_id(), &Some(log_id(1, 1)));
+
+    let (b_dir, mut b) = reference(10);
+    // A corrupt archive is refused before the store is touched.
+    let bad = tally_raft::sm::SnapshotData::from_bytes(vec![1, 2, 3]);
+    b.install_snapshot(&snap.meta, bad).await.unwrap_err();
+    assert_eq!(
+        b.state_hash().unwrap(),
+        reference(10).1.state_hash().unwrap()
+    );
+
+    b.install_snapshot(&snap.meta, snap.snapshot.clone())
+        .await
+        .unwrap();
+    assert_eq!(b.state_hash().unwrap(), a.state_hash().unwrap());
+    assert_eq!(
+        b.applied_state().await.unwrap(),
+        a.applied_state().await.unwrap()
+    );
+    let current = b.get_current_snapshot().await.unwrap().expect("installed");
+    assert_eq!(current.meta, snap.meta);
+    // Both continue from the snapshot's position alike.
+    for i in 30..40 {
+        let e = entry(i);
+        assert_eq!(a.apply_entry(&e).unwrap(), b.apply_entry(&e).unwrap());
+    }
+    assert_eq!(b.state_hash().unwrap(), a.state_hash().unwrap());
+    // The installed store is the one found on reopen.
+    b.flush().unwrap();
+    drop(b);
+    let mut b = LedgerStateMachine::open(b_dir.path(), &small()).unwrap();
+    assert_eq!(b.applied_state().await.unwrap().0, Some(log_id(1, 39)));
+    assert_eq!(b.state_hash().unwrap(), a.state_hash().unwrap());
+}
+
+#[tokio::test]
+async fn a_store_over_the_snapshot_cap_fails_to_build_clearly() {
+    use openraft::storage::RaftSnapshotBuilder;
+
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SmOptions {
+        max_snapshot_bytes: 1,
+        ..small()
+    };
+    let mut sm = LedgerStateMachine::open(dir.path(), &opts).unwrap();
+    for i in 0..5 {
+        sm.apply_entry(&entry(i)).unwrap();
+    }
+    let e = sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::FileTooLarge, "{e}");
+    // The staging checkpoint was removed.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
