@@ -16,6 +16,10 @@
 //!   a RocksDB WAL: one ledger write per entry, carrying the applied log id and membership
 //!   ([`sm::applied`]), so a crash leaves an exact prefix that the log replays. Snapshots
 //!   ([`sm::snapshot`]) are, for now, a checkpoint packed into one in-memory archive.
+//! - [`net`]: the Raft transport over gRPC (`tally.v1.Raft`): [`net::RaftNetwork`] sends,
+//!   [`net::RaftService`] receives.
+//! - [`node`]: [`RaftNode`], a node put together: stores under one data directory, openraft's
+//!   [`Raft`] and its gRPC server.
 //!
 //! # Boundary
 //!
@@ -44,11 +48,15 @@
 
 pub mod codec;
 pub mod log;
+pub mod net;
+pub mod node;
 pub mod rocks;
 pub mod sm;
 pub mod types;
 
 pub use log::{LogError, LogOptions, LogStore};
+pub use net::NetOptions;
+pub use node::{NodeError, NodeOptions, Raft, RaftNode};
 pub use rocks::{Durability, RocksOptions, RocksStore};
-pub use sm::{LedgerStateMachine, SmOptions};
+pub use sm::{LedgerStateMachine, SmOptions, StateReader};
 pub use types::{NodeId, Rejection, Request, Response, TallyNode, TypeConfig};

@@ -115,6 +115,14 @@ impl LedgerStateMachine {
         Ok(f(lock(&self.shared)?.ledger()?))
     }
 
+    /// A read handle on this state machine that stays usable after the state machine itself
+    /// has been handed to openraft.
+    pub fn reader(&self) -> StateReader {
+        StateReader {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// The ledger's state hash (see [`Ledger::state_hash`]): equal on replicas that applied the
     /// same entries.
     pub fn state_hash(&self) -> io::Result<[u8; 32]> {
@@ -148,6 +156,27 @@ impl LedgerStateMachine {
             snapshots_dir: self.snapshots_dir.clone(),
             max_bytes: self.opts.max_snapshot_bytes,
         }
+    }
+}
+
+/// A read handle on a [`LedgerStateMachine`] ([`LedgerStateMachine::reader`]). It reads under
+/// the state lock, so it sees the state between two entries, never in the middle of one.
+#[derive(Debug, Clone)]
+pub struct StateReader {
+    shared: SharedRef,
+}
+
+impl StateReader {
+    /// Runs `f` on the ledger under the state lock: keep it short.
+    pub fn with_ledger<T>(&self, f: impl FnOnce(&Ledger<RocksStore>) -> T) -> io::Result<T> {
+        Ok(f(lock(&self.shared)?.ledger()?))
+    }
+
+    /// The ledger's state hash and the applied log id it belongs to, read together.
+    pub fn state_hash(&self) -> io::Result<([u8; 32], Option<LogIdOf<TypeConfig>>)> {
+        let g = lock(&self.shared)?;
+        let hash = g.ledger()?.state_hash().map_err(io::Error::other)?;
+        Ok((hash, g.applied.log_id))
     }
 }
 

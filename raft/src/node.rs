@@ -1,0 +1,215 @@
+//! [`RaftNode`]: one node's Raft put together: the log store and the state machine under one
+//! data directory, openraft's `Raft`, and the gRPC `Raft` service on a TCP address.
+//!
+//! Directory layout: `raft-log/` ([`LogStore`]), `state/` and `snapshots/`
+//! ([`LedgerStateMachine`]).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::errors::{Fatal, InitializeError, RaftError};
+use openraft::{Config, ConfigError, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+
+use crate::log::{LogError, LogOptions, LogStore};
+use crate::net::{NetOptions, RaftNetwork, RaftService};
+use crate::sm::{LedgerStateMachine, SmOptions, StateReader};
+use crate::types::{NodeId, TallyNode, TypeConfig};
+
+/// openraft's Raft over our state machine.
+pub type Raft = openraft::Raft<TypeConfig, LedgerStateMachine>;
+
+/// Options of a node. The Raft timings start from the design's §4.10 and are to be tuned with
+/// benchmarks.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// The Raft log store's options.
+    pub log: LogOptions,
+    /// The state machine's options.
+    pub sm: SmOptions,
+    /// The transport's options.
+    pub net: NetOptions,
+    /// Leader heartbeat period, in ms.
+    pub heartbeat_ms: u64,
+    /// A follower starts an election after a random time in `election_ms` without a leader.
+    pub election_ms: (u64, u64),
+    /// Build a snapshot after this many entries applied since the last one.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind a snapshot, so that followers a little behind catch up
+    /// from the log rather than a snapshot.
+    pub logs_kept_behind_snapshot: u64,
+    /// Most entries in one append RPC.
+    pub max_payload_entries: u64,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            log: LogOptions::default(),
+            sm: SmOptions::default(),
+            net: NetOptions::default(),
+            heartbeat_ms: 100,
+            election_ms: (500, 1000),
+            snapshot_every: 10_000,
+            logs_kept_behind_snapshot: 1000,
+            max_payload_entries: 64,
+        }
+    }
+}
+
+impl NodeOptions {
+    /// openraft's config for these options.
+    pub fn raft_config(&self) -> Result<Config, NodeError> {
+        let config = Config {
+            cluster_name: "tally".into(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_ms.0,
+            election_timeout_max: self.election_ms.1,
+            enable_pre_vote: Some(true),
+            // openraft defaults this to true. We persist `committed` and want standard Raft
+            // after a restart: replay to `committed`, then a normal election (design §5.4).
+            enable_leader_restore: Some(false),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: self.logs_kept_behind_snapshot,
+            max_payload_entries: self.max_payload_entries,
+            ..Config::default()
+        };
+        Ok(config.validate()?)
+    }
+}
+
+/// Why a node failed to start, initialize or stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// Binding the listen address, or opening the state machine.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// Opening the Raft log store.
+    #[error("log store: {0}")]
+    Log(#[from] LogError),
+    /// The Raft options are invalid.
+    #[error("raft config: {0}")]
+    Config(#[from] ConfigError),
+    /// openraft stopped (on start, or while serving a call).
+    #[error("raft: {0}")]
+    Fatal(#[from] Fatal<TypeConfig>),
+    /// `initialize` was refused (for example, the node is already part of a cluster).
+    #[error("initialize: {0}")]
+    Initialize(#[from] RaftError<TypeConfig, InitializeError<TypeConfig>>),
+    /// A Raft task panicked while shutting down.
+    #[error("shutdown: {0}")]
+    Shutdown(String),
+}
+
+/// One running node: its Raft and its gRPC server. Stop it with [`RaftNode::shutdown`].
+#[derive(Debug)]
+pub struct RaftNode {
+    id: NodeId,
+    addr: SocketAddr,
+    raft: Raft,
+    state: StateReader,
+    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl RaftNode {
+    /// Opens the stores under `data_dir` (creating them if missing), starts Raft as node `id`
+    /// and serves the Raft service on `listen` (port 0 picks a free port; see
+    /// [`RaftNode::addr`]).
+    pub async fn start(
+        id: NodeId,
+        data_dir: &Path,
+        listen: SocketAddr,
+        opts: &NodeOptions,
+    ) -> Result<Self, NodeError> {
+        let config = Arc::new(opts.raft_config()?);
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let log = LogStore::open(data_dir.join("raft-log"), &opts.log)?;
+        let sm = LedgerStateMachine::open(data_dir, &opts.sm)?;
+        let state = sm.reader();
+        let network = RaftNetwork::new(id, opts.net.clone());
+        let raft = Raft::new(id, config, network, log, sm).await?;
+
+        let service = RaftService::new(raft.clone(), opts.net.clone()).into_server();
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let r = Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = r {
+                eprintln!("node {id}: raft gRPC server failed: {e}");
+            }
+        });
+        Ok(Self {
+            id,
+            addr,
+            raft,
+            state,
+            server: Some((stop, server)),
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The address the Raft service listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// This node as a cluster member.
+    pub fn node(&self) -> TallyNode {
+        TallyNode {
+            addr: self.addr.to_string(),
+        }
+    }
+
+    /// openraft's handle (client writes, metrics, membership).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Reads of the local state machine.
+    pub fn state(&self) -> &StateReader {
+        &self.state
+    }
+
+    /// Bootstraps a new cluster with `members` as its voters. Call it on one node only, once;
+    /// it fails on a node that already has a log or a vote.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, TallyNode>) -> Result<(), NodeError> {
+        Ok(self.raft.initialize(members).await?)
+    }
+
+    /// Stops the gRPC server (peers then see this node as unreachable), then Raft.
+    pub async fn shutdown(mut self) -> Result<(), NodeError> {
+        if let Some((stop, mut server)) = self.server.take() {
+            let _ = stop.send(());
+            // A graceful HTTP/2 shutdown waits for the open calls; do not wait forever.
+            if tokio::time::timeout(Duration::from_secs(5), &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+            }
+        }
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| NodeError::Shutdown(e.to_string()))
+    }
+}
