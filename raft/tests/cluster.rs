@@ -190,10 +190,12 @@ async fn run() {
         .await
         .expect("shutdown in time")
         .unwrap();
+    let shutdown = stopped.elapsed();
     let rest: Vec<&RaftNode> = nodes.iter().collect();
     let leader = wait_leader(&rest).await;
     println!(
-        "failover: node {} leads {:?} after node {old_id} stopped",
+        "failover: node {} leads {:?} after node {old_id} began to stop ({shutdown:?} of that \
+         was the old leader's shutdown)",
         rest[leader].id(),
         stopped.elapsed()
     );
