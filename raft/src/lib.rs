@@ -20,6 +20,8 @@
 //!   [`net::RaftService`] receives.
 //! - [`node`]: [`RaftNode`], a node put together: stores under one data directory, openraft's
 //!   [`Raft`] and its gRPC server.
+//! - [`api`]: what the server asks of a [`RaftNode`] (propose, read barrier, status,
+//!   membership, leadership), with openraft's errors and metrics translated to ours.
 //!
 //! # Boundary
 //!
@@ -46,6 +48,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod codec;
 pub mod log;
 pub mod net;
@@ -54,6 +57,7 @@ pub mod rocks;
 pub mod sm;
 pub mod types;
 
+pub use api::{LeaderHint, Member, NodeStatus, ProposeError, Role};
 pub use log::{LogError, LogOptions, LogStore};
 pub use net::NetOptions;
 pub use node::{NodeError, NodeOptions, Raft, RaftNode};

@@ -16,6 +16,7 @@ use openraft::{Config, ConfigError, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
@@ -117,6 +118,9 @@ pub struct RaftNode {
     addr: SocketAddr,
     raft: Raft,
     state: StateReader,
+    net: NetOptions,
+    /// The bound listener until [`RaftNode::serve`] takes it.
+    listener: Option<TcpListener>,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -130,36 +134,62 @@ impl RaftNode {
         listen: SocketAddr,
         opts: &NodeOptions,
     ) -> Result<Self, NodeError> {
-        let config = Arc::new(opts.raft_config()?);
         let listener = TcpListener::bind(listen).await?;
+        let mut node = Self::open(id, data_dir, listener, opts).await?;
+        node.serve(Routes::default());
+        Ok(node)
+    }
+
+    /// Like [`RaftNode::start`] on an already bound `listener`, but serves nothing yet: call
+    /// [`RaftNode::serve`] with the other services that share the node's address (the server
+    /// puts the Ledger and Admin services there). Outgoing Raft traffic works meanwhile.
+    pub async fn open(
+        id: NodeId,
+        data_dir: &Path,
+        listener: TcpListener,
+        opts: &NodeOptions,
+    ) -> Result<Self, NodeError> {
+        let config = Arc::new(opts.raft_config()?);
         let addr = listener.local_addr()?;
         let log = LogStore::open(data_dir.join("raft-log"), &opts.log)?;
         let sm = LedgerStateMachine::open(data_dir, &opts.sm)?;
         let state = sm.reader();
         let network = RaftNetwork::new(id, opts.net.clone());
         let raft = Raft::new(id, config, network, log, sm).await?;
-
-        let service = RaftService::new(raft.clone(), opts.net.clone()).into_server();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let r = Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(e) = r {
-                eprintln!("node {id}: raft gRPC server failed: {e}");
-            }
-        });
         Ok(Self {
             id,
             addr,
             raft,
             state,
-            server: Some((stop, server)),
+            net: opts.net.clone(),
+            listener: Some(listener),
+            server: None,
         })
+    }
+
+    /// Serves `routes` plus the Raft service on the node's listener, until
+    /// [`RaftNode::shutdown`]. Does nothing if the node already serves.
+    pub fn serve(&mut self, routes: Routes) {
+        let Some(listener) = self.listener.take() else {
+            return;
+        };
+        let id = self.id;
+        let raft = RaftService::new(self.raft.clone(), self.net.clone()).into_server();
+        let routes = routes.add_service(raft);
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let r = Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = r {
+                eprintln!("node {id}: gRPC server failed: {e}");
+            }
+        });
+        self.server = Some((stop, server));
     }
 
     /// This node's id.
@@ -197,6 +227,17 @@ impl RaftNode {
 
     /// Stops the gRPC server (peers then see this node as unreachable), then Raft.
     pub async fn shutdown(mut self) -> Result<(), NodeError> {
+        self.stop_serving().await;
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| NodeError::Shutdown(e.to_string()))
+    }
+
+    /// Stops the gRPC server: open calls get up to 5 s to finish. Raft keeps running (its
+    /// outgoing traffic still works) until [`RaftNode::shutdown`].
+    pub async fn stop_serving(&mut self) {
+        self.listener = None;
         if let Some((stop, mut server)) = self.server.take() {
             let _ = stop.send(());
             // A graceful HTTP/2 shutdown waits for the open calls; do not wait forever.
@@ -207,9 +248,5 @@ impl RaftNode {
                 server.abort();
             }
         }
-        self.raft
-            .shutdown()
-            .await
-            .map_err(|e| NodeError::Shutdown(e.to_string()))
     }
 }
