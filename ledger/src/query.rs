@@ -295,3 +295,28 @@ pub fn query_transfers(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Transfer>,
         },
     )
 }
+
+/// The earliest time (ns, ledger time) at which a pending transfer expires, if any is pending
+/// with a timeout. The leader proposes a pulse once its clock passes it, so reservations are
+/// released even when no other command arrives.
+pub fn next_expiry(s: &dyn KvRead) -> Result<Option<u64>, LedgerError> {
+    let mut first = None;
+    let mut bad = None;
+    s.scan(
+        Cf::Expiry,
+        &keys::expiry_key(0, 0),
+        &keys::expiry_key(u64::MAX, u64::MAX),
+        false,
+        &mut |k, _| {
+            match keys::decode_expiry_key(k) {
+                Ok((at, _)) => first = Some(at),
+                Err(e) => bad = Some(e),
+            }
+            false
+        },
+    )?;
+    match bad {
+        Some(e) => Err(e.into()),
+        None => Ok(first),
+    }
+}

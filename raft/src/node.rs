@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use openraft::errors::{Fatal, InitializeError, RaftError};
@@ -120,8 +120,8 @@ pub struct RaftNode {
     state: StateReader,
     net: NetOptions,
     /// The bound listener until [`RaftNode::serve`] takes it.
-    listener: Option<TcpListener>,
-    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    listener: Mutex<Option<TcpListener>>,
+    server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl RaftNode {
@@ -135,7 +135,7 @@ impl RaftNode {
         opts: &NodeOptions,
     ) -> Result<Self, NodeError> {
         let listener = TcpListener::bind(listen).await?;
-        let mut node = Self::open(id, data_dir, listener, opts).await?;
+        let node = Self::open(id, data_dir, listener, opts).await?;
         node.serve(Routes::default());
         Ok(node)
     }
@@ -162,15 +162,15 @@ impl RaftNode {
             raft,
             state,
             net: opts.net.clone(),
-            listener: Some(listener),
-            server: None,
+            listener: Mutex::new(Some(listener)),
+            server: Mutex::new(None),
         })
     }
 
     /// Serves `routes` plus the Raft service on the node's listener, until
     /// [`RaftNode::shutdown`]. Does nothing if the node already serves.
-    pub fn serve(&mut self, routes: Routes) {
-        let Some(listener) = self.listener.take() else {
+    pub fn serve(&self, routes: Routes) {
+        let Some(listener) = lock(&self.listener).take() else {
             return;
         };
         let id = self.id;
@@ -189,7 +189,7 @@ impl RaftNode {
                 eprintln!("node {id}: gRPC server failed: {e}");
             }
         });
-        self.server = Some((stop, server));
+        *lock(&self.server) = Some((stop, server));
     }
 
     /// This node's id.
@@ -219,6 +219,12 @@ impl RaftNode {
         &self.state
     }
 
+    /// Whether the node has Raft state (a log or a vote): false only before it first joins or
+    /// creates a cluster.
+    pub async fn is_initialized(&self) -> Result<bool, NodeError> {
+        Ok(self.raft.is_initialized().await?)
+    }
+
     /// Bootstraps a new cluster with `members` as its voters. Call it on one node only, once;
     /// it fails on a node that already has a log or a vote.
     pub async fn initialize(&self, members: BTreeMap<NodeId, TallyNode>) -> Result<(), NodeError> {
@@ -226,7 +232,7 @@ impl RaftNode {
     }
 
     /// Stops the gRPC server (peers then see this node as unreachable), then Raft.
-    pub async fn shutdown(mut self) -> Result<(), NodeError> {
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
         self.stop_serving().await;
         self.raft
             .shutdown()
@@ -236,9 +242,10 @@ impl RaftNode {
 
     /// Stops the gRPC server: open calls get up to 5 s to finish. Raft keeps running (its
     /// outgoing traffic still works) until [`RaftNode::shutdown`].
-    pub async fn stop_serving(&mut self) {
-        self.listener = None;
-        if let Some((stop, mut server)) = self.server.take() {
+    pub async fn stop_serving(&self) {
+        lock(&self.listener).take();
+        let server = lock(&self.server).take();
+        if let Some((stop, mut server)) = server {
             let _ = stop.send(());
             // A graceful HTTP/2 shutdown waits for the open calls; do not wait forever.
             if tokio::time::timeout(Duration::from_secs(5), &mut server)
@@ -249,4 +256,9 @@ impl RaftNode {
             }
         }
     }
+}
+
+/// Locks `m`; these mutexes guard plain handles, so a poisoned one is still consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,2 +1,51 @@
-//! `tally-server`: the gRPC server and the `tally` binary. Not built yet: it arrives with the
-//! replicated cluster (issue 3). Until then this crate is empty on purpose.
+//! `tally-server`: Tally's gRPC server and the `tally` binary.
+//!
+//! A node serves three gRPC services on one address: `tally.v1.Ledger` (the public API),
+//! `tally.v1.Admin` (cluster administration) and `tally.v1.Raft` (node to node). Writes go
+//! through the [`coalesce`] queue into Raft entries; reads come from the local state after a
+//! read-index round (linearizable, the default) or directly (stale, on request).
+//!
+//! # Layout
+//!
+//! - [`config`]: flags, `TALLY_*` environment variables and the TOML file, resolved.
+//! - [`identity`]: the data dir's `tally.id` (cluster id and node id), checked on every start.
+//! - [`node`]: [`Node`], a running node put together: bootstrap, expiry pulse, shutdown.
+//! - [`coalesce`]: merges concurrent write requests into one Raft entry.
+//! - [`service`]: the Ledger and Admin services, one file each.
+//! - [`convert`]: wire records to core records and back, one file per record.
+//! - [`status`]: the one place failures become gRPC statuses (and the leader hint metadata).
+//! - `main.rs`: the `tally` binary (`start`, `status`, `dev-cluster`).
+//!
+//! # Boundary
+//!
+//! Depends on `tally-ledger` (records, queries), `tally-raft` (the replicated node, through
+//! its `api` facade: no openraft type appears here) and `tally-proto` (the wire format).
+//! Nothing depends on this crate except the binary and tests.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use tally_server::config::StartArgs;
+//! use tally_server::Node;
+//!
+//! let config = StartArgs::default().resolve()?; // one node on 127.0.0.1:7100
+//! let node = Node::start(&config).await?;
+//! println!("serving on {}", node.addr());
+//! node.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod coalesce;
+pub mod config;
+pub mod convert;
+pub mod identity;
+pub mod node;
+pub mod service;
+pub mod status;
+
+pub use node::{Node, StartError};

@@ -1,0 +1,392 @@
+//! Request coalescing: concurrent write requests are merged into one Raft entry, up to the
+//! batch limit, and each caller gets its own slice of the results back.
+//!
+//! One task owns the queue. It waits for a free proposal slot (at most
+//! [`CoalesceOptions::max_in_flight`] entries are proposed and not yet applied), then takes
+//! every request queued behind the first one that fits in the same entry: same kind (accounts
+//! or transfers), at most [`BATCH_MAX`] events in all. With nothing in flight a request is
+//! proposed alone at once; under load the requests that queue while the slots are busy become
+//! one entry. So the batch size follows the load, with no timer.
+//!
+//! A request whose last event has the `linked` flag ends its entry: merging anything after it
+//! would extend its open chain into another caller's events. Proposed last, it gets exactly the
+//! outcome it would get alone (`linked_event_chain_open` for the open chain).
+//!
+//! Memory is bounded: a request holds permits for its events from the moment it is queued until
+//! it is answered; when [`CoalesceOptions::max_queued_events`] are held, new requests wait for
+//! room up to their deadline and then get `RESOURCE_EXHAUSTED`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tally_ledger::{Account, Command, Transfer, TransferFlags, BATCH_MAX};
+use tally_raft::{RaftNode, Response};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tonic::Status;
+
+use crate::status;
+
+/// Tuning of the coalescer.
+#[derive(Debug, Clone)]
+pub struct CoalesceOptions {
+    /// Entries proposed and not yet applied at once. More overlaps the next entry's append
+    /// with the previous one's replication; fewer makes bigger entries.
+    pub max_in_flight: usize,
+    /// Events queued or in flight across all requests (about 150 bytes each in memory).
+    pub max_queued_events: usize,
+    /// How long a fresh leader's proposals are retried while it establishes its lease.
+    pub lease_retry: Duration,
+    /// Offset added to the leader's clock when it stamps an entry, in ms. For fault tests that
+    /// make a leader's clock jump; 0 in production.
+    pub clock_offset_ms: i64,
+}
+
+impl Default for CoalesceOptions {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 2,
+            max_queued_events: 32 * BATCH_MAX,
+            lease_retry: Duration::from_secs(2),
+            clock_offset_ms: 0,
+        }
+    }
+}
+
+/// A write request's events.
+#[derive(Debug, Clone)]
+pub enum Events {
+    /// `CreateAccounts`.
+    Accounts(Vec<Account>),
+    /// `CreateTransfers`.
+    Transfers(Vec<Transfer>),
+}
+
+impl Events {
+    fn len(&self) -> usize {
+        match self {
+            Self::Accounts(v) => v.len(),
+            Self::Transfers(v) => v.len(),
+        }
+    }
+
+    fn same_kind(&self, other: &Self) -> bool {
+        matches!(
+            (self, other),
+            (Self::Accounts(_), Self::Accounts(_)) | (Self::Transfers(_), Self::Transfers(_))
+        )
+    }
+
+    /// Whether the last event leaves a linked chain open. Bit 0 is `linked` on both records.
+    fn open_chain(&self) -> bool {
+        let linked = TransferFlags::LINKED.bits();
+        match self {
+            Self::Accounts(v) => v.last().is_some_and(|a| a.flags & linked != 0),
+            Self::Transfers(v) => v.last().is_some_and(|t| t.flags & linked != 0),
+        }
+    }
+}
+
+/// One caller's request: its events and where its results go.
+struct Submit {
+    events: Events,
+    reply: oneshot::Sender<Result<Vec<u32>, Status>>,
+    _room: OwnedSemaphorePermit,
+}
+
+/// The handle callers submit through; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Coalescer {
+    tx: mpsc::UnboundedSender<Submit>,
+    room: Arc<Semaphore>,
+    max_queued: usize,
+}
+
+impl std::fmt::Debug for Submit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Submit({} events)", self.events.len())
+    }
+}
+
+impl Coalescer {
+    /// Starts the coalescing task for `node`. It ends when every handle is dropped.
+    pub fn start(node: Arc<RaftNode>, opts: CoalesceOptions) -> (Self, JoinHandle<()>) {
+        // Unbounded channel, bounded by `room`: the permits count events, not requests.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let max_queued = opts.max_queued_events.max(BATCH_MAX);
+        let task = tokio::spawn(run(node, opts, rx));
+        let c = Self {
+            tx,
+            room: Arc::new(Semaphore::new(max_queued)),
+            max_queued,
+        };
+        (c, task)
+    }
+
+    /// Submits `events` (at most [`BATCH_MAX`]; the caller checks) and waits for their results,
+    /// one wire code per event, until `deadline`.
+    pub async fn submit(&self, events: Events, deadline: Instant) -> Result<Vec<u32>, Status> {
+        let n = events.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let want = u32::try_from(n.min(self.max_queued)).unwrap_or(u32::MAX);
+        let room =
+            match tokio::time::timeout_at(deadline, self.room.clone().acquire_many_owned(want))
+                .await
+            {
+                Ok(Ok(p)) => p,
+                Ok(Err(_)) => return Err(status::shutting_down()),
+                Err(_) => return Err(status::overloaded()),
+            };
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Submit {
+                events,
+                reply,
+                _room: room,
+            })
+            .map_err(|_| status::shutting_down())?;
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(status::shutting_down()),
+            Err(_) => Err(status::deadline("write")),
+        }
+    }
+}
+
+async fn run(node: Arc<RaftNode>, opts: CoalesceOptions, mut rx: mpsc::UnboundedReceiver<Submit>) {
+    let slots = Arc::new(Semaphore::new(opts.max_in_flight.max(1)));
+    let mut held: Option<Submit> = None;
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let first = match held.take() {
+            Some(s) => s,
+            None => match rx.recv().await {
+                Some(s) => s,
+                None => return,
+            },
+        };
+        let batch = gather(first, &mut rx, &mut held);
+        if batch.is_empty() {
+            continue;
+        }
+        let node = node.clone();
+        let opts = opts.clone();
+        tokio::spawn(async move {
+            propose(&node, &opts, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Takes `first` and what queued behind it that fits in the same entry; the first request that
+/// does not fit is left in `held`. Requests whose caller has gone (deadline passed) are dropped
+/// unproposed.
+fn gather(
+    first: Submit,
+    rx: &mut mpsc::UnboundedReceiver<Submit>,
+    held: &mut Option<Submit>,
+) -> Vec<Submit> {
+    let mut events = first.events.len();
+    let mut open = first.events.open_chain();
+    let mut batch = Vec::new();
+    if !first.reply.is_closed() {
+        batch.push(first);
+    }
+    while !open {
+        let Ok(next) = rx.try_recv() else { break };
+        if next.reply.is_closed() {
+            continue;
+        }
+        let fits = batch
+            .first()
+            .is_none_or(|f: &Submit| f.events.same_kind(&next.events))
+            && events + next.events.len() <= BATCH_MAX;
+        if !fits {
+            *held = Some(next);
+            break;
+        }
+        events += next.events.len();
+        open = next.events.open_chain();
+        batch.push(next);
+    }
+    batch
+}
+
+/// Proposes `batch` as one entry and answers each caller with its slice of the results.
+async fn propose(node: &RaftNode, opts: &CoalesceOptions, batch: Vec<Submit>) {
+    let cmd = match &batch[0].events {
+        Events::Accounts(_) => Command::CreateAccounts(
+            batch
+                .iter()
+                .flat_map(|s| match &s.events {
+                    Events::Accounts(v) => v.as_slice(),
+                    Events::Transfers(_) => &[],
+                })
+                .copied()
+                .collect(),
+        ),
+        Events::Transfers(_) => Command::CreateTransfers(
+            batch
+                .iter()
+                .flat_map(|s| match &s.events {
+                    Events::Transfers(v) => v.as_slice(),
+                    Events::Accounts(_) => &[],
+                })
+                .copied()
+                .collect(),
+        ),
+    };
+    let result = node
+        .propose(leader_time_ns(opts.clock_offset_ms), &cmd, opts.lease_retry)
+        .await;
+    let codes = match result {
+        Ok(Response::Accounts(c) | Response::Transfers(c)) => Ok(c),
+        Ok(Response::Rejected(r)) => Err(status::rejection(&r)),
+        Ok(other) => Err(Status::internal(format!("unexpected response {other:?}"))),
+        Err(e) => Err(status::propose(e)),
+    };
+    answer(batch, codes);
+}
+
+fn answer(batch: Vec<Submit>, codes: Result<Vec<u32>, Status>) {
+    match codes {
+        Ok(codes) => {
+            let total: usize = batch.iter().map(|s| s.events.len()).sum();
+            if codes.len() != total {
+                let e = Status::internal(format!("{} results for {total} events", codes.len()));
+                for s in batch {
+                    let _ = s.reply.send(Err(e.clone()));
+                }
+                return;
+            }
+            let mut at = 0;
+            for s in batch {
+                let n = s.events.len();
+                let _ = s.reply.send(Ok(codes[at..at + n].to_vec()));
+                at += n;
+            }
+        }
+        Err(e) => {
+            for s in batch {
+                let _ = s.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// The leader's clock in ns since the Unix epoch, plus the test offset.
+pub fn leader_time_ns(offset_ms: i64) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let offset = offset_ms.saturating_mul(1_000_000);
+    if offset >= 0 {
+        now.saturating_add(offset.unsigned_abs())
+    } else {
+        now.saturating_sub(offset.unsigned_abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submit(events: Events) -> (Submit, oneshot::Receiver<Result<Vec<u32>, Status>>) {
+        let (reply, rx) = oneshot::channel();
+        let room = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        (
+            Submit {
+                events,
+                reply,
+                _room: room,
+            },
+            rx,
+        )
+    }
+
+    fn transfers(n: usize, linked_last: bool) -> Events {
+        let mut v = vec![Transfer::default(); n];
+        if linked_last {
+            v[n - 1].flags = TransferFlags::LINKED.bits();
+        }
+        Events::Transfers(v)
+    }
+
+    #[test]
+    fn gather_merges_same_kind_up_to_the_limit() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (first, _r0) = submit(transfers(3, false));
+        let mut keep = Vec::new();
+        for n in [4, BATCH_MAX - 7, 1] {
+            let (s, r) = submit(transfers(n, false));
+            keep.push(r);
+            tx.send(s).unwrap();
+        }
+        let mut held = None;
+        let batch = gather(first, &mut rx, &mut held);
+        let sizes: Vec<usize> = batch.iter().map(|s| s.events.len()).collect();
+        assert_eq!(sizes, vec![3, 4, BATCH_MAX - 7]);
+        assert_eq!(held.map(|s| s.events.len()), Some(1));
+    }
+
+    #[test]
+    fn gather_stops_at_a_kind_change_and_after_an_open_chain() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (first, _r0) = submit(transfers(2, false));
+        let (a, _r1) = submit(Events::Accounts(vec![Account::default()]));
+        tx.send(a).unwrap();
+        let mut held = None;
+        assert_eq!(gather(first, &mut rx, &mut held).len(), 1);
+        assert!(matches!(held.as_ref().unwrap().events, Events::Accounts(_)));
+
+        let (first, _r2) = submit(transfers(2, false));
+        let (open, _r3) = submit(transfers(2, true));
+        let (after, _r4) = submit(transfers(1, false));
+        tx.send(open).unwrap();
+        tx.send(after).unwrap();
+        let mut held = None;
+        let batch = gather(first, &mut rx, &mut held);
+        assert_eq!(batch.len(), 2, "the open chain ends the entry");
+        assert!(held.is_none());
+        assert_eq!(rx.try_recv().unwrap().events.len(), 1);
+    }
+
+    #[test]
+    fn gather_drops_requests_whose_caller_left() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (first, _r0) = submit(transfers(1, false));
+        let (gone, r1) = submit(transfers(1, false));
+        drop(r1);
+        let (kept, _r2) = submit(transfers(5, false));
+        tx.send(gone).unwrap();
+        tx.send(kept).unwrap();
+        let mut held = None;
+        let sizes: Vec<usize> = gather(first, &mut rx, &mut held)
+            .iter()
+            .map(|s| s.events.len())
+            .collect();
+        assert_eq!(sizes, vec![1, 5]);
+    }
+
+    #[tokio::test]
+    async fn answer_hands_each_caller_its_slice() {
+        let (a, ra) = submit(transfers(2, false));
+        let (b, rb) = submit(transfers(3, false));
+        answer(vec![a, b], Ok(vec![0, 1, 2, 3, 4]));
+        assert_eq!(ra.await.unwrap().unwrap(), vec![0, 1]);
+        assert_eq!(rb.await.unwrap().unwrap(), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn clock_offset_moves_leader_time() {
+        let base = leader_time_ns(0);
+        assert!(leader_time_ns(-60_000) < base);
+        assert!(leader_time_ns(60_000) > base + 59_000_000_000);
+    }
+}

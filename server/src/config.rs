@@ -1,0 +1,337 @@
+//! A node's configuration: command-line flags, then `TALLY_*` environment variables, then a
+//! TOML file (`--config`), then defaults, in that order of precedence.
+//!
+//! ```toml
+//! # tally.toml
+//! node_id = 1
+//! cluster_id = "7f3a..."            # 32 hex digits; the same on every node of a cluster
+//! listen = "127.0.0.1:7101"
+//! data_dir = "/var/lib/tally/node-1"
+//! peers = ["1=127.0.0.1:7101", "2=127.0.0.1:7102", "3=127.0.0.1:7103"]
+//! request_timeout_ms = 10000
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::coalesce::CoalesceOptions;
+
+/// The address `tally start` listens on when none is given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7100";
+/// The data directory `tally start` uses when none is given (relative to the working dir).
+pub const DEFAULT_DATA_DIR: &str = "tally-data";
+
+/// `tally start`'s flags. Every one also reads a `TALLY_*` environment variable and a key of
+/// the same name (with `_`) in the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StartArgs {
+    /// TOML config file.
+    #[arg(long, env = "TALLY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This node's id, non-zero, fixed for the life of its data dir [default: 1].
+    #[arg(long, env = "TALLY_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// The cluster's id (decimal or 0x-hex u128), the same on every node. Required to create
+    /// the data dir of a multi-node cluster's node; a single node generates one.
+    #[arg(long, env = "TALLY_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+    /// Address to listen on for clients and peers [default: 127.0.0.1:7100, or this node's
+    /// address in --peers].
+    #[arg(long, env = "TALLY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address peers and clients reach this node at, if not the listen address.
+    #[arg(long, env = "TALLY_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Data directory [default: ./tally-data/node-<id>].
+    #[arg(long, env = "TALLY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The initial voters of a new cluster, `id=host:port`, comma-separated, this node
+    /// included; the same list on every node. The node with the lowest id creates the cluster
+    /// on its first start. Without --peers (and without --join) the node is a single-node
+    /// cluster.
+    #[arg(long, env = "TALLY_PEERS", value_delimiter = ',')]
+    pub peers: Option<Vec<String>>,
+    /// Start without creating a cluster: wait to be added with `tally admin add-learner`.
+    #[arg(long, env = "TALLY_JOIN")]
+    pub join: bool,
+    /// Deadline of a request that names none, and the most any request gets, in ms.
+    #[arg(long, env = "TALLY_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Raft heartbeat period in ms [default: 100].
+    #[arg(long, env = "TALLY_HEARTBEAT_MS")]
+    pub heartbeat_ms: Option<u64>,
+    /// Election timeout range in ms, `min,max` [default: 500,1000].
+    #[arg(long, env = "TALLY_ELECTION_TIMEOUT_MS", value_delimiter = ',')]
+    pub election_timeout_ms: Option<Vec<u64>>,
+    /// Testing only: milliseconds added to this node's clock when it stamps entries as leader.
+    #[arg(
+        long,
+        env = "TALLY_CLOCK_OFFSET_MS",
+        allow_hyphen_values = true,
+        hide = true
+    )]
+    pub clock_offset_ms: Option<i64>,
+}
+
+/// The config file's keys (the same as the flags).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    node_id: Option<u64>,
+    cluster_id: Option<String>,
+    listen: Option<SocketAddr>,
+    advertise: Option<String>,
+    data_dir: Option<PathBuf>,
+    peers: Option<Vec<String>>,
+    join: Option<bool>,
+    request_timeout_ms: Option<u64>,
+    heartbeat_ms: Option<u64>,
+    election_timeout_ms: Option<Vec<u64>>,
+    clock_offset_ms: Option<i64>,
+}
+
+/// A node's resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node's id.
+    pub node_id: u64,
+    /// The configured cluster id, if any.
+    pub cluster_id: Option<u128>,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Address others reach this node at.
+    pub advertise: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Initial voters (empty: single node, unless `join`).
+    pub peers: BTreeMap<u64, String>,
+    /// Never create a cluster; wait to be added.
+    pub join: bool,
+    /// Request deadline cap.
+    pub request_timeout: Duration,
+    /// Raft heartbeat in ms.
+    pub heartbeat_ms: u64,
+    /// Raft election timeout range in ms.
+    pub election_ms: (u64, u64),
+    /// Coalescer tuning (includes the test clock offset).
+    pub coalesce: CoalesceOptions,
+    /// How often the leader checks for pending transfers due to expire.
+    pub pulse_interval: Duration,
+}
+
+/// A configuration error, with the flag or key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// Parses a u128 in decimal or `0x` hex (or bare 32-digit hex, as `tally.id` writes it).
+pub fn parse_u128(s: &str) -> Result<u128, ConfigError> {
+    let s = s.trim();
+    let r = if let Some(h) = s.strip_prefix("0x") {
+        u128::from_str_radix(h, 16)
+    } else if s.len() == 32 {
+        u128::from_str_radix(s, 16)
+    } else {
+        s.parse()
+    };
+    r.map_err(|e| ConfigError(format!("cluster id {s:?}: {e}")))
+}
+
+/// Parses `id=host:port` entries.
+pub fn parse_peers(list: &[String]) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let mut peers = BTreeMap::new();
+    for p in list.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let Some((id, addr)) = p.split_once('=') else {
+            return err(format!("peer {p:?}: expected id=host:port"));
+        };
+        let id: u64 = id
+            .parse()
+            .map_err(|e| ConfigError(format!("peer {p:?}: id: {e}")))?;
+        if id == 0 {
+            return err(format!("peer {p:?}: node id 0 is reserved"));
+        }
+        if addr.parse::<SocketAddr>().is_err() {
+            return err(format!("peer {p:?}: address must be ip:port"));
+        }
+        if peers.insert(id, addr.to_string()).is_some() {
+            return err(format!("peer id {id} is listed twice"));
+        }
+    }
+    Ok(peers)
+}
+
+impl StartArgs {
+    /// Resolves flags, environment (already merged into the flags by clap), the config file
+    /// and defaults.
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let node_id = self.node_id.or(file.node_id).unwrap_or(1);
+        if node_id == 0 {
+            return err("node id 0 is reserved");
+        }
+        let cluster_id = self
+            .cluster_id
+            .clone()
+            .or(file.cluster_id)
+            .map(|c| parse_u128(&c))
+            .transpose()?;
+        if cluster_id == Some(0) {
+            return err("cluster id 0 is reserved");
+        }
+        let peers = parse_peers(&self.peers.clone().or(file.peers).unwrap_or_default())?;
+        let own = peers.get(&node_id);
+        if !peers.is_empty() && own.is_none() {
+            return err(format!("--peers does not list this node ({node_id})"));
+        }
+        let listen = match (self.listen.or(file.listen), own) {
+            (Some(l), _) => l,
+            (None, Some(a)) => a
+                .parse()
+                .map_err(|e| ConfigError(format!("peer address {a}: {e}")))?,
+            (None, None) => DEFAULT_LISTEN.parse().expect("valid default"),
+        };
+        let advertise = self
+            .advertise
+            .clone()
+            .or(file.advertise)
+            .or_else(|| own.cloned())
+            .unwrap_or_else(|| listen.to_string());
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| Path::new(DEFAULT_DATA_DIR).join(format!("node-{node_id}")));
+        let election = self
+            .election_timeout_ms
+            .clone()
+            .or(file.election_timeout_ms)
+            .unwrap_or_else(|| vec![500, 1000]);
+        let election_ms = match election[..] {
+            [lo, hi] if lo > 0 && lo < hi => (lo, hi),
+            _ => return err("election timeout must be two values min,max with 0 < min < max"),
+        };
+        let heartbeat_ms = self.heartbeat_ms.or(file.heartbeat_ms).unwrap_or(100);
+        if heartbeat_ms == 0 || heartbeat_ms >= election_ms.0 {
+            return err("heartbeat must be non-zero and below the election timeout");
+        }
+        let request_timeout_ms = self
+            .request_timeout_ms
+            .or(file.request_timeout_ms)
+            .unwrap_or(10_000);
+        if request_timeout_ms == 0 {
+            return err("request timeout must be non-zero");
+        }
+        Ok(Config {
+            node_id,
+            cluster_id,
+            listen,
+            advertise,
+            data_dir,
+            peers,
+            join: self.join || file.join.unwrap_or(false),
+            request_timeout: Duration::from_millis(request_timeout_ms),
+            heartbeat_ms,
+            election_ms,
+            coalesce: CoalesceOptions {
+                clock_offset_ms: self.clock_offset_ms.or(file.clock_offset_ms).unwrap_or(0),
+                ..CoalesceOptions::default()
+            },
+            pulse_interval: Duration::from_millis(200),
+        })
+    }
+}
+
+fn read_file(p: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| ConfigError(format!("config file {}: {e}", p.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError(format!("config file {}: {e}", p.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_a_single_local_node() {
+        let c = StartArgs::default().resolve().unwrap();
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.advertise, DEFAULT_LISTEN);
+        assert!(c.peers.is_empty());
+        assert_eq!(c.data_dir, Path::new("tally-data/node-1"));
+    }
+
+    #[test]
+    fn peers_give_the_listen_address_and_flags_beat_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("t.toml");
+        std::fs::write(
+            &f,
+            "node_id = 2\ncluster_id = \"0x2a\"\npeers = [\"1=127.0.0.1:7101\", \"2=127.0.0.1:7102\"]\nheartbeat_ms = 50\n",
+        )
+        .unwrap();
+        let args = StartArgs {
+            config: Some(f),
+            heartbeat_ms: Some(60),
+            ..StartArgs::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.node_id, 2);
+        assert_eq!(c.cluster_id, Some(42));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7102");
+        assert_eq!(c.heartbeat_ms, 60);
+        assert_eq!(c.peers.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_reason() {
+        let bad = |a: StartArgs| a.resolve().unwrap_err().to_string();
+        let peers = |p: &[&str]| Some(p.iter().map(|s| s.to_string()).collect());
+        assert!(bad(StartArgs {
+            peers: peers(&["2=127.0.0.1:1"]),
+            ..Default::default()
+        })
+        .contains("does not list this node"));
+        assert!(bad(StartArgs {
+            peers: peers(&["1=localhost"]),
+            ..Default::default()
+        })
+        .contains("ip:port"));
+        assert!(bad(StartArgs {
+            cluster_id: Some("zz".into()),
+            ..Default::default()
+        })
+        .contains("cluster id"));
+        assert!(bad(StartArgs {
+            election_timeout_ms: Some(vec![500]),
+            ..Default::default()
+        })
+        .contains("election"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("t.toml");
+        std::fs::write(&f, "nodeid = 2\n").unwrap();
+        let e = StartArgs {
+            config: Some(f),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().contains("nodeid"), "{e}");
+    }
+}

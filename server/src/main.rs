@@ -1,0 +1,308 @@
+//! `tally`: run a node (`start`), look at a cluster (`status`), or try a local 3-node cluster
+//! (`dev-cluster`).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tally_proto::v1::admin_client::AdminClient;
+use tally_proto::v1::{self, GetStatusRequest, MemberRole, ServerState};
+use tally_server::config::{StartArgs, DEFAULT_LISTEN};
+use tally_server::identity;
+use tally_server::Node;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Tally: a distributed double-entry ledger database.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run a node. With no flags: a single-node cluster on 127.0.0.1:7100, data in
+    /// ./tally-data/node-1.
+    Start(Box<StartArgs>),
+    /// Print each node's view of the cluster.
+    Status(StatusArgs),
+    /// Run a local cluster of N nodes on loopback, as child processes, until Ctrl-C.
+    DevCluster(DevArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    /// Nodes to ask, comma-separated host:port.
+    #[arg(long, env = "TALLY_ADDRESSES", value_delimiter = ',', default_value = DEFAULT_LISTEN)]
+    addresses: Vec<String>,
+    /// Print JSON lines (one per node) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct DevArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    /// Node i listens on 127.0.0.1:(base_port + i).
+    #[arg(long, default_value_t = 7100)]
+    base_port: u16,
+    /// Parent of the nodes' data dirs (node-1, node-2, ...); reused across runs.
+    #[arg(long, default_value = "tally-dev")]
+    data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tally: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let r = rt.block_on(async {
+        match cli.cmd {
+            Cmd::Start(a) => start(*a).await,
+            Cmd::Status(a) => status(a).await,
+            Cmd::DevCluster(a) => dev_cluster(a).await,
+        }
+    });
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tally: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn stop_signal() -> Result<&'static str> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+async fn start(args: StartArgs) -> Result<()> {
+    let config = args.resolve()?;
+    let node = Node::start(&config).await?;
+    let id = node.identity();
+    eprintln!(
+        "tally: node {} of cluster {:032x} serving on {} (data: {})",
+        id.node_id,
+        id.cluster_id,
+        node.addr(),
+        config.data_dir.display()
+    );
+    let sig = stop_signal().await?;
+    eprintln!("tally: {sig}: shutting down");
+    node.shutdown().await?;
+    eprintln!("tally: stopped");
+    Ok(())
+}
+
+async fn status(args: StatusArgs) -> Result<()> {
+    let mut answered = 0;
+    if !args.json {
+        println!(
+            "{:<6} {:<22} {:<10} {:<7} {:<6} {:>10} {:>10} {:>10}",
+            "node", "address", "state", "leader", "term", "last log", "commit", "applied"
+        );
+    }
+    let mut members = None;
+    for addr in &args.addresses {
+        match get_status(addr).await {
+            Ok(s) => {
+                answered += 1;
+                if args.json {
+                    println!("{}", status_json(addr, &s));
+                } else {
+                    print_status_row(addr, &s);
+                }
+                if members.is_none() || s.state == ServerState::Leader as i32 {
+                    members = Some(s);
+                }
+            }
+            Err(e) if args.json => println!(
+                "{}",
+                serde_json::json!({ "address": addr, "error": format!("{e:#}") })
+            ),
+            Err(e) => println!("{:<6} {addr:<22} unreachable: {e:#}", "-"),
+        }
+    }
+    if let (Some(s), false) = (members, args.json) {
+        print_members(&s);
+    }
+    if answered == 0 {
+        bail!("no node answered");
+    }
+    Ok(())
+}
+
+async fn get_status(addr: &str) -> Result<v1::GetStatusResponse> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2));
+    let channel = endpoint.connect().await.context("connect")?;
+    let mut c = AdminClient::new(channel);
+    Ok(c.get_status(GetStatusRequest {}).await?.into_inner())
+}
+
+fn state_name(s: i32) -> &'static str {
+    match ServerState::try_from(s) {
+        Ok(ServerState::Leader) => "leader",
+        Ok(ServerState::Follower) => "follower",
+        Ok(ServerState::Candidate) => "candidate",
+        Ok(ServerState::Learner) => "learner",
+        Ok(ServerState::Shutdown) => "shutdown",
+        _ => "unknown",
+    }
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or("-".into(), |v| v.to_string())
+}
+
+fn print_status_row(addr: &str, s: &v1::GetStatusResponse) {
+    println!(
+        "{:<6} {addr:<22} {:<10} {:<7} {:<6} {:>10} {:>10} {:>10}",
+        s.node_id,
+        state_name(s.state),
+        opt(s.leader_id),
+        s.term,
+        opt(s.last_log_index),
+        opt(s.commit_index),
+        opt(s.applied_index)
+    );
+}
+
+fn print_members(s: &v1::GetStatusResponse) {
+    println!("\nmembers (as node {} sees them):", s.node_id);
+    for m in &s.members {
+        let role = if m.role == MemberRole::Voter as i32 {
+            "voter"
+        } else {
+            "learner"
+        };
+        let lag = s
+            .replication
+            .iter()
+            .find(|r| r.node_id == m.id)
+            .map(|r| format!("  lag {} entries", r.lag))
+            .unwrap_or_default();
+        println!("  {:<4} {:<22} {role}{lag}", m.id, m.address);
+    }
+}
+
+fn status_json(addr: &str, s: &v1::GetStatusResponse) -> serde_json::Value {
+    serde_json::json!({
+        "address": addr,
+        "node_id": s.node_id,
+        "state": state_name(s.state),
+        "leader_id": s.leader_id,
+        "term": s.term,
+        "last_log_index": s.last_log_index,
+        "commit_index": s.commit_index,
+        "applied_index": s.applied_index,
+        "members": s.members.iter().map(|m| serde_json::json!({
+            "id": m.id,
+            "address": m.address,
+            "voter": m.role == MemberRole::Voter as i32,
+        })).collect::<Vec<_>>(),
+        "replication": s.replication.iter().map(|r| serde_json::json!({
+            "node_id": r.node_id,
+            "matched_index": r.matched_index,
+            "lag": r.lag,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn dev_cluster(args: DevArgs) -> Result<()> {
+    if !(1..=9).contains(&args.nodes) {
+        bail!("--nodes must be between 1 and 9");
+    }
+    let cluster_id = dev_cluster_id(&args)?;
+    let peers: Vec<String> = (1..=args.nodes)
+        .map(|i| format!("{i}=127.0.0.1:{}", u64::from(args.base_port) + i))
+        .collect();
+    let exe = std::env::current_exe().context("locate the tally binary")?;
+    let mut children: Vec<Child> = Vec::new();
+    for i in 1..=args.nodes {
+        let child = Command::new(&exe)
+            .arg("start")
+            .args(["--node-id", &i.to_string()])
+            .args(["--cluster-id", &format!("0x{cluster_id:032x}")])
+            .args(["--peers", &peers.join(",")])
+            .arg("--data-dir")
+            .arg(args.data_dir.join(format!("node-{i}")))
+            .spawn();
+        match child {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                stop_children(&mut children);
+                bail!("start node {i}: {e}");
+            }
+        }
+    }
+    let addrs: Vec<&str> = peers
+        .iter()
+        .filter_map(|p| p.split_once('='))
+        .map(|p| p.1)
+        .collect();
+    eprintln!(
+        "tally dev-cluster: {} nodes, cluster {cluster_id:032x}, addresses {}\n\
+         try: tally status --addresses {}",
+        args.nodes,
+        addrs.join(","),
+        addrs.join(",")
+    );
+    let sig = stop_signal().await?;
+    eprintln!("tally dev-cluster: {sig}: stopping the nodes");
+    stop_children(&mut children);
+    Ok(())
+}
+
+/// The dev cluster's id: the one node 1's data dir already holds, or a new random one.
+fn dev_cluster_id(args: &DevArgs) -> Result<u128> {
+    let dir = args.data_dir.join("node-1");
+    if dir.join(identity::FILE).exists() {
+        let (id, _) = identity::check_or_create(&dir, 1, None, false)?;
+        return Ok(id.cluster_id);
+    }
+    Ok(fastrand::u128(1..))
+}
+
+/// SIGTERM to every child, then up to 10 s for them to exit, then SIGKILL.
+fn stop_children(children: &mut [Child]) {
+    for c in children.iter() {
+        if let Ok(pid) = i32::try_from(c.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    for c in children.iter_mut() {
+        while Instant::now() < until {
+            if let Ok(Some(_)) = c.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Ok(None) = c.try_wait() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! A running Tally node: the data dir's identity checked, Raft opened, the Ledger, Admin and
+//! Raft services on one address, the coalescer, the expiry pulse, bootstrap of a new cluster,
+//! and graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tally_ledger::query;
+use tally_raft::{NodeError, NodeOptions, RaftNode, Role, TallyNode};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::service::Routes;
+
+use crate::coalesce::{leader_time_ns, Coalescer};
+use crate::config::Config;
+use crate::identity::{self, Identity, IdentityError};
+use crate::service::admin::AdminService;
+use crate::service::ledger::LedgerService;
+use crate::service::Ctx;
+
+/// Why a node failed to start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The data directory belongs elsewhere or cannot be used.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// Binding the listen address failed.
+    #[error("listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Raft failed to open or to create the cluster.
+    #[error(transparent)]
+    Raft(#[from] NodeError),
+}
+
+/// A running node. Stop it with [`Node::shutdown`].
+#[derive(Debug)]
+pub struct Node {
+    raft: Arc<RaftNode>,
+    identity: Identity,
+    addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts a node as configured: checks (or creates) the data dir's identity, opens Raft,
+    /// serves the Ledger, Admin and Raft services on `config.listen`, and creates the cluster if
+    /// this node is the one to do it (see [`Node::bootstrap`]).
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
+        let single = config.peers.is_empty() && !config.join;
+        let (identity, _new) =
+            identity::check_or_create(&config.data_dir, config.node_id, config.cluster_id, single)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let opts = node_options(config);
+        let raft =
+            Arc::new(RaftNode::open(config.node_id, &config.data_dir, listener, &opts).await?);
+        let (coalescer, coalesce_task) = Coalescer::start(raft.clone(), config.coalesce.clone());
+        let ctx = Ctx {
+            node: raft.clone(),
+            coalescer,
+            request_timeout: config.request_timeout,
+        };
+        let routes = Routes::new(LedgerService::new(ctx.clone()).into_server())
+            .add_service(AdminService::new(ctx).into_server());
+        raft.serve(routes);
+        let pulse = tokio::spawn(pulse(raft.clone(), config.clone()));
+        let node = Self {
+            raft,
+            identity,
+            addr,
+            tasks: vec![coalesce_task, pulse],
+        };
+        node.bootstrap(config).await?;
+        Ok(node)
+    }
+
+    /// Creates the cluster on its first start if this node is the one to: a single node
+    /// (no `peers`, no `join`) creates a cluster of itself; with `peers`, the peer with the
+    /// lowest id creates a cluster of all of them. A node that already has Raft state, or
+    /// runs with `join`, does nothing.
+    async fn bootstrap(&self, config: &Config) -> Result<(), StartError> {
+        if config.join || self.raft.is_initialized().await? {
+            return Ok(());
+        }
+        let members: BTreeMap<u64, TallyNode> = if config.peers.is_empty() {
+            let addr = if config.listen.port() == 0 {
+                self.addr.to_string()
+            } else {
+                config.advertise.clone()
+            };
+            BTreeMap::from([(config.node_id, TallyNode { addr })])
+        } else if config.peers.keys().next() == Some(&config.node_id) {
+            config
+                .peers
+                .iter()
+                .map(|(id, a)| (*id, TallyNode { addr: a.clone() }))
+                .collect()
+        } else {
+            return Ok(());
+        };
+        self.raft.initialize(members).await?;
+        Ok(())
+    }
+
+    /// The address the node serves on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The data dir's identity.
+    pub fn identity(&self) -> Identity {
+        self.identity
+    }
+
+    /// The Raft node.
+    pub fn raft(&self) -> &Arc<RaftNode> {
+        &self.raft
+    }
+
+    /// Stops the node gracefully: a leader first hands leadership to a caught-up voter (so
+    /// the cluster keeps a leader), then the services stop taking requests and finish the open
+    /// ones (up to 5 s), then Raft stops and the state is flushed, so a restart replays little.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        handover(&self.raft).await;
+        self.raft.stop_serving().await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.raft.shutdown().await?;
+        let _ = self
+            .raft
+            .state()
+            .with_ledger(|l| l.store().flush().map_err(|e| e.to_string()));
+        Ok(())
+    }
+}
+
+/// The Raft options for `config`.
+fn node_options(config: &Config) -> NodeOptions {
+    NodeOptions {
+        heartbeat_ms: config.heartbeat_ms,
+        election_ms: config.election_ms,
+        ..NodeOptions::default()
+    }
+}
+
+/// If this node leads and another voter is caught up, hands leadership to it and waits (up to
+/// about one election timeout) for it to take over.
+async fn handover(raft: &RaftNode) {
+    let s = raft.status();
+    if s.role != Role::Leader {
+        return;
+    }
+    let target = s
+        .members
+        .iter()
+        .filter(|m| m.voter && m.id != s.id)
+        .find(|m| s.replication.get(&m.id).copied().flatten() >= s.last_log_index);
+    let Some(t) = target else { return };
+    if raft.transfer_leader(t.id).await.is_err() {
+        return;
+    }
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < until {
+        if raft.status().leader.is_some_and(|l| l != s.id) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// On the leader, proposes a pulse whenever a pending transfer's timeout has passed, so
+/// reservations are released even when no other command arrives to run the expiry.
+async fn pulse(raft: Arc<RaftNode>, config: Config) {
+    let mut tick = tokio::time::interval(config.pulse_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !raft.is_leader() {
+            continue;
+        }
+        let reader = raft.state().clone();
+        let next = tokio::task::spawn_blocking(move || {
+            reader.with_ledger(|l| query::next_expiry(l.store()))
+        })
+        .await;
+        let due = match next {
+            Ok(Ok(Ok(Some(at)))) => at <= leader_time_ns(config.coalesce.clock_offset_ms),
+            _ => false,
+        };
+        if due {
+            let now = leader_time_ns(config.coalesce.clock_offset_ms);
+            // A failure (lost leadership) is retried on the next tick by whoever leads.
+            let _ = raft
+                .propose(now, &tally_ledger::Command::Pulse, Duration::ZERO)
+                .await;
+        }
+    }
+}

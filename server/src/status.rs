@@ -1,0 +1,158 @@
+//! The one place where failures become gRPC statuses.
+//!
+//! | failure | status | retry? |
+//! |---|---|---|
+//! | malformed request, bad filter, too many events | `INVALID_ARGUMENT` | never |
+//! | not the leader (write or linearizable read) | `UNAVAILABLE` + [`LEADER_ID`], [`LEADER_ADDR`] | at the leader |
+//! | no leader known, no quorum, shutting down | `UNAVAILABLE` + [`RETRY_AFTER_MS`] | after the hint |
+//! | write proposed, then leadership lost | `UNAVAILABLE` (message says "outcome unknown") | same ids |
+//! | deadline passed | `DEADLINE_EXCEEDED` | same ids (indeterminate) |
+//! | request queue full | `RESOURCE_EXHAUSTED` + [`RETRY_AFTER_MS`] | with backoff |
+//! | store failure, a bug | `INTERNAL` | no |
+//!
+//! A failed write is never partially applied: a request's events go into one Raft entry, which
+//! is applied whole or not at all.
+
+use std::io;
+
+use tally_ledger::LedgerError;
+use tally_raft::{LeaderHint, ProposeError, Rejection};
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Status};
+
+use crate::convert::Invalid;
+
+/// Metadata key: the leader's node id (decimal), on `UNAVAILABLE` from a non-leader.
+pub const LEADER_ID: &str = "tally-leader-id";
+/// Metadata key: the leader's `host:port`, on `UNAVAILABLE` from a non-leader.
+pub const LEADER_ADDR: &str = "tally-leader-addr";
+/// Metadata key: milliseconds to wait before retrying (decimal).
+pub const RETRY_AFTER_MS: &str = "tally-retry-after-ms";
+
+/// How long a client should wait when no leader is known: about one election.
+const ELECTION_RETRY_MS: u64 = 300;
+
+/// `UNAVAILABLE`, pointing at `leader` when known, else with a retry hint.
+pub fn unavailable(msg: impl Into<String>, leader: Option<&LeaderHint>) -> Status {
+    let mut s = Status::unavailable(msg);
+    match leader {
+        Some(h) => {
+            s.metadata_mut().insert(LEADER_ID, h.id.into());
+            if let Some(a) = h
+                .addr
+                .as_deref()
+                .and_then(|a| MetadataValue::try_from(a).ok())
+            {
+                s.metadata_mut().insert(LEADER_ADDR, a);
+            }
+        }
+        None => {
+            s.metadata_mut()
+                .insert(RETRY_AFTER_MS, ELECTION_RETRY_MS.into());
+        }
+    }
+    s
+}
+
+/// A request the core cannot express.
+pub fn invalid(e: Invalid) -> Status {
+    Status::invalid_argument(e.0)
+}
+
+/// A failed proposal or read barrier.
+pub fn propose(e: ProposeError) -> Status {
+    match &e {
+        ProposeError::NotLeader { leader } | ProposeError::Indeterminate { leader } => {
+            unavailable(e.to_string(), leader.as_ref())
+        }
+        ProposeError::NoQuorum(_) | ProposeError::Stopped(_) => unavailable(e.to_string(), None),
+        ProposeError::Membership(_) => Status::failed_precondition(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+/// A ledger error on a read.
+pub fn ledger(e: LedgerError) -> Status {
+    match e {
+        LedgerError::InvalidFilter(_) | LedgerError::BatchTooLarge { .. } => {
+            Status::invalid_argument(e.to_string())
+        }
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+/// A command every replica refused as a whole (nothing was applied).
+pub fn rejection(r: &Rejection) -> Status {
+    match r {
+        Rejection::BatchTooLarge { len, max } => Status::invalid_argument(format!(
+            "batch of {len} events exceeds the maximum of {max}"
+        )),
+        Rejection::ClockOutOfRange { timestamp, events } => Status::failed_precondition(format!(
+            "the leader's clock ({timestamp} ns) leaves no room for {events} events below 2^63"
+        )),
+        other => Status::internal(format!("command rejected: {other:?}")),
+    }
+}
+
+/// The state store failed, or was closed by a snapshot install in progress.
+pub fn io(e: io::Error) -> Status {
+    unavailable(format!("state unavailable: {e}"), None)
+}
+
+/// The request's deadline passed; a write may or may not have been applied.
+pub fn deadline(what: &str) -> Status {
+    Status::deadline_exceeded(format!(
+        "{what}: deadline exceeded; a write may or may not have been applied, retry with the same ids"
+    ))
+}
+
+/// The request queue is full.
+pub fn overloaded() -> Status {
+    let mut s = Status::new(
+        Code::ResourceExhausted,
+        "server overloaded: request queue full",
+    );
+    s.metadata_mut().insert(RETRY_AFTER_MS, 50u64.into());
+    s
+}
+
+/// The node is shutting down.
+pub fn shutting_down() -> Status {
+    unavailable("node is shutting down", None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_leader_carries_the_leader() {
+        let s = propose(ProposeError::NotLeader {
+            leader: Some(LeaderHint {
+                id: 2,
+                addr: Some("127.0.0.1:7102".into()),
+            }),
+        });
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(s.metadata().get(LEADER_ID).unwrap(), "2");
+        assert_eq!(s.metadata().get(LEADER_ADDR).unwrap(), "127.0.0.1:7102");
+        assert!(s.metadata().get(RETRY_AFTER_MS).is_none());
+    }
+
+    #[test]
+    fn no_leader_carries_a_retry_hint() {
+        let s = propose(ProposeError::NotLeader { leader: None });
+        assert_eq!(s.code(), Code::Unavailable);
+        assert!(s.metadata().get(LEADER_ID).is_none());
+        assert_eq!(s.metadata().get(RETRY_AFTER_MS).unwrap(), "300");
+    }
+
+    #[test]
+    fn bad_filter_is_invalid_argument() {
+        let s = ledger(LedgerError::InvalidFilter(
+            "limit must be at least 1".into(),
+        ));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().contains("limit"));
+    }
+}

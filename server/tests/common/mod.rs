@@ -1,0 +1,159 @@
+//! Helpers shared by the server's integration tests: nodes on 127.0.0.1 with temp data dirs,
+//! raw gRPC clients, and record builders.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::Duration;
+
+use tally_proto::v1::admin_client::AdminClient;
+use tally_proto::v1::ledger_client::LedgerClient;
+use tally_proto::{u128_to_wire, v1};
+use tally_server::config::{Config, StartArgs};
+use tally_server::Node;
+use tonic::transport::Channel;
+
+/// Upper bound of every wait in these tests.
+pub const BOUND: Duration = Duration::from_secs(30);
+
+/// `n` free ports on 127.0.0.1 (bound and released; the tests then bind them again).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+/// Config of a single node on a free port.
+pub fn single_config(dir: &Path) -> Config {
+    StartArgs {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(dir.to_path_buf()),
+        ..StartArgs::default()
+    }
+    .resolve()
+    .unwrap()
+}
+
+/// Config of node `id` of a cluster whose node i listens on `ports[i-1]`.
+pub fn cluster_config(dir: &Path, id: u64, ports: &[u16], cluster_id: u128) -> Config {
+    let peers = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+        .collect();
+    StartArgs {
+        node_id: Some(id),
+        cluster_id: Some(format!("{cluster_id}")),
+        data_dir: Some(dir.join(format!("node-{id}"))),
+        peers: Some(peers),
+        ..StartArgs::default()
+    }
+    .resolve()
+    .unwrap()
+}
+
+/// A Ledger client for `addr`.
+pub async fn ledger(addr: SocketAddr) -> LedgerClient<Channel> {
+    let ch = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    LedgerClient::new(ch)
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20)
+}
+
+/// An Admin client for `addr`.
+pub async fn admin(addr: SocketAddr) -> AdminClient<Channel> {
+    let ch = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    AdminClient::new(ch)
+}
+
+/// An account on ledger 1 with code 1.
+pub fn account(id: u128, flags: u32) -> v1::Account {
+    v1::Account {
+        id: u128_to_wire(id),
+        ledger: 1,
+        code: 1,
+        flags,
+        ..Default::default()
+    }
+}
+
+/// A transfer of `amount` from `dr` to `cr` on ledger 1.
+pub fn transfer(id: u128, dr: u128, cr: u128, amount: u128) -> v1::Transfer {
+    v1::Transfer {
+        id: u128_to_wire(id),
+        debit_account_id: u128_to_wire(dr),
+        credit_account_id: u128_to_wire(cr),
+        amount: u128_to_wire(amount),
+        ledger: 1,
+        code: 1,
+        ..Default::default()
+    }
+}
+
+/// Waits until `node` knows a leader that is itself a leader; returns its index in `nodes`.
+pub async fn wait_leader(nodes: &[Option<Node>]) -> usize {
+    tokio::time::timeout(BOUND, async {
+        loop {
+            for (i, n) in nodes.iter().enumerate() {
+                if let Some(n) = n {
+                    if n.raft().is_leader() {
+                        return i;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a leader within the bound")
+}
+
+/// Starts the nodes of `configs` concurrently.
+pub async fn start_all(configs: &[Config]) -> Vec<Option<Node>> {
+    let futs = configs.iter().map(Node::start);
+    futures_util::future::join_all(futs)
+        .await
+        .into_iter()
+        .map(|r| Some(r.expect("node starts")))
+        .collect()
+}
+
+/// Each node's state hash and applied index.
+pub fn hashes(nodes: &[Option<Node>]) -> BTreeMap<u64, ([u8; 32], Option<u64>)> {
+    nodes
+        .iter()
+        .flatten()
+        .map(|n| {
+            let (h, at) = n.raft().state().state_hash().unwrap();
+            (n.identity().node_id, (h, at.map(|l| l.index)))
+        })
+        .collect()
+}
+
+/// Starts a single node in `dir` and waits until it leads.
+pub async fn start_single(dir: &Path) -> Node {
+    let node = Node::start(&single_config(dir)).await.unwrap();
+    tokio::time::timeout(BOUND, async {
+        while !node.raft().is_leader() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the single node leads within the bound");
+    node
+}
