@@ -89,9 +89,9 @@ fn hint(f: &ForwardToLeader<TypeConfig>) -> Option<LeaderHint> {
 
 fn from_write_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> ProposeError {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
-            leader: hint(&f),
-        },
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ProposeError::NotLeader { leader: hint(&f) }
+        }
         RaftError::APIError(ClientWriteError::LogEntryDiscarded(f)) => {
             ProposeError::Indeterminate { leader: hint(&f) }
         }
@@ -147,6 +147,10 @@ pub struct NodeStatus {
     pub commit_index: Option<u64>,
     /// Applied index.
     pub applied_index: Option<u64>,
+    /// Last log index covered by this node's current snapshot.
+    pub snapshot_index: Option<u64>,
+    /// Last log index purged from this node's log (entries up to it exist only in snapshots).
+    pub purged_index: Option<u64>,
     /// The latest membership in the log.
     pub members: Vec<Member>,
     /// On the leader: each other member's matched log index (`None` if nothing matched yet).
@@ -169,8 +173,7 @@ impl RaftNode {
             match self.raft().client_write(req.clone()).await {
                 Ok(r) => return Ok(r.data),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))
-                    if ProposeError::transient_here(&f)
-                        && tokio::time::Instant::now() < until =>
+                    if ProposeError::transient_here(&f) && tokio::time::Instant::now() < until =>
                 {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -189,16 +192,18 @@ impl RaftNode {
                 .get_read_linearizer(ReadPolicy::ReadIndex)
                 .await
                 .map_err(|e| match e {
-                    RaftError::APIError(openraft::errors::LinearizableReadError::ForwardToLeader(
-                        f,
-                    )) => ProposeError::NotLeader { leader: hint(&f) },
+                    RaftError::APIError(
+                        openraft::errors::LinearizableReadError::ForwardToLeader(f),
+                    ) => ProposeError::NotLeader { leader: hint(&f) },
                     RaftError::APIError(other) => ProposeError::NoQuorum(other.to_string()),
                     RaftError::Fatal(f) => ProposeError::Stopped(f.to_string()),
                 })?;
             lin.try_await_ready(self.raft(), Some(timeout))
                 .await
                 .map_err(|f| ProposeError::Stopped(f.to_string()))?
-                .map_err(|_| ProposeError::NoQuorum("applying up to the read index timed out".into()))
+                .map_err(|_| {
+                    ProposeError::NoQuorum("applying up to the read index timed out".into())
+                })
                 .map(|_| ())
         };
         tokio::time::timeout(timeout, work)
@@ -261,6 +266,8 @@ impl RaftNode {
             last_log_index: m.last_log_index,
             commit_index: m.local_committed.as_ref().map(|l| l.index),
             applied_index: m.last_applied.as_ref().map(|l| l.index),
+            snapshot_index: m.snapshot.as_ref().map(|l| l.index),
+            purged_index: m.purged.as_ref().map(|l| l.index),
             members,
             replication,
         }
@@ -319,7 +326,9 @@ impl RaftNode {
             });
         }
         if !s.members.iter().any(|m| m.id == to && m.voter) {
-            return Err(ProposeError::Membership(format!("node {to} is not a voter")));
+            return Err(ProposeError::Membership(format!(
+                "node {to} is not a voter"
+            )));
         }
         if to == s.id {
             return Ok(());

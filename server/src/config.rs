@@ -68,6 +68,13 @@ pub struct StartArgs {
     /// Election timeout range in ms, `min,max` [default: 500,1000].
     #[arg(long, env = "TALLY_ELECTION_TIMEOUT_MS", value_delimiter = ',')]
     pub election_timeout_ms: Option<Vec<u64>>,
+    /// Build a snapshot after this many log entries [default: 10000].
+    #[arg(long, env = "TALLY_SNAPSHOT_EVERY")]
+    pub snapshot_every: Option<u64>,
+    /// Log entries kept behind a snapshot, so slightly lagging followers catch up from the log
+    /// [default: 1000].
+    #[arg(long, env = "TALLY_SNAPSHOT_KEEP_LOG")]
+    pub snapshot_keep_log: Option<u64>,
     /// Testing only: milliseconds added to this node's clock when it stamps entries as leader.
     #[arg(
         long,
@@ -93,6 +100,8 @@ struct FileConfig {
     heartbeat_ms: Option<u64>,
     election_timeout_ms: Option<Vec<u64>>,
     clock_offset_ms: Option<i64>,
+    snapshot_every: Option<u64>,
+    snapshot_keep_log: Option<u64>,
 }
 
 /// A node's resolved configuration.
@@ -120,6 +129,10 @@ pub struct Config {
     pub election_ms: (u64, u64),
     /// Coalescer tuning (includes the test clock offset).
     pub coalesce: CoalesceOptions,
+    /// Build a snapshot after this many entries.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind a snapshot.
+    pub snapshot_keep_log: u64,
     /// How often the leader checks for pending transfers due to expire.
     pub pulse_interval: Duration,
 }
@@ -233,6 +246,10 @@ impl StartArgs {
         if request_timeout_ms == 0 {
             return err("request timeout must be non-zero");
         }
+        let snapshot_every = self
+            .snapshot_every
+            .or(file.snapshot_every)
+            .unwrap_or(10_000);
         Ok(Config {
             node_id,
             cluster_id,
@@ -249,6 +266,11 @@ impl StartArgs {
                 ..CoalesceOptions::default()
             },
             pulse_interval: Duration::from_millis(200),
+            snapshot_every: snapshot_every.max(1),
+            snapshot_keep_log: self
+                .snapshot_keep_log
+                .or(file.snapshot_keep_log)
+                .unwrap_or(1000),
         })
     }
 }

@@ -152,11 +152,25 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Stops the node the way a crash looks to its peers: no leadership handover, no flush.
+    /// For tests and fault injection in one process; `kill -9` of the binary is the real thing.
+    pub async fn halt(self) -> Result<(), NodeError> {
+        self.raft.stop_serving().await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.raft.shutdown().await
+    }
+}
+
 /// The Raft options for `config`.
 fn node_options(config: &Config) -> NodeOptions {
     NodeOptions {
         heartbeat_ms: config.heartbeat_ms,
         election_ms: config.election_ms,
+        snapshot_every: config.snapshot_every,
+        logs_kept_behind_snapshot: config.snapshot_keep_log,
         ..NodeOptions::default()
     }
 }
