@@ -62,10 +62,11 @@ pub struct StartArgs {
     /// Deadline of a request that names none, and the most any request gets, in ms.
     #[arg(long, env = "TALLY_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
-    /// Raft heartbeat period in ms [default: 100].
+    /// Raft heartbeat period in ms [default: 50].
     #[arg(long, env = "TALLY_HEARTBEAT_MS")]
     pub heartbeat_ms: Option<u64>,
-    /// Election timeout range in ms, `min,max` [default: 500,1000].
+    /// Election timeout range in ms, `min,max` [default: 250,500]. A follower that hears no
+    /// leader for this long stands for election; failover takes about two of these.
     #[arg(long, env = "TALLY_ELECTION_TIMEOUT_MS", value_delimiter = ',')]
     pub election_timeout_ms: Option<Vec<u64>>,
     /// Build a snapshot after this many log entries [default: 10000].
@@ -230,12 +231,12 @@ impl StartArgs {
             .election_timeout_ms
             .clone()
             .or(file.election_timeout_ms)
-            .unwrap_or_else(|| vec![500, 1000]);
+            .unwrap_or_else(|| vec![250, 500]);
         let election_ms = match election[..] {
             [lo, hi] if lo > 0 && lo < hi => (lo, hi),
             _ => return err("election timeout must be two values min,max with 0 < min < max"),
         };
-        let heartbeat_ms = self.heartbeat_ms.or(file.heartbeat_ms).unwrap_or(100);
+        let heartbeat_ms = self.heartbeat_ms.or(file.heartbeat_ms).unwrap_or(50);
         if heartbeat_ms == 0 || heartbeat_ms >= election_ms.0 {
             return err("heartbeat must be non-zero and below the election timeout");
         }
