@@ -33,6 +33,55 @@ enum Cmd {
     Status(StatusArgs),
     /// Run a local cluster of N nodes on loopback, as child processes, until Ctrl-C.
     DevCluster(DevArgs),
+    /// Change the cluster: add a learner, set the voters, move leadership, snapshot.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCmd {
+    /// Add a node (started with --join) as a learner; returns once it has caught up.
+    AddLearner {
+        #[command(flatten)]
+        to: AdminTo,
+        /// The new node's id.
+        #[arg(long)]
+        node_id: u64,
+        /// The new node's host:port.
+        #[arg(long)]
+        address: String,
+    },
+    /// Make exactly these nodes the voters (joint consensus takes the cluster there safely).
+    ChangeMembership {
+        #[command(flatten)]
+        to: AdminTo,
+        /// The complete new set of voter ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        voters: Vec<u64>,
+        /// Keep removed voters as learners.
+        #[arg(long)]
+        retain: bool,
+    },
+    /// Hand leadership to a caught-up voter.
+    TransferLeader {
+        #[command(flatten)]
+        to: AdminTo,
+        /// The voter to lead.
+        #[arg(long)]
+        node_id: u64,
+    },
+    /// Build a snapshot on the answering node now.
+    Snapshot {
+        #[command(flatten)]
+        to: AdminTo,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct AdminTo {
+    /// Nodes of the cluster, comma-separated host:port; the command goes to the leader.
+    #[arg(long, env = "TALLY_ADDRESSES", value_delimiter = ',', default_value = DEFAULT_LISTEN)]
+    addresses: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +124,7 @@ fn main() -> ExitCode {
             Cmd::Start(a) => start(*a).await,
             Cmd::Status(a) => status(a).await,
             Cmd::DevCluster(a) => dev_cluster(a).await,
+            Cmd::Admin(a) => admin(a).await,
         }
     });
     match r {
@@ -114,12 +164,43 @@ async fn start(args: StartArgs) -> Result<()> {
     Ok(())
 }
 
+/// Appends a line to the process's output buffer (see [`flush_out`]).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let mut o = OUT.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(o, $($t)*);
+    }};
+}
+
+static OUT: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Writes the buffered output; a closed pipe (`tally status | head`) is not an error.
+fn flush_out() {
+    use std::io::Write as _;
+    let text = std::mem::take(&mut *OUT.lock().unwrap_or_else(|p| p.into_inner()));
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 async fn status(args: StatusArgs) -> Result<()> {
+    let r = status_inner(args).await;
+    flush_out();
+    r
+}
+
+async fn status_inner(args: StatusArgs) -> Result<()> {
     let mut answered = 0;
     if !args.json {
-        println!(
+        out!(
             "{:<6} {:<22} {:<10} {:<7} {:<6} {:>10} {:>10} {:>10}",
-            "node", "address", "state", "leader", "term", "last log", "commit", "applied"
+            "node",
+            "address",
+            "state",
+            "leader",
+            "term",
+            "last log",
+            "commit",
+            "applied"
         );
     }
     let mut members = None;
@@ -128,7 +209,7 @@ async fn status(args: StatusArgs) -> Result<()> {
             Ok(s) => {
                 answered += 1;
                 if args.json {
-                    println!("{}", status_json(addr, &s));
+                    out!("{}", status_json(addr, &s));
                 } else {
                     print_status_row(addr, &s);
                 }
@@ -136,11 +217,11 @@ async fn status(args: StatusArgs) -> Result<()> {
                     members = Some(s);
                 }
             }
-            Err(e) if args.json => println!(
+            Err(e) if args.json => out!(
                 "{}",
                 serde_json::json!({ "address": addr, "error": format!("{e:#}") })
             ),
-            Err(e) => println!("{:<6} {addr:<22} unreachable: {e:#}", "-"),
+            Err(e) => out!("{:<6} {addr:<22} unreachable: {e:#}", "-"),
         }
     }
     if let (Some(s), false) = (members, args.json) {
@@ -150,6 +231,97 @@ async fn status(args: StatusArgs) -> Result<()> {
         bail!("no node answered");
     }
     Ok(())
+}
+
+async fn admin_client(addr: &str) -> Result<AdminClient<tonic::transport::Channel>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(60));
+    Ok(AdminClient::new(
+        endpoint
+            .connect()
+            .await
+            .context(format!("connect to {addr}"))?,
+    ))
+}
+
+/// Runs an admin command on the leader: tries each address, following leader hints.
+async fn admin(cmd: AdminCmd) -> Result<()> {
+    let to = match &cmd {
+        AdminCmd::AddLearner { to, .. }
+        | AdminCmd::ChangeMembership { to, .. }
+        | AdminCmd::TransferLeader { to, .. }
+        | AdminCmd::Snapshot { to } => to.addresses.clone(),
+    };
+    let mut queue: Vec<String> = to.into_iter().rev().collect();
+    let mut last = anyhow::anyhow!("no address given");
+    let mut hops = 0;
+    while let Some(addr) = queue.pop() {
+        hops += 1;
+        if hops > 10 {
+            break;
+        }
+        let mut c = match admin_client(&addr).await {
+            Ok(c) => c,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let r = match &cmd {
+            AdminCmd::AddLearner {
+                node_id, address, ..
+            } => c
+                .add_learner(v1::AddLearnerRequest {
+                    node_id: *node_id,
+                    address: address.clone(),
+                })
+                .await
+                .map(|r| print_member_list(&r.into_inner().members)),
+            AdminCmd::ChangeMembership { voters, retain, .. } => c
+                .change_membership(v1::ChangeMembershipRequest {
+                    voter_ids: voters.clone(),
+                    retain_removed_as_learners: *retain,
+                })
+                .await
+                .map(|r| print_member_list(&r.into_inner().members)),
+            AdminCmd::TransferLeader { node_id, .. } => c
+                .transfer_leader(v1::TransferLeaderRequest { node_id: *node_id })
+                .await
+                .map(|_| out!("leadership transfer to node {node_id} started")),
+            AdminCmd::Snapshot { .. } => c
+                .trigger_snapshot(v1::TriggerSnapshotRequest {})
+                .await
+                .map(|_| out!("snapshot started on {addr}")),
+        };
+        match r {
+            Ok(()) => return Ok(()),
+            Err(e) if e.code() == tonic::Code::Unavailable => {
+                if let Some(l) = e
+                    .metadata()
+                    .get("tally-leader-addr")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    queue.push(l.to_string());
+                }
+                last = anyhow::anyhow!("{addr}: {}", e.message());
+            }
+            Err(e) => bail!("{addr}: {:?}: {}", e.code(), e.message()),
+        }
+    }
+    Err(last)
+}
+
+fn print_member_list(members: &[v1::Member]) {
+    out!("members:");
+    for m in members {
+        let role = if m.role == MemberRole::Voter as i32 {
+            "voter"
+        } else {
+            "learner"
+        };
+        out!("  {:<4} {:<22} {role}", m.id, m.address);
+    }
 }
 
 async fn get_status(addr: &str) -> Result<v1::GetStatusResponse> {
@@ -177,7 +349,7 @@ fn opt(v: Option<u64>) -> String {
 }
 
 fn print_status_row(addr: &str, s: &v1::GetStatusResponse) {
-    println!(
+    out!(
         "{:<6} {addr:<22} {:<10} {:<7} {:<6} {:>10} {:>10} {:>10}",
         s.node_id,
         state_name(s.state),
@@ -190,7 +362,7 @@ fn print_status_row(addr: &str, s: &v1::GetStatusResponse) {
 }
 
 fn print_members(s: &v1::GetStatusResponse) {
-    println!("\nmembers (as node {} sees them):", s.node_id);
+    out!("\nmembers (as node {} sees them):", s.node_id);
     for m in &s.members {
         let role = if m.role == MemberRole::Voter as i32 {
             "voter"
@@ -203,7 +375,7 @@ fn print_members(s: &v1::GetStatusResponse) {
             .find(|r| r.node_id == m.id)
             .map(|r| format!("  lag {} entries", r.lag))
             .unwrap_or_default();
-        println!("  {:<4} {:<22} {role}{lag}", m.id, m.address);
+        out!("  {:<4} {:<22} {role}{lag}", m.id, m.address);
     }
 }
 
