@@ -76,6 +76,10 @@ pub struct StartArgs {
     /// [default: 1000].
     #[arg(long, env = "TALLY_SNAPSHOT_KEEP_LOG")]
     pub snapshot_keep_log: Option<u64>,
+    /// Testing only: dial peer ID at HOST:PORT instead of its membership address
+    /// (`ID=HOST:PORT`, comma-separated); fault tests route each link through a proxy.
+    #[arg(long, env = "TALLY_PEER_VIA", value_delimiter = ',', hide = true)]
+    pub peer_via: Option<Vec<String>>,
     /// Testing only: milliseconds added to this node's clock when it stamps entries as leader.
     #[arg(
         long,
@@ -103,6 +107,7 @@ struct FileConfig {
     clock_offset_ms: Option<i64>,
     snapshot_every: Option<u64>,
     snapshot_keep_log: Option<u64>,
+    peer_via: Option<Vec<String>>,
 }
 
 /// A node's resolved configuration.
@@ -134,6 +139,8 @@ pub struct Config {
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot.
     pub snapshot_keep_log: u64,
+    /// Testing only: per-peer dial addresses (see `--peer-via`).
+    pub peer_via: BTreeMap<u64, String>,
     /// How often the leader checks for pending transfers due to expire.
     pub pulse_interval: Duration,
 }
@@ -267,6 +274,7 @@ impl StartArgs {
                 ..CoalesceOptions::default()
             },
             pulse_interval: Duration::from_millis(200),
+            peer_via: parse_peers(&self.peer_via.clone().or(file.peer_via).unwrap_or_default())?,
             snapshot_every: snapshot_every.max(1),
             snapshot_keep_log: self
                 .snapshot_keep_log

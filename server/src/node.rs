@@ -166,13 +166,15 @@ impl Node {
 
 /// The Raft options for `config`.
 fn node_options(config: &Config) -> NodeOptions {
-    NodeOptions {
+    let mut opts = NodeOptions {
         heartbeat_ms: config.heartbeat_ms,
         election_ms: config.election_ms,
         snapshot_every: config.snapshot_every,
         logs_kept_behind_snapshot: config.snapshot_keep_log,
         ..NodeOptions::default()
-    }
+    };
+    opts.net.peer_via = config.peer_via.clone();
+    opts
 }
 
 /// If this node leads and another voter is caught up, hands leadership to it and waits (up to

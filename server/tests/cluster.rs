@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -381,5 +382,129 @@ async fn membership_changes_under_load_lose_nothing() {
     }
     for n in nodes.into_iter().flatten() {
         n.shutdown().await.unwrap();
+    }
+}
+
+/// Every node-to-node link goes through a proxy (`--peer-via`). Cutting the leader off from
+/// both followers: the old leader refuses linearizable reads and writes (it cannot confirm a
+/// quorum), the majority elects a new leader and takes writes, and after healing every node
+/// converges. A stale read on the old leader is allowed to be stale, and is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_leader_refuses_linearizable_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    let addr = |i: usize| -> SocketAddr { format!("127.0.0.1:{}", ports[i]).parse().unwrap() };
+    // proxies[i][j]: node i+1's link to node j+1.
+    let mut proxies: Vec<Vec<Option<Proxy>>> = Vec::new();
+    for i in 0..3 {
+        let mut row = Vec::new();
+        for j in 0..3 {
+            row.push(if i == j {
+                None
+            } else {
+                Some(Proxy::start(addr(j)).await)
+            });
+        }
+        proxies.push(row);
+    }
+    let cfgs = configs(dir.path(), &ports, |c| {
+        let i = c.node_id as usize - 1;
+        for (j, p) in proxies[i].iter().enumerate() {
+            if let Some(p) = p {
+                c.peer_via.insert(j as u64 + 1, p.addr.to_string());
+            }
+        }
+    });
+    let mut nodes = start_all(&cfgs).await;
+    let l = wait_leader(&nodes).await;
+    let old = addr(l);
+    ledger(old)
+        .await
+        .create_accounts(v1::CreateAccountsRequest {
+            accounts: vec![account(1, 0), account(2, 0)],
+        })
+        .await
+        .unwrap();
+    let through: u64 = proxies
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|p| p.accepted.load(Ordering::SeqCst))
+        .sum();
+    assert!(through > 0, "peer traffic goes through the proxies");
+
+    for j in 0..3 {
+        if j != l {
+            proxies[l][j].as_ref().unwrap().set_cut(true);
+            proxies[j][l].as_ref().unwrap().set_cut(true);
+        }
+    }
+    // Let the proxies close the connections they hold (they poll every 10 ms).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The old leader cannot confirm its leadership: linearizable reads fail, never stale.
+    let mut oc = ledger(old).await;
+    let e = oc
+        .lookup_accounts(v1::LookupAccountsRequest {
+            ids: vec![v1::U128::new(2)],
+            consistency: 0,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.code(), Code::Unavailable | Code::DeadlineExceeded),
+        "{e}"
+    );
+    // The majority elects a leader and takes a write.
+    let others: Vec<usize> = (0..3).filter(|j| *j != l).collect();
+    let new = tokio::time::timeout(BOUND, async {
+        loop {
+            for &j in &others {
+                let n = nodes[j].as_ref().unwrap();
+                if n.raft().is_leader() {
+                    return j;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the majority elects a leader");
+    let r = write(&addr(new).to_string(), vec![transfer(9, 1, 2, 5)])
+        .await
+        .unwrap();
+    assert_eq!(r, vec![Tr::Ok as i32]);
+    let e = oc
+        .create_transfers(v1::CreateTransfersRequest {
+            transfers: vec![transfer(10, 1, 2, 5)],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.code(), Code::Unavailable | Code::DeadlineExceeded),
+        "{e}"
+    );
+    let stale = oc
+        .lookup_accounts(v1::LookupAccountsRequest {
+            ids: vec![v1::U128::new(2)],
+            consistency: v1::ReadConsistency::Stale as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts;
+    assert_eq!(
+        u128_from_wire(stale[0].credits_posted),
+        0,
+        "stale, as asked"
+    );
+
+    for row in &proxies {
+        for p in row.iter().flatten() {
+            p.set_cut(false);
+        }
+    }
+    converged(&nodes).await;
+    for n in nodes.iter_mut() {
+        n.take().unwrap().shutdown().await.unwrap();
     }
 }

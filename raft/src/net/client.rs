@@ -70,12 +70,14 @@ impl RaftNetwork {
     }
 
     fn client(&mut self, target: NodeId, node: &TallyNode, lane: Lane) -> PeerClient {
+        // A fault-injection harness may route this node's traffic to `target` through a proxy.
+        let addr = self.opts.peer_via.get(&target).unwrap_or(&node.addr);
         let channel = match self.channels.get(&(target, lane)) {
-            Some((addr, ch)) if *addr == node.addr => Ok(ch.clone()),
-            _ => endpoint(&node.addr, &self.opts).map(|e| {
+            Some((a, ch)) if a == addr => Ok(ch.clone()),
+            _ => endpoint(addr, &self.opts).map(|e| {
                 let ch = e.connect_lazy();
                 self.channels
-                    .insert((target, lane), (node.addr.clone(), ch.clone()));
+                    .insert((target, lane), (addr.clone(), ch.clone()));
                 ch
             }),
         };

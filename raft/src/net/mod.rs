@@ -18,6 +18,7 @@
 pub mod client;
 pub mod server;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -27,6 +28,7 @@ pub use client::{PeerClient, RaftNetwork};
 pub use server::RaftService;
 
 use crate::codec;
+use crate::types::NodeId;
 
 /// Options of the Raft transport, shared by both ends.
 #[derive(Debug, Clone)]
@@ -52,6 +54,11 @@ pub struct NetOptions {
     /// Largest snapshot the receiver buffers (the whole snapshot is held in memory until the
     /// snapshots on disk of the design's §4.6 replace the interim archive).
     pub max_snapshot_bytes: u64,
+    /// Addresses that replace a peer's membership address when this node dials it: a
+    /// fault-injection harness routes each directed link through its own proxy this way (the
+    /// membership holds one address per node, so it cannot express per-link routes). Empty in
+    /// production.
+    pub peer_via: BTreeMap<NodeId, String>,
 }
 
 impl Default for NetOptions {
@@ -64,6 +71,7 @@ impl Default for NetOptions {
             min_snapshot_bytes_per_sec: 1 << 20,
             snapshot_install_timeout: Duration::from_secs(60),
             max_snapshot_bytes: 1 << 30,
+            peer_via: BTreeMap::new(),
         }
     }
 }
