@@ -134,7 +134,12 @@ impl RaftNode {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let log = LogStore::open(data_dir.join("raft-log"), &opts.log)?;
-        let sm = LedgerStateMachine::open(data_dir, &opts.sm)?;
+        // One cluster id for the wire and the snapshots' manifests: the transport's.
+        let sm_opts = SmOptions {
+            cluster_id: opts.net.cluster_id,
+            ..opts.sm.clone()
+        };
+        let sm = LedgerStateMachine::open(data_dir, &sm_opts)?;
         let state = sm.reader();
         let network = RaftNetwork::new(id, opts.net.clone());
         let raft = Raft::new(id, config, network, log, sm).await?;
