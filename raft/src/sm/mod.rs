@@ -44,7 +44,7 @@ use crate::rocks::{Durability, RocksOptions, RocksStore};
 use crate::types::{Entry, Response, TypeConfig};
 
 /// Options of the state machine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SmOptions {
     /// The state store's options. Its durability is always [`Durability::NoWal`]: the Raft
     /// log is the write-ahead log.
@@ -53,15 +53,6 @@ pub struct SmOptions {
     /// installed or found on disk. [`crate::RaftNode`] sets it from
     /// [`crate::NetOptions::cluster_id`]; 0 is for tests only.
     pub cluster_id: u128,
-}
-
-impl Default for SmOptions {
-    fn default() -> Self {
-        Self {
-            rocks: RocksOptions::default(),
-            cluster_id: 0,
-        }
-    }
 }
 
 /// State shared by the state machine and its snapshot builders.
