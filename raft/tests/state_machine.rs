@@ -574,3 +574,46 @@ async fn leftovers_of_an_interrupted_transfer_are_not_snapshots_after_restart() 
     );
     assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 9)));
 }
+
+/// The install swap interrupted by a crash at each step: `open` either completes it (the new
+/// state was complete and fsynced before the first rename) or discards it, and the store is
+/// always one of the two whole states, never a mix.
+#[tokio::test]
+async fn an_install_swap_cut_by_a_crash_resolves_to_one_whole_state() {
+    let (_a_dir, mut a) = reference(30);
+    let snap = build(&mut a).await;
+    let ahead = a.state_hash().unwrap();
+    let behind = reference(10).1.state_hash().unwrap();
+    // What `install` stages as `state.new`: the snapshot's files, minus the manifest.
+    let stage = |data_dir: &Path| {
+        let new = data_dir.join("state.new");
+        copy_dir(snap.snapshot.path(), &new);
+        std::fs::remove_file(new.join(tally_raft::sm::snapshot::manifest::MANIFEST_FILE)).unwrap();
+    };
+    // (crash point, expected state after reopen, expected applied index)
+    for (step, want, index) in [
+        ("staged", behind, 9),
+        ("old moved aside", ahead, 29),
+        ("new moved in", ahead, 29),
+    ] {
+        let (dir, sm) = reference(10);
+        sm.flush().unwrap();
+        drop(sm);
+        let d = dir.path();
+        stage(d);
+        if step != "staged" {
+            std::fs::rename(d.join("state"), d.join("state.old")).unwrap();
+        }
+        if step == "new moved in" {
+            std::fs::rename(d.join("state.new"), d.join("state")).unwrap();
+        }
+        let mut sm = LedgerStateMachine::open(d, &small()).unwrap();
+        assert_eq!(sm.state_hash().unwrap(), want, "{step}");
+        assert_eq!(
+            sm.applied_state().await.unwrap().0,
+            Some(log_id(1, index)),
+            "{step}"
+        );
+        assert!(!d.join("state.new").exists() && !d.join("state.old").exists());
+    }
+}
