@@ -1,10 +1,10 @@
 //! The snapshot directories under `snapshots/`: names, publishing, leases, retention, reload.
 //!
 //! A complete snapshot is `snapshots/<last index:020>-<term>-<leader node>/` (or `none/` for a
-//! snapshot of an empty store) holding the checkpoint's files and [`MANIFEST_FILE`]. Directories
-//! are only ever built under a staging name (`tmp-*` for a build, `incoming-*` for a transfer
-//! or an import), fsynced, and renamed into place, so a directory with a final name is
-//! complete. Staging directories left by a crash are deleted on open.
+//! snapshot of an empty store) holding the checkpoint's files and the manifest
+//! ([`super::manifest::MANIFEST_FILE`]). Directories are only ever built under a staging name
+//! (`tmp-*` for a build, `incoming-*` for a transfer or an import), fsynced, and renamed into
+//! place, so a directory with a final name is complete. Staging directories left by a crash are deleted on open.
 //!
 //! **Leases.** A [`SnapshotData`] handle is a lease on its directory: retention never deletes a
 //! directory while a handle to it lives (for example while it is being streamed to a peer).
