@@ -151,7 +151,8 @@ impl PeerClient {
         })
     }
 
-    /// Runs one unary call under `ttl` and decodes its `Result<T, String>` payload.
+    /// Runs one call (unary, or the snapshot stream) under `ttl` and decodes its
+    /// `Result<T, String>` payload.
     async fn finish<T, F>(&self, action: RPCTypes, ttl: Duration, call: F) -> RpcResult<T>
     where
         T: DeserializeOwned,
