@@ -15,9 +15,11 @@
 //! - [`sm`]: [`LedgerStateMachine`], openraft's state machine over `Ledger<RocksStore>` without
 //!   a RocksDB WAL: one ledger write per entry, carrying the applied log id and membership
 //!   ([`sm::applied`]), so a crash leaves an exact prefix that the log replays. Snapshots
-//!   ([`sm::snapshot`]) are, for now, a checkpoint packed into one in-memory archive.
+//!   ([`sm::snapshot`]) are RocksDB checkpoints in directories with a checksummed manifest,
+//!   kept on disk across restarts.
 //! - [`net`]: the Raft transport over gRPC (`tally.v1.Raft`): [`net::RaftNetwork`] sends,
-//!   [`net::RaftService`] receives.
+//!   [`net::RaftService`] receives; snapshots are streamed file by file, and every call carries
+//!   the cluster id ([`NetOptions::cluster_id`]).
 //! - [`node`]: [`RaftNode`], a node put together: stores under one data directory, openraft's
 //!   [`Raft`] and its gRPC server.
 //! - [`api`]: what the server asks of a [`RaftNode`] (propose, read barrier, status,

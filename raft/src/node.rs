@@ -152,7 +152,12 @@ impl RaftNode {
         let config = Arc::new(opts.raft_config()?);
         let addr = listener.local_addr()?;
         let log = LogStore::open(data_dir.join("raft-log"), &opts.log)?;
-        let sm = LedgerStateMachine::open(data_dir, &opts.sm)?;
+        // One cluster id for the wire and the snapshots' manifests: the transport's.
+        let sm_opts = SmOptions {
+            cluster_id: opts.net.cluster_id,
+            ..opts.sm.clone()
+        };
+        let sm = LedgerStateMachine::open(data_dir, &sm_opts)?;
         let state = sm.reader();
         let network = RaftNetwork::new(id, opts.net.clone());
         let raft = Raft::new(id, config, network, log, sm).await?;
@@ -231,7 +236,8 @@ impl RaftNode {
         Ok(self.raft.initialize(members).await?)
     }
 
-    /// Stops the gRPC server (peers then see this node as unreachable), then Raft.
+    /// Stops the gRPC server (peers then see this node as unreachable), then Raft. The stores
+    /// close when the last handle on this node is dropped.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
         self.stop_serving().await;
         self.raft
@@ -253,6 +259,7 @@ impl RaftNode {
                 .is_err()
             {
                 server.abort();
+                let _ = server.await;
             }
         }
     }

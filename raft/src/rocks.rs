@@ -98,6 +98,21 @@ impl RocksStore {
         })
     }
 
+    /// Opens the store at `path` read-only (a checkpoint, to read it without changing its
+    /// files); RocksDB's info log goes to `log_dir`. Writes fail.
+    pub fn open_read_only(path: impl AsRef<Path>, log_dir: &Path) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut db_opts = Options::default();
+        db_opts.set_db_log_dir(log_dir);
+        let names = Cf::ALL.iter().map(|cf| cf.name());
+        let db = DB::open_cf_for_read_only(&db_opts, &path, names, false).map_err(backend)?;
+        Ok(Self {
+            db,
+            path,
+            write_opts: WriteOptions::default(),
+        })
+    }
+
     fn cf(&self, cf: Cf) -> &ColumnFamily {
         self.db
             .cf_handle(cf.name())

@@ -267,7 +267,7 @@ async fn snapshot_to_learner() {
         .unwrap();
     let size = {
         let snap = n1.raft().get_snapshot().await.unwrap().expect("a snapshot");
-        snap.snapshot.as_bytes().len()
+        snap.snapshot.total_bytes() as usize
     };
     println!("snapshot: {size} bytes, {} chunks", size.div_ceil(CHUNK));
     assert!(size > 2 * CHUNK, "the transfer takes several chunks");
@@ -285,6 +285,28 @@ async fn snapshot_to_learner() {
         Some(last),
         "n2 installed a snapshot"
     );
+    // The received snapshot is n2's current one, on disk: it survives a restart.
+    let received = n2.raft().get_snapshot().await.unwrap().expect("a snapshot");
+    assert_eq!(received.meta.last_log_id.map(|l| l.index), Some(last));
+    received
+        .snapshot
+        .manifest()
+        .verify(received.snapshot.path())
+        .unwrap();
+    let received = received.meta;
+    tokio::time::timeout(BOUND, n2.shutdown())
+        .await
+        .expect("shutdown in time")
+        .unwrap();
+    // The stores close when the last handle goes.
+    drop(n2);
+    let n2 = RaftNode::start(2, dirs[1].path(), localhost(), &opts)
+        .await
+        .unwrap();
+    let again = n2.raft().get_snapshot().await.unwrap().expect("kept");
+    assert_eq!(again.meta, received);
+    let (hash, _) = n2.state().state_hash().unwrap();
+    assert_eq!(hash, hashes[1]);
 
     for n in [n1, n2] {
         tokio::time::timeout(BOUND, n.shutdown())

@@ -372,30 +372,66 @@ async fn kill_9_then_replay_rebuilds_the_same_state() {
     assert!(durable.is_some(), "no flush ran with 256 KiB memtables");
 }
 
-// ---- snapshots (the simple in-memory archive) --------------------------------------------------
+// ---- snapshots on disk --------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_snapshot_carries_the_ledger_to_a_node_that_is_behind() {
+async fn build(sm: &mut LedgerStateMachine) -> tally_raft::sm::Snapshot {
     use openraft::storage::RaftSnapshotBuilder;
-
-    let (_a_dir, mut a) = reference(30);
-    let snap = a
-        .get_snapshot_builder()
+    sm.get_snapshot_builder()
         .await
         .build_snapshot()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The names in `dir/snapshots`, sorted.
+fn snapshot_dirs(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Copies snapshot directory `src` to a new directory `dst` (no links: it will be modified).
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_carries_the_ledger_to_a_node_that_is_behind() {
+    let (_a_dir, mut a) = reference(30);
+    let snap = build(&mut a).await;
     assert_eq!(snap.meta.last_log_id, Some(log_id(1, 29)));
     assert_eq!(snap.meta.last_membership.log_id(), &Some(log_id(1, 1)));
+    let m = snap.snapshot.manifest();
+    assert_eq!(m.meta, snap.meta);
+    assert!(m.files.iter().any(|f| f.name.ends_with(".sst")), "{m:?}");
+    assert!(m.files.iter().all(|f| !f.name.starts_with("LOG")), "{m:?}");
+    m.verify(snap.snapshot.path()).unwrap();
 
     let (b_dir, mut b) = reference(10);
-    // A corrupt archive is refused before the store is touched.
-    let bad = tally_raft::sm::SnapshotData::from_bytes(vec![1, 2, 3]);
-    b.install_snapshot(&snap.meta, bad).await.unwrap_err();
+    // A copy with one flipped byte in its biggest file is refused before the store is touched.
+    let bad_dir = tempfile::tempdir().unwrap();
+    copy_dir(snap.snapshot.path(), bad_dir.path());
+    let big = m.files.iter().max_by_key(|f| f.size).unwrap();
+    let mut bytes = std::fs::read(bad_dir.path().join(&big.name)).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(bad_dir.path().join(&big.name), bytes).unwrap();
+    let bad = tally_raft::sm::SnapshotData::open(bad_dir.path()).unwrap();
+    let e = b.install_snapshot(&snap.meta, bad).await.unwrap_err();
+    assert!(e.to_string().contains("BLAKE3"), "{e}");
     assert_eq!(
         b.state_hash().unwrap(),
         reference(10).1.state_hash().unwrap()
     );
+    assert!(b.get_current_snapshot().await.unwrap().is_none());
+    assert!(snapshot_dirs(b_dir.path()).is_empty());
 
     b.install_snapshot(&snap.meta, snap.snapshot.clone())
         .await
@@ -407,43 +443,177 @@ async fn a_snapshot_carries_the_ledger_to_a_node_that_is_behind() {
     );
     let current = b.get_current_snapshot().await.unwrap().expect("installed");
     assert_eq!(current.meta, snap.meta);
-    // Both continue from the snapshot's position alike.
+    // The installed snapshot was imported into b's own directory.
+    assert_eq!(
+        current.snapshot.path().parent(),
+        Some(&*b_dir.path().join("snapshots"))
+    );
+    // Both continue from the snapshot's position alike, and the snapshot is unchanged by
+    // the writes to the store that was built from it (its MANIFEST was copied, not linked).
     for i in 30..40 {
         let e = entry(i);
         assert_eq!(a.apply_entry(&e).unwrap(), b.apply_entry(&e).unwrap());
     }
     assert_eq!(b.state_hash().unwrap(), a.state_hash().unwrap());
-    // The installed store is the one found on reopen.
     b.flush().unwrap();
-    drop(b);
+    current
+        .snapshot
+        .manifest()
+        .verify(current.snapshot.path())
+        .unwrap();
+    // The installed store is the one found on reopen, and so is the snapshot.
+    drop((b, current));
     let mut b = LedgerStateMachine::open(b_dir.path(), &small()).unwrap();
     assert_eq!(b.applied_state().await.unwrap().0, Some(log_id(1, 39)));
     assert_eq!(b.state_hash().unwrap(), a.state_hash().unwrap());
+    let again = b
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("kept on disk");
+    assert_eq!(again.meta, snap.meta);
 }
 
 #[tokio::test]
-async fn a_store_over_the_snapshot_cap_fails_to_build_clearly() {
-    use openraft::storage::RaftSnapshotBuilder;
-
-    let dir = tempfile::tempdir().unwrap();
-    let opts = SmOptions {
-        max_snapshot_bytes: 1,
-        ..small()
-    };
-    let mut sm = LedgerStateMachine::open(dir.path(), &opts).unwrap();
-    for i in 0..5 {
+async fn the_current_snapshot_survives_a_restart() {
+    let (dir, mut sm) = reference(20);
+    assert!(sm.get_current_snapshot().await.unwrap().is_none());
+    let snap = build(&mut sm).await;
+    for i in 20..25 {
         sm.apply_entry(&entry(i)).unwrap();
     }
-    let e = sm
-        .get_snapshot_builder()
+    drop((sm, snap.snapshot.clone()));
+    let mut sm = LedgerStateMachine::open(dir.path(), &small()).unwrap();
+    let cur = sm
+        .get_current_snapshot()
         .await
-        .build_snapshot()
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), io::ErrorKind::FileTooLarge, "{e}");
-    // The staging checkpoint was removed.
-    let left: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
         .unwrap()
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+        .expect("loaded on open");
+    assert_eq!(cur.meta, snap.meta);
+    assert_eq!(cur.snapshot.manifest(), snap.snapshot.manifest());
+    cur.snapshot.manifest().verify(cur.snapshot.path()).unwrap();
+    // A snapshot of another cluster's data directory is refused on open.
+    drop((sm, cur));
+    let other = SmOptions {
+        cluster_id: 9,
+        ..small()
+    };
+    let e = LedgerStateMachine::open(dir.path(), &other).unwrap_err();
+    assert!(e.to_string().contains("cluster"), "{e}");
+}
+
+#[tokio::test]
+async fn retention_keeps_two_snapshots_and_any_leased_one() {
+    let (dir, mut sm) = reference(10);
+    let mut built = vec![];
+    for round in 0..4u64 {
+        let snap = build(&mut sm).await;
+        built.push(tally_raft::sm::snapshot::store::snapshot_name(&snap.meta));
+        for i in 0..3 {
+            sm.apply_entry(&entry(10 + round * 3 + i)).unwrap();
+        }
+    }
+    assert_eq!(snapshot_dirs(dir.path()), built[2..].to_vec());
+    // A handle is a lease: the snapshot it names outlives retention until it is dropped.
+    let leased = sm.get_current_snapshot().await.unwrap().unwrap();
+    for i in 22..25 {
+        sm.apply_entry(&entry(i)).unwrap();
+    }
+    let b5 = build(&mut sm).await;
+    for i in 25..28 {
+        sm.apply_entry(&entry(i)).unwrap();
+    }
+    let b6 = build(&mut sm).await;
+    let name =
+        |s: &tally_raft::sm::Snapshot| tally_raft::sm::snapshot::store::snapshot_name(&s.meta);
+    assert_eq!(
+        snapshot_dirs(dir.path()),
+        vec![name(&leased), name(&b5), name(&b6)]
+    );
+    leased
+        .snapshot
+        .manifest()
+        .verify(leased.snapshot.path())
+        .unwrap();
+    // `b5` is a lease too, until it goes.
+    drop((leased, b5));
+    for i in 28..31 {
+        sm.apply_entry(&entry(i)).unwrap();
+    }
+    let b7 = build(&mut sm).await;
+    assert_eq!(snapshot_dirs(dir.path()), vec![name(&b6), name(&b7)]);
+}
+
+/// Staging directories left by a crash (a build, or a stream cut off) are deleted on open and
+/// never taken for a snapshot, even one that looks complete; so is a received snapshot that
+/// was never installed.
+#[tokio::test]
+async fn leftovers_of_an_interrupted_transfer_are_not_snapshots_after_restart() {
+    let (_a_dir, mut a) = reference(30);
+    let newer = build(&mut a).await;
+    let (dir, mut sm) = reference(10);
+    let own = build(&mut sm).await;
+    drop(sm);
+    let snaps = dir.path().join("snapshots");
+    copy_dir(newer.snapshot.path(), &snaps.join("incoming-1-1"));
+    copy_dir(newer.snapshot.path(), &snaps.join("tmp-1-2"));
+    std::fs::write(snaps.join("incoming-1-3"), b"partial").unwrap();
+    // Published (renamed into place) but not installed when the node crashed.
+    let name = tally_raft::sm::snapshot::store::snapshot_name(&newer.meta);
+    copy_dir(newer.snapshot.path(), &snaps.join(&name));
+    let mut sm = LedgerStateMachine::open(dir.path(), &small()).unwrap();
+    let cur = sm
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("own snapshot");
+    assert_eq!(cur.meta, own.meta);
+    assert_eq!(
+        snapshot_dirs(dir.path()),
+        vec![tally_raft::sm::snapshot::store::snapshot_name(&own.meta)]
+    );
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 9)));
+}
+
+/// The install swap interrupted by a crash at each step: `open` either completes it (the new
+/// state was complete and fsynced before the first rename) or discards it, and the store is
+/// always one of the two whole states, never a mix.
+#[tokio::test]
+async fn an_install_swap_cut_by_a_crash_resolves_to_one_whole_state() {
+    let (_a_dir, mut a) = reference(30);
+    let snap = build(&mut a).await;
+    let ahead = a.state_hash().unwrap();
+    let behind = reference(10).1.state_hash().unwrap();
+    // What `install` stages as `state.new`: the snapshot's files, minus the manifest.
+    let stage = |data_dir: &Path| {
+        let new = data_dir.join("state.new");
+        copy_dir(snap.snapshot.path(), &new);
+        std::fs::remove_file(new.join(tally_raft::sm::snapshot::manifest::MANIFEST_FILE)).unwrap();
+    };
+    // (crash point, expected state after reopen, expected applied index)
+    for (step, want, index) in [
+        ("staged", behind, 9),
+        ("old moved aside", ahead, 29),
+        ("new moved in", ahead, 29),
+    ] {
+        let (dir, sm) = reference(10);
+        sm.flush().unwrap();
+        drop(sm);
+        let d = dir.path();
+        stage(d);
+        if step != "staged" {
+            std::fs::rename(d.join("state"), d.join("state.old")).unwrap();
+        }
+        if step == "new moved in" {
+            std::fs::rename(d.join("state.new"), d.join("state")).unwrap();
+        }
+        let mut sm = LedgerStateMachine::open(d, &small()).unwrap();
+        assert_eq!(sm.state_hash().unwrap(), want, "{step}");
+        assert_eq!(
+            sm.applied_state().await.unwrap().0,
+            Some(log_id(1, index)),
+            "{step}"
+        );
+        assert!(!d.join("state.new").exists() && !d.join("state.old").exists());
+    }
 }

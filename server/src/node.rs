@@ -68,7 +68,10 @@ impl Node {
             addr: config.listen,
             source,
         })?;
-        let opts = node_options(config);
+        let mut opts = node_options(config);
+        // Every Raft call and snapshot carries the cluster id; peers of another cluster are
+        // refused (FAILED_PRECONDITION) and their snapshots never installed.
+        opts.net.cluster_id = identity.cluster_id;
         let raft =
             Arc::new(RaftNode::open(config.node_id, &config.data_dir, listener, &opts).await?);
         let (coalescer, coalesce_task) = Coalescer::start(raft.clone(), config.coalesce.clone());
@@ -140,9 +143,7 @@ impl Node {
     pub async fn shutdown(self) -> Result<(), NodeError> {
         handover(&self.raft).await;
         self.raft.stop_serving().await;
-        for t in &self.tasks {
-            t.abort();
-        }
+        stop_tasks(self.tasks).await;
         self.raft.shutdown().await?;
         let _ = self
             .raft
@@ -157,10 +158,19 @@ impl Node {
     /// For tests and fault injection in one process; `kill -9` of the binary is the real thing.
     pub async fn halt(self) -> Result<(), NodeError> {
         self.raft.stop_serving().await;
-        for t in &self.tasks {
-            t.abort();
-        }
+        stop_tasks(self.tasks).await;
         self.raft.shutdown().await
+    }
+}
+
+/// Aborts `tasks` and waits until they are gone, so the handles on the node they hold are
+/// dropped (the stores close with the last one).
+async fn stop_tasks(tasks: Vec<JoinHandle<()>>) {
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        let _ = t.await;
     }
 }
 

@@ -433,10 +433,10 @@ async fn partitioned_leader_refuses_linearizable_reads() {
         .sum();
     assert!(through > 0, "peer traffic goes through the proxies");
 
-    for j in 0..3 {
+    for (j, row) in proxies.iter().enumerate() {
         if j != l {
             proxies[l][j].as_ref().unwrap().set_cut(true);
-            proxies[j][l].as_ref().unwrap().set_cut(true);
+            row[l].as_ref().unwrap().set_cut(true);
         }
     }
     // Let the proxies close the connections they hold (they poll every 10 ms).

@@ -4,8 +4,9 @@
 //!
 //! openraft decides what to do with a failed RPC from its kind, so the mapping matters:
 //!
-//! - no connection, connection refused or reset (gRPC `UNAVAILABLE`), a bad address, or a
-//!   receiver whose Raft has stopped: [`Unreachable`]; openraft backs off and retries.
+//! - no connection, connection refused or reset (gRPC `UNAVAILABLE`), a bad address, a
+//!   receiver whose Raft has stopped, or a receiver of another cluster (`FAILED_PRECONDITION`,
+//!   see [`super::CLUSTER_ID_KEY`]): [`Unreachable`]; openraft backs off and retries.
 //! - the deadline passed (ours, tonic's `CANCELLED` "Timeout expired" for the same deadline, or
 //!   the server's `DEADLINE_EXCEEDED`): [`Timeout`].
 //! - anything else (a payload that does not decode, an internal error): [`NetworkError`].
@@ -14,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::alias::VoteOf;
@@ -30,10 +31,11 @@ use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
 use serde::de::DeserializeOwned;
 use tally_proto::v1;
 use tally_proto::v1::raft_client::RaftClient;
+use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
-use super::{decode, encode, NetOptions, WireError};
+use super::{cluster_id_value, decode, encode, snapshot, NetOptions, WireError};
 use crate::sm::{Snapshot, SnapshotData};
 use crate::types::{NodeId, TallyNode, TypeConfig};
 
@@ -85,6 +87,7 @@ impl RaftNetwork {
         PeerClient {
             id: self.id,
             target,
+            cluster_id: cluster_id_value(self.opts.cluster_id),
             opts: self.opts.clone(),
             client: channel.map(|ch| {
                 RaftClient::new(ch)
@@ -122,6 +125,8 @@ impl RaftNetworkFactory<C> for RaftNetwork {
 pub struct PeerClient {
     id: NodeId,
     target: NodeId,
+    /// [`super::CLUSTER_ID_KEY`]'s value, sent with every call.
+    cluster_id: AsciiMetadataValue,
     opts: Arc<NetOptions>,
     /// `Err` when the peer's address does not parse: every RPC is then unreachable.
     client: Result<RaftClient<Channel>, String>,
@@ -148,7 +153,8 @@ impl PeerClient {
         })
     }
 
-    /// Runs one unary call under `ttl` and decodes its `Result<T, String>` payload.
+    /// Runs one call (unary, or the snapshot stream) under `ttl` and decodes its
+    /// `Result<T, String>` payload.
     async fn finish<T, F>(&self, action: RPCTypes, ttl: Duration, call: F) -> RpcResult<T>
     where
         T: DeserializeOwned,
@@ -176,65 +182,57 @@ impl PeerClient {
     fn status_error(&self, action: RPCTypes, ttl: Duration, s: tonic::Status) -> RPCError<C> {
         match s.code() {
             Code::DeadlineExceeded => self.timeout(action, ttl),
-            Code::Unavailable => RPCError::Unreachable(Unreachable::new(&s)),
+            // Another cluster's node will not become ours by retrying at once.
+            Code::Unavailable | Code::FailedPrecondition => {
+                RPCError::Unreachable(Unreachable::new(&s))
+            }
             _ => RPCError::Network(NetworkError::new(&s)),
         }
     }
 
+    /// One call with the request's deadline and our cluster id.
+    fn request<T>(&self, msg: T, ttl: Duration) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        // The server sees the same deadline (`grpc-timeout`) and gives up with us.
+        r.set_timeout(ttl);
+        r.metadata_mut()
+            .insert(super::CLUSTER_ID_KEY, self.cluster_id.clone());
+        r
+    }
+
+    /// Streams `snapshot` from disk in one `InstallSnapshot` call. Its deadline covers the
+    /// whole transfer at `min_snapshot_bytes_per_sec` plus the install on the receiver.
     async fn send_snapshot(
         &self,
         vote: VoteOf<C>,
         snapshot: Snapshot,
     ) -> RpcResult<SnapshotResponse<C>> {
-        let meta = encode("snapshot meta", &(vote, &snapshot.meta)).map_err(network)?;
         let data: SnapshotData = snapshot.snapshot;
-        let bytes = data.as_bytes();
-        let chunk = self.opts.snapshot_chunk_bytes.max(1);
         let rate = self.opts.min_snapshot_bytes_per_sec.max(1);
-        let mut offset = 0;
-        loop {
-            let end = bytes.len().min(offset + chunk);
-            let done = end == bytes.len();
-            let mut ttl = self.opts.rpc_timeout
-                + Duration::from_secs_f64((end - offset) as f64 / rate as f64);
-            if done {
-                ttl += self.opts.snapshot_install_timeout;
-            }
-            let msg = v1::InstallSnapshotRequest {
-                meta: meta.clone(),
-                offset: offset as u64,
-                data: bytes[offset..end].to_vec(),
-                done,
-            };
-            let mut client = self.client()?;
-            let call = async move {
-                let r = client.install_snapshot(request(msg, ttl)).await?;
-                Ok(r.into_inner().payload)
-            };
-            let answer: Option<SnapshotResponse<C>> =
-                self.finish(RPCTypes::InstallSnapshot, ttl, call).await?;
-            match (answer, done) {
-                (Some(resp), _) => return Ok(resp),
-                (None, false) => offset = end,
-                (None, true) => {
-                    return Err(RPCError::Network(NetworkError::from_string(
-                        "receiver did not answer the last snapshot chunk",
-                    )))
-                }
-            }
+        let ttl = self.opts.rpc_timeout
+            + Duration::from_secs_f64(data.total_bytes() as f64 / rate as f64)
+            + self.opts.snapshot_install_timeout;
+        let failed: snapshot::ReadError = Arc::new(Mutex::new(None));
+        let stream = snapshot::outgoing(&vote, data, &self.opts, failed.clone())
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut client = self.client()?;
+        let req = self.request(stream, ttl);
+        let call = async move {
+            let r = client.install_snapshot(req).await?;
+            Ok(r.into_inner().payload)
+        };
+        let r = self.finish(RPCTypes::InstallSnapshot, ttl, call).await;
+        // A local read error ended the stream early; it explains the receiver's refusal.
+        let local = failed.lock().ok().and_then(|mut e| e.take());
+        match local {
+            Some(e) => Err(RPCError::Network(NetworkError::new(&e))),
+            None => r,
         }
     }
 }
 
 fn network(e: WireError) -> RPCError<C> {
     RPCError::Network(NetworkError::new(&e))
-}
-
-fn request<T>(msg: T, ttl: Duration) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    // The server sees the same deadline (`grpc-timeout`) and gives up with us.
-    r.set_timeout(ttl);
-    r
 }
 
 fn streaming(e: RPCError<C>) -> StreamingError<C> {
@@ -256,9 +254,9 @@ impl RaftNetworkV2<C> for PeerClient {
     ) -> RpcResult<AppendEntriesResponse<C>> {
         let payload = encode("append request", &rpc).map_err(network)?;
         let (mut client, ttl) = (self.client()?, self.deadline(&option));
-        let msg = v1::AppendEntriesRequest { payload };
+        let req = self.request(v1::AppendEntriesRequest { payload }, ttl);
         let call = async move {
-            let r = client.append_entries(request(msg, ttl)).await?;
+            let r = client.append_entries(req).await?;
             Ok(r.into_inner().payload)
         };
         self.finish(RPCTypes::AppendEntries, ttl, call).await
@@ -267,9 +265,9 @@ impl RaftNetworkV2<C> for PeerClient {
     async fn vote(&mut self, rpc: VoteRequest<C>, option: RPCOption) -> RpcResult<VoteResponse<C>> {
         let payload = encode("vote request", &rpc).map_err(network)?;
         let (mut client, ttl) = (self.client()?, self.deadline(&option));
-        let msg = v1::VoteRequest { payload };
+        let req = self.request(v1::VoteRequest { payload }, ttl);
         let call = async move {
-            let r = client.vote(request(msg, ttl)).await?;
+            let r = client.vote(req).await?;
             Ok(r.into_inner().payload)
         };
         self.finish(RPCTypes::Vote, ttl, call).await
@@ -282,9 +280,9 @@ impl RaftNetworkV2<C> for PeerClient {
     ) -> RpcResult<VoteResponse<C>> {
         let payload = encode("pre-vote request", &rpc).map_err(network)?;
         let (mut client, ttl) = (self.client()?, self.deadline(&option));
-        let msg = v1::VoteRequest { payload };
+        let req = self.request(v1::VoteRequest { payload }, ttl);
         let call = async move {
-            let r = client.pre_vote(request(msg, ttl)).await?;
+            let r = client.pre_vote(req).await?;
             Ok(r.into_inner().payload)
         };
         self.finish(RPCTypes::Vote, ttl, call).await
@@ -297,8 +295,9 @@ impl RaftNetworkV2<C> for PeerClient {
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
-        // openraft's hint has no notion of the snapshot's size: each chunk gets its own
-        // deadline from `NetOptions`, and `cancel` stops the transfer between or during chunks.
+        // openraft's hint has no notion of the snapshot's size: the stream's deadline comes
+        // from `NetOptions`. `cancel` drops the call, which resets the HTTP/2 stream; the
+        // receiver then deletes what it had received.
         tokio::select! {
             r = self.send_snapshot(vote, snapshot) => r.map_err(streaming),
             closed = cancel => Err(StreamingError::Closed(closed)),
@@ -312,9 +311,9 @@ impl RaftNetworkV2<C> for PeerClient {
     ) -> RpcResult<TransferLeaderResponse<C>> {
         let payload = encode("transfer-leader request", &req).map_err(network)?;
         let (mut client, ttl) = (self.client()?, self.deadline(&option));
-        let msg = v1::LeaderTransferRequest { payload };
+        let req = self.request(v1::LeaderTransferRequest { payload }, ttl);
         let call = async move {
-            let r = client.transfer_leader(request(msg, ttl)).await?;
+            let r = client.transfer_leader(req).await?;
             Ok(r.into_inner().payload)
         };
         self.finish(RPCTypes::TransferLeader, ttl, call).await

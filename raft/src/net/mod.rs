@@ -5,24 +5,38 @@
 //!   heartbeats, snapshots), reused for every RPC; every RPC has a deadline.
 //! - [`server`]: [`RaftService`], the gRPC service that hands requests to the local
 //!   `openraft::Raft`.
+//! - `snapshot`: the snapshot stream, both ends.
 //!
 //! # Wire format
 //!
 //! The protobuf messages carry opaque bytes: postcard ([`crate::codec::to_bytes`]) of openraft's
 //! request types, and of `Result<response, String>` for the answers, where `Err` is the text of
 //! the receiver's Raft error (it only ever reports that the receiver's Raft has stopped). A
-//! snapshot goes as a run of `InstallSnapshot` calls of at most
-//! [`NetOptions::snapshot_chunk_bytes`] each; the first and every later chunk carries the
-//! postcard of `(vote, snapshot meta)`. Both ends must run the same Tally version.
+//! snapshot goes as one client-streaming `InstallSnapshot` call: a header (vote, the snapshot's
+//! manifest, cluster id), then its files read from disk in chunks of at most
+//! [`NetOptions::snapshot_chunk_bytes`]; the receiver checks every file's size and BLAKE3 sum
+//! before it installs anything. Both ends must run the same Tally version.
+//!
+//! # Cluster id
+//!
+//! Every call carries the sender's [`NetOptions::cluster_id`] in the metadata entry
+//! [`CLUSTER_ID_KEY`] (32 lowercase hex digits). The service refuses a call without it, or with
+//! another cluster's, with `FAILED_PRECONDITION` naming both ids; the sender reports that as
+//! unreachable, so openraft backs off instead of retrying in a loop. A node of another cluster
+//! (a data directory reused, an address reassigned) thus never takes part, and never receives
+//! or installs a snapshot that is not its cluster's (openraft panics on an inconsistent one).
 
 pub mod client;
 pub mod server;
+mod snapshot;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::Status;
 
 pub use client::{PeerClient, RaftNetwork};
 pub use server::RaftService;
@@ -43,22 +57,25 @@ pub struct NetOptions {
     /// 4 MiB; one append carries up to `max_payload_entries` commands of up to about 1 MiB each
     /// (8189 transfers of 128 bytes), so the default is 128 MiB.
     pub max_message_bytes: usize,
-    /// Bytes of snapshot data per `InstallSnapshot` call.
+    /// Largest `data` of one snapshot stream message.
     pub snapshot_chunk_bytes: usize,
-    /// Slowest snapshot transfer accepted, in bytes per second: a chunk's deadline is
-    /// `rpc_timeout + chunk / min_snapshot_bytes_per_sec`, and the last chunk's also covers the
-    /// install on the receiver.
+    /// Slowest snapshot transfer accepted, in bytes per second: a snapshot stream's deadline is
+    /// `rpc_timeout + size / min_snapshot_bytes_per_sec + snapshot_install_timeout`.
     pub min_snapshot_bytes_per_sec: u64,
-    /// Extra time the last chunk gets for the receiver to unpack and install the snapshot.
+    /// Extra time a snapshot stream gets for the receiver to fsync, check and install it.
     pub snapshot_install_timeout: Duration,
-    /// Largest snapshot the receiver buffers (the whole snapshot is held in memory until the
-    /// snapshots on disk of the design's §4.6 replace the interim archive).
+    /// Largest snapshot the receiver accepts, in bytes on disk as its manifest declares: a
+    /// sanity limit against a bogus manifest filling the disk (nothing is held in memory).
     pub max_snapshot_bytes: u64,
     /// Addresses that replace a peer's membership address when this node dials it: a
     /// fault-injection harness routes each directed link through its own proxy this way (the
     /// membership holds one address per node, so it cannot express per-link routes). Empty in
     /// production.
     pub peer_via: BTreeMap<NodeId, String>,
+    /// The cluster this node belongs to, sent with every Raft call and required of every call
+    /// and snapshot received (see the module docs). Pick a random value when the cluster is
+    /// created and keep it with every node's configuration. The default, 0, is for tests only.
+    pub cluster_id: u128,
 }
 
 impl Default for NetOptions {
@@ -70,9 +87,51 @@ impl Default for NetOptions {
             snapshot_chunk_bytes: 1 << 20,
             min_snapshot_bytes_per_sec: 1 << 20,
             snapshot_install_timeout: Duration::from_secs(60),
-            max_snapshot_bytes: 1 << 30,
+            max_snapshot_bytes: 1 << 40,
             peer_via: BTreeMap::new(),
+            cluster_id: 0,
         }
+    }
+}
+
+/// The metadata entry that carries the sender's cluster id on every Raft call.
+pub const CLUSTER_ID_KEY: &str = "tally-cluster-id";
+
+/// A cluster id as it goes in [`CLUSTER_ID_KEY`]: 32 lowercase hex digits.
+pub(crate) fn cluster_id_value(id: u128) -> AsciiMetadataValue {
+    format!("{id:032x}")
+        .parse()
+        .expect("hex digits are valid metadata")
+}
+
+/// Parses [`cluster_id_value`]'s form, and nothing else (no uppercase, no short forms).
+fn parse_cluster_id(s: &str) -> Option<u128> {
+    let hex = s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    hex.then(|| u128::from_str_radix(s, 16).ok()).flatten()
+}
+
+/// The refusal of a call or snapshot from cluster `theirs` by a node of cluster `ours`.
+pub(crate) fn cluster_mismatch(theirs: u128, ours: u128) -> Status {
+    Status::failed_precondition(format!(
+        "cluster id mismatch: the sender is in cluster {theirs:032x}, this node is in cluster \
+         {ours:032x}"
+    ))
+}
+
+/// Checks a received call's [`CLUSTER_ID_KEY`] against ours.
+pub(crate) fn check_cluster_id(md: &MetadataMap, ours: u128) -> Result<(), Status> {
+    let Some(v) = md.get(CLUSTER_ID_KEY) else {
+        return Err(Status::failed_precondition(format!(
+            "the call carries no {CLUSTER_ID_KEY}; this node is in cluster {ours:032x}"
+        )));
+    };
+    match v.to_str().ok().and_then(parse_cluster_id) {
+        Some(theirs) if theirs == ours => Ok(()),
+        Some(theirs) => Err(cluster_mismatch(theirs, ours)),
+        None => Err(Status::failed_precondition(format!(
+            "malformed {CLUSTER_ID_KEY} {v:?} (32 lowercase hex digits); this node is in cluster \
+             {ours:032x}"
+        ))),
     }
 }
 
@@ -92,4 +151,37 @@ pub(crate) fn encode<T: Serialize>(what: &'static str, v: &T) -> Result<Vec<u8>,
 
 pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, b: &[u8]) -> Result<T, WireError> {
     codec::from_bytes(b).map_err(|source| WireError { what, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_id_metadata_round_trips_and_is_strict() {
+        for id in [0, 1, u128::MAX, 0xabc << 100] {
+            let v = cluster_id_value(id);
+            assert_eq!(v.to_str().unwrap().len(), 32);
+            assert_eq!(parse_cluster_id(v.to_str().unwrap()), Some(id));
+            let mut md = MetadataMap::new();
+            md.insert(CLUSTER_ID_KEY, v);
+            check_cluster_id(&md, id).unwrap();
+            let e = check_cluster_id(&md, id ^ 1).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+            assert!(e.message().contains(&format!("{:032x}", id ^ 1)), "{e}");
+            assert!(e.message().contains(&format!("{id:032x}")), "{e}");
+        }
+        for bad in [
+            "",
+            "1",
+            &"A".repeat(32),
+            &"0".repeat(31),
+            &"0".repeat(33),
+            &"g".repeat(32),
+        ] {
+            assert_eq!(parse_cluster_id(bad), None, "{bad:?}");
+        }
+        let e = check_cluster_id(&MetadataMap::new(), 5).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    }
 }

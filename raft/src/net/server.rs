@@ -1,40 +1,33 @@
 //! The receiving side: the gRPC service `tally.v1.Raft`, handing each request to the local Raft.
 //!
-//! A request that does not decode is `INVALID_ARGUMENT`; a Raft error (the local Raft has
-//! stopped) travels inside the payload as `Err(text)`, which the sender treats as unreachable.
-//! Snapshot chunks are gathered in memory (at most [`NetOptions::max_snapshot_bytes`]) and
-//! installed when the last one arrives; a chunk at offset 0 starts over, so a sender that
-//! retries after a failure needs no cleanup here.
+//! Every call is first checked for our cluster id ([`super::CLUSTER_ID_KEY`]); a missing or
+//! different one is `FAILED_PRECONDITION`. A request that does not decode is `INVALID_ARGUMENT`;
+//! a Raft error (the local Raft has stopped) travels inside the payload as `Err(text)`, which
+//! the sender treats as unreachable. A snapshot stream is received into the state machine's
+//! [`SnapshotStore`] (looked up once through openraft's `with_state_machine`, so the service
+//! needs nothing but the Raft handle), checked file by file, and only then given to
+//! `install_full_snapshot`; a refused or broken stream leaves nothing behind.
 
 use std::fmt::Display;
 use std::sync::Arc;
 
-use openraft::raft::SnapshotResponse;
 use serde::Serialize;
 use tally_proto::v1;
 use tally_proto::v1::raft_server::RaftServer;
-use tokio::sync::Mutex;
-use tonic::{Request, Response, Status};
+use tokio::sync::OnceCell;
+use tonic::{Request, Response, Status, Streaming};
 
-use super::{decode, encode, NetOptions};
+use super::{check_cluster_id, decode, encode, snapshot, NetOptions};
 use crate::node::Raft;
-use crate::sm::{Snapshot, SnapshotData, SnapshotMeta};
-use crate::types::{TypeConfig, Vote};
+use crate::sm::{LedgerStateMachine, SnapshotStore};
 
 /// The gRPC service `tally.v1.Raft` over one local Raft.
 #[derive(Debug, Clone)]
 pub struct RaftService {
     raft: Raft,
     opts: Arc<NetOptions>,
-    /// The snapshot being received, if any.
-    incoming: Arc<Mutex<Option<Incoming>>>,
-}
-
-#[derive(Debug)]
-struct Incoming {
-    /// Encoded `(vote, meta)`, the same in every chunk of one snapshot.
-    meta: Vec<u8>,
-    data: Vec<u8>,
+    /// The state machine's snapshot directories, looked up on the first snapshot received.
+    snapshots: Arc<OnceCell<Arc<SnapshotStore>>>,
 }
 
 impl RaftService {
@@ -43,7 +36,7 @@ impl RaftService {
         Self {
             raft,
             opts: Arc::new(opts),
-            incoming: Arc::new(Mutex::new(None)),
+            snapshots: Arc::new(OnceCell::new()),
         }
     }
 
@@ -56,42 +49,24 @@ impl RaftService {
             .max_encoding_message_size(n)
     }
 
-    /// Adds one chunk; returns the whole snapshot after the last one.
-    async fn gather(
-        &self,
-        chunk: v1::InstallSnapshotRequest,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, Status> {
-        let mut slot = self.incoming.lock().await;
-        if chunk.offset == 0 {
-            *slot = Some(Incoming {
-                meta: chunk.meta,
-                data: Vec::new(),
-            });
-        } else {
-            match &*slot {
-                Some(inc) if inc.meta == chunk.meta && inc.data.len() as u64 == chunk.offset => {}
-                _ => {
-                    *slot = None;
-                    return Err(Status::failed_precondition(
-                        "snapshot chunk out of order: resend from offset 0",
-                    ));
-                }
-            }
-        }
-        let inc = slot.as_mut().expect("set above");
-        if (inc.data.len() + chunk.data.len()) as u64 > self.opts.max_snapshot_bytes {
-            *slot = None;
-            return Err(Status::resource_exhausted(format!(
-                "snapshot larger than {} bytes",
-                self.opts.max_snapshot_bytes
-            )));
-        }
-        inc.data.extend_from_slice(&chunk.data);
-        if !chunk.done {
-            return Ok(None);
-        }
-        let inc = slot.take().expect("set above");
-        Ok(Some((inc.meta, inc.data)))
+    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        check_cluster_id(request.metadata(), self.opts.cluster_id)
+    }
+
+    async fn snapshot_store(&self) -> Result<Arc<SnapshotStore>, Status> {
+        let store = self
+            .snapshots
+            .get_or_try_init(|| async {
+                self.raft
+                    .with_state_machine(|sm: &mut LedgerStateMachine| {
+                        let store = sm.snapshot_store();
+                        Box::pin(async move { store })
+                    })
+                    .await
+                    .map_err(|e| Status::unavailable(format!("raft stopped: {e}")))
+            })
+            .await?;
+        Ok(store.clone())
     }
 }
 
@@ -111,6 +86,7 @@ impl v1::raft_server::Raft for RaftService {
         &self,
         request: Request<v1::AppendEntriesRequest>,
     ) -> Result<Response<v1::AppendEntriesResponse>, Status> {
+        self.check(&request)?;
         let rpc = decode("append request", &request.get_ref().payload).map_err(bad_request)?;
         let payload = answer(self.raft.append_entries(rpc).await)?;
         Ok(Response::new(v1::AppendEntriesResponse { payload }))
@@ -120,6 +96,7 @@ impl v1::raft_server::Raft for RaftService {
         &self,
         request: Request<v1::VoteRequest>,
     ) -> Result<Response<v1::VoteResponse>, Status> {
+        self.check(&request)?;
         let rpc = decode("vote request", &request.get_ref().payload).map_err(bad_request)?;
         let payload = answer(self.raft.vote(rpc).await)?;
         Ok(Response::new(v1::VoteResponse { payload }))
@@ -129,6 +106,7 @@ impl v1::raft_server::Raft for RaftService {
         &self,
         request: Request<v1::VoteRequest>,
     ) -> Result<Response<v1::VoteResponse>, Status> {
+        self.check(&request)?;
         let rpc = decode("pre-vote request", &request.get_ref().payload).map_err(bad_request)?;
         let payload = answer(self.raft.pre_vote(rpc).await)?;
         Ok(Response::new(v1::VoteResponse { payload }))
@@ -136,22 +114,15 @@ impl v1::raft_server::Raft for RaftService {
 
     async fn install_snapshot(
         &self,
-        request: Request<v1::InstallSnapshotRequest>,
+        request: Request<Streaming<v1::SnapshotChunk>>,
     ) -> Result<Response<v1::InstallSnapshotResponse>, Status> {
-        let Some((meta, data)) = self.gather(request.into_inner()).await? else {
-            let payload = answer(Ok::<_, String>(None::<SnapshotResponse<TypeConfig>>))?;
-            return Ok(Response::new(v1::InstallSnapshotResponse { payload }));
-        };
-        let (vote, meta): (Vote, SnapshotMeta) =
-            decode("snapshot meta", &meta).map_err(bad_request)?;
-        // TODO(step 5): check the snapshot's cluster id before this call; openraft panics on a
-        // snapshot inconsistent with our vote or committed log (design §5, pitfall 7).
-        let snapshot = Snapshot {
-            meta,
-            snapshot: SnapshotData::from_bytes(data),
-        };
-        let r = self.raft.install_full_snapshot(vote, snapshot).await;
-        let payload = answer(r.map(Some))?;
+        self.check(&request)?;
+        let store = self.snapshot_store().await?;
+        // Checks the cluster id in the header and the manifest, and every file's size and sum,
+        // before openraft sees the snapshot: it panics on an inconsistent one (design §5,
+        // pitfall 7).
+        let (vote, snapshot) = snapshot::receive(request.into_inner(), store, &self.opts).await?;
+        let payload = answer(self.raft.install_full_snapshot(vote, snapshot).await)?;
         Ok(Response::new(v1::InstallSnapshotResponse { payload }))
     }
 
@@ -159,6 +130,7 @@ impl v1::raft_server::Raft for RaftService {
         &self,
         request: Request<v1::LeaderTransferRequest>,
     ) -> Result<Response<v1::LeaderTransferResponse>, Status> {
+        self.check(&request)?;
         let rpc =
             decode("transfer-leader request", &request.get_ref().payload).map_err(bad_request)?;
         let payload = answer(self.raft.handle_transfer_leader(rpc).await)?;

@@ -3,7 +3,8 @@
 //! - [`applied`]: [`Applied`], the applied position (log id and membership) stored in the
 //!   ledger's `meta/applied` value.
 //! - `apply`: one entry, one ledger write (`docs/internals/replication-design.md` §4.4).
-//! - [`snapshot`]: snapshots, for now a checkpoint packed into one in-memory archive.
+//! - [`snapshot`]: snapshots: RocksDB checkpoints in directories with a manifest, kept on
+//!   disk across restarts and streamed file by file.
 //!
 //! # Durability
 //!
@@ -16,7 +17,9 @@
 //! purged past the durable position.
 //!
 //! Directory layout, inside the node's data directory: `state/` (the ledger's RocksDB),
-//! `state.new/`, `state.old/` (during a snapshot install), `snapshots/tmp-*` (during a build).
+//! `state.new/`, `state.old/` (during a snapshot install), `snapshots/<index>-<term>-<node>/`
+//! (complete snapshots: the current one and the one before), `snapshots/tmp-*` (during a
+//! build) and `snapshots/incoming-*` (during a transfer); staging leftovers are deleted on open.
 
 pub mod applied;
 mod apply;
@@ -33,29 +36,23 @@ use openraft::OptionalSend;
 use tally_ledger::Ledger;
 
 pub use applied::{Applied, StoredMembership};
-pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotData, SnapshotMeta};
+pub use snapshot::{
+    Manifest, Snapshot, SnapshotBuilder, SnapshotData, SnapshotMeta, SnapshotStore, Staging,
+};
 
 use crate::rocks::{Durability, RocksOptions, RocksStore};
 use crate::types::{Entry, Response, TypeConfig};
 
 /// Options of the state machine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SmOptions {
     /// The state store's options. Its durability is always [`Durability::NoWal`]: the Raft
     /// log is the write-ahead log.
     pub rocks: RocksOptions,
-    /// Largest state store, in bytes on disk, that a snapshot may hold (the whole snapshot is
-    /// held in memory until step 5 streams it from disk).
-    pub max_snapshot_bytes: u64,
-}
-
-impl Default for SmOptions {
-    fn default() -> Self {
-        Self {
-            rocks: RocksOptions::default(),
-            max_snapshot_bytes: 1 << 30,
-        }
-    }
+    /// The cluster id written into every snapshot's manifest, and required of every snapshot
+    /// installed or found on disk. [`crate::RaftNode`] sets it from
+    /// [`crate::NetOptions::cluster_id`]; 0 is for tests only.
+    pub cluster_id: u128,
 }
 
 /// State shared by the state machine and its snapshot builders.
@@ -65,8 +62,6 @@ pub(crate) struct Shared {
     ledger: Option<Ledger<RocksStore>>,
     /// The position of the last write; equals what the store holds.
     applied: Applied,
-    /// The last snapshot built or installed since open.
-    current: Option<(SnapshotMeta, SnapshotData)>,
 }
 
 type SharedRef = Arc<Mutex<Shared>>;
@@ -83,29 +78,30 @@ fn lock(shared: &SharedRef) -> io::Result<MutexGuard<'_, Shared>> {
 pub struct LedgerStateMachine {
     shared: SharedRef,
     state_dir: PathBuf,
-    snapshots_dir: PathBuf,
+    snapshots: Arc<SnapshotStore>,
     opts: SmOptions,
 }
 
 impl LedgerStateMachine {
     /// Opens (creating if missing) the state under the node's data directory `data_dir`
-    /// (`state/`, `snapshots/`), finishing or discarding an interrupted snapshot install.
+    /// (`state/`, `snapshots/`), finishing or discarding an interrupted snapshot install, and
+    /// loads the newest snapshot on disk that the state contains as the current one.
     pub fn open(data_dir: impl AsRef<Path>, opts: &SmOptions) -> io::Result<Self> {
         let data_dir = data_dir.as_ref();
         let state_dir = data_dir.join("state");
         let snapshots_dir = data_dir.join("snapshots");
         let mut opts = opts.clone();
         opts.rocks.durability = Durability::NoWal;
-        snapshot::recover(&state_dir, &snapshots_dir)?;
+        snapshot::recover(&state_dir)?;
         let (ledger, applied) = snapshot::open_ledger(&state_dir, &opts.rocks)?;
+        let snapshots = SnapshotStore::open(&snapshots_dir, opts.cluster_id, &applied)?;
         Ok(Self {
             shared: Arc::new(Mutex::new(Shared {
                 ledger: Some(ledger),
                 applied,
-                current: None,
             })),
             state_dir,
-            snapshots_dir,
+            snapshots: Arc::new(snapshots),
             opts,
         })
     }
@@ -150,11 +146,15 @@ impl LedgerStateMachine {
         Ok(response)
     }
 
+    /// The node's snapshot directories (the Raft service receives snapshots into it).
+    pub fn snapshot_store(&self) -> Arc<SnapshotStore> {
+        self.snapshots.clone()
+    }
+
     fn builder(&self) -> SnapshotBuilder {
         SnapshotBuilder {
             shared: self.shared.clone(),
-            snapshots_dir: self.snapshots_dir.clone(),
-            max_bytes: self.opts.max_snapshot_bytes,
+            snapshots: self.snapshots.clone(),
         }
     }
 }
@@ -216,19 +216,21 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
         meta: &SnapshotMeta,
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
-        snapshot::install(
-            &self.shared,
-            &self.state_dir,
-            &self.opts.rocks,
-            meta,
-            snapshot,
-        )
+        let (shared, state_dir) = (self.shared.clone(), self.state_dir.clone());
+        let (rocks, snapshots, meta) = (
+            self.opts.rocks.clone(),
+            self.snapshots.clone(),
+            meta.clone(),
+        );
+        // Links, copies, fsyncs and the reopen block: keep them off the async workers.
+        tokio::task::spawn_blocking(move || {
+            snapshot::install(&shared, &state_dir, &rocks, &snapshots, &meta, snapshot)
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        Ok(lock(&self.shared)?
-            .current
-            .clone()
-            .map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+        self.snapshots.current()
     }
 }
