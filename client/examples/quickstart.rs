@@ -76,14 +76,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Sends one transfer until its outcome is known. An indeterminate error means it may or may
-/// not have applied; sending the same transfer (same id) again is safe and settles it, and
-/// `Exists` then means the earlier attempt applied.
+/// Sends one transfer until its outcome is known, or gives up after a few tries. An
+/// indeterminate error means it may or may not have applied; sending the same transfer (same
+/// id) again is safe and settles it: `Exists` on a resend means an earlier attempt applied.
 async fn submit(client: &Client, transfer: Transfer) -> Result<CreateTransferResult, Error> {
+    let mut resent = false;
     loop {
         match client.create_transfer(transfer).await {
-            Ok(CreateTransferResult::Exists) => return Ok(CreateTransferResult::Ok),
-            Err(e) if e.is_indeterminate() => eprintln!("outcome unknown, resending: {e}"),
+            Ok(CreateTransferResult::Exists) if resent => return Ok(CreateTransferResult::Ok),
+            Err(e) if e.is_indeterminate() && !resent => {
+                eprintln!("outcome unknown, resending: {e}");
+                resent = true;
+            }
             other => return other,
         }
     }

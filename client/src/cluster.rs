@@ -367,6 +367,9 @@ fn judge(status: &Status, write: bool) -> Verdict {
         Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::Aborted => {
             Verdict::Uncertain
         }
+        // Raised by this client's own transport (a reset stream, a broken connection), not sent
+        // by the server: the request may have arrived.
+        Code::Internal if std::error::Error::source(status).is_some() => Verdict::Uncertain,
         Code::InvalidArgument => Verdict::Fatal(Error::InvalidArgument(status.message().into())),
         Code::Internal => Verdict::Fatal(Error::Internal {
             message: status.message().into(),
@@ -462,6 +465,13 @@ mod tests {
                 ..
             })
         ));
+        let mut reset = Status::internal("h2 protocol error: stream reset");
+        reset.set_source(std::sync::Arc::new(std::io::Error::other("reset")));
+        assert_eq!(
+            judge(&reset, true),
+            Verdict::Uncertain,
+            "a local transport error"
+        );
         assert!(matches!(
             judge(&Status::unimplemented("old server"), false),
             Verdict::Fatal(Error::Status {
