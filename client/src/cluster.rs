@@ -3,7 +3,8 @@
 //!
 //! Invariants:
 //! - Every call ends by its deadline: each attempt is bounded by the time left, and so is every
-//!   wait between attempts.
+//!   wait between attempts. A retry starts only with at least a quarter of the attempt timeout
+//!   left.
 //! - A retry resends the identical request. The server treats ids as idempotency keys and
 //!   applies a request's events as one unit, so resending can never apply anything twice.
 //! - A write is reported indeterminate only if some attempt may have reached a server's log:
@@ -106,7 +107,7 @@ impl Cluster {
         for address in addresses {
             let address = address.as_ref();
             let uri = to_uri(address);
-            Endpoint::from_shared(uri.clone()).map_err(|e| Error::Connection {
+            Endpoint::from_shared(uri.clone()).map_err(|e| Error::InvalidAddress {
                 address: address.to_owned(),
                 reason: e.to_string(),
             })?;
@@ -115,7 +116,7 @@ impl Cluster {
             }
         }
         if seeds.is_empty() {
-            return Err(Error::Connection {
+            return Err(Error::InvalidAddress {
                 address: String::new(),
                 reason: "no address given".into(),
             });
@@ -203,6 +204,7 @@ impl Cluster {
             let verdict = judge(&status, op.write);
             retry.last = format!("{uri}: {:?}: {}", status.code(), status.message());
             retry.overloaded = verdict == Verdict::Overloaded;
+            retry.not_connected = verdict == Verdict::NotConnected;
             let wait = match verdict {
                 Verdict::Fatal(error) => return Err(error),
                 Verdict::Redirect(hint) => {
@@ -227,8 +229,10 @@ impl Cluster {
                     retry.backoff()
                 }
             };
+            // An attempt with a sliver of time left would likely time out, turning a definite
+            // answer into an uncertain one: give up instead.
             let now = Instant::now();
-            if now + wait >= deadline {
+            if now + wait + self.options.attempt_timeout / 4 > deadline {
                 return Err(retry.give_up(op, now - start));
             }
             tokio::time::sleep(wait).await;
@@ -291,6 +295,8 @@ struct RetryState {
     uncertain: bool,
     /// The last attempt was refused as overload.
     overloaded: bool,
+    /// The last attempt could not connect.
+    not_connected: bool,
     /// Consecutive leader hints followed.
     redirects: usize,
     /// The next backoff ceiling.
@@ -305,6 +311,7 @@ impl RetryState {
             attempts: 0,
             uncertain: false,
             overloaded: false,
+            not_connected: false,
             redirects: 0,
             ceiling: options.retry_backoff_min,
             max: options.retry_backoff_max,
@@ -332,6 +339,12 @@ impl RetryState {
             }
         } else if self.overloaded {
             Error::ResourceExhausted(last)
+        } else if self.not_connected {
+            Error::Connection {
+                attempts,
+                elapsed,
+                last,
+            }
         } else {
             Error::Unavailable {
                 attempts,
@@ -512,11 +525,11 @@ mod tests {
         );
         assert!(matches!(
             Cluster::new(Vec::<String>::new(), options.clone()),
-            Err(Error::Connection { .. })
+            Err(Error::InvalidAddress { .. })
         ));
         assert!(matches!(
             Cluster::new(["bad host:1"], options),
-            Err(Error::Connection { .. })
+            Err(Error::InvalidAddress { .. })
         ));
     }
 }

@@ -32,9 +32,9 @@ pub enum Error {
         last: String,
     },
 
-    /// No node answered before the overall deadline, and nothing was applied: every node was
-    /// unreachable, had no leader, or (for a write) rejected the request before proposing it.
-    /// For reads this is also how a timed-out read ends. Safe to retry later.
+    /// No node served the request before the overall deadline, and nothing was applied: the
+    /// nodes had no leader or could not be reached. For reads this is also how a read with no
+    /// answer ends (a read never changes anything). Safe to retry later.
     #[error("no node could serve the request after {attempts} attempt(s) in {elapsed:?}: {last}")]
     Unavailable {
         /// Attempts made, the first one included.
@@ -56,10 +56,23 @@ pub enum Error {
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),
 
+    /// No node could be connected to before the overall deadline: every attempt failed to
+    /// open a connection (wrong addresses, nodes down, a network partition). Nothing was sent,
+    /// so nothing was applied. Safe to retry later.
+    #[error("could not connect to any node after {attempts} attempt(s) in {elapsed:?}: {last}")]
+    Connection {
+        /// Attempts made, the first one included.
+        attempts: u32,
+        /// Time spent, from the call to giving up.
+        elapsed: Duration,
+        /// The last attempt's failure.
+        last: String,
+    },
+
     /// An address given to [`Client::connect`](crate::Client::connect) is not a valid
     /// `host:port` (or URI), or the list is empty.
     #[error("invalid address {address:?}: {reason}")]
-    Connection {
+    InvalidAddress {
         /// The address as given.
         address: String,
         /// Why it was refused.
@@ -111,6 +124,7 @@ impl Error {
             self,
             Error::Indeterminate { .. }
                 | Error::Unavailable { .. }
+                | Error::Connection { .. }
                 | Error::ResourceExhausted(_)
                 | Error::Backpressure(_)
         )
@@ -148,6 +162,11 @@ mod tests {
                 last: "connection refused".into(),
             },
             Error::Backpressure(Duration::from_millis(5)),
+            Error::Connection {
+                attempts: 2,
+                elapsed: Duration::from_millis(5),
+                last: "connection refused".into(),
+            },
         ] {
             assert!(!definite.is_indeterminate(), "{definite}");
         }

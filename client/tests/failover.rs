@@ -146,7 +146,7 @@ async fn a_server_that_never_answers_is_bounded_by_the_overall_deadline() {
 }
 
 #[tokio::test]
-async fn an_unreachable_cluster_is_unavailable_not_indeterminate() {
+async fn an_unreachable_cluster_is_a_connection_error_not_indeterminate() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = closed.local_addr().unwrap().to_string();
     drop(closed);
@@ -160,7 +160,7 @@ async fn an_unreachable_cluster_is_unavailable_not_indeterminate() {
 
     // Nothing was ever sent, so nothing can have applied.
     assert!(
-        matches!(err, Error::Unavailable { attempts, .. } if attempts > 1),
+        matches!(err, Error::Connection { attempts, .. } if attempts > 1),
         "{err}"
     );
     assert!(!err.is_indeterminate());
