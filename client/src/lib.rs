@@ -23,6 +23,9 @@
 //! - [`results`]: the result enums, mirroring the proto enums number by number.
 //! - Helpers: [`id`] / [`IdGenerator`] (time-ordered unique ids), [`Currency`] / [`Scale`]
 //!   (`Decimal` <-> minor units), transfer builders on [`Transfer`], and [`LinkedChain`].
+//! - `tests/`: the client against mock `tally.v1.Ledger` nodes on loopback (leader hints,
+//!   retries, deadlines, batching, reads) and the dependency boundary. `examples/`: programs
+//!   for a running node. Recipes: `docs/guides/client.md`.
 //!
 //! # Boundary
 //!
