@@ -78,12 +78,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Sends one transfer until its outcome is known, or gives up after a few tries. An
 /// indeterminate error means it may or may not have applied; sending the same transfer (same
-/// id) again is safe and settles it: `Exists` on a resend means an earlier attempt applied.
+/// id) again is safe and settles it. `Exists` means it was applied by an earlier attempt (the
+/// client also resends on its own after a timeout or a leader change), so it counts as `Ok`.
 async fn submit(client: &Client, transfer: Transfer) -> Result<CreateTransferResult, Error> {
     let mut resent = false;
     loop {
         match client.create_transfer(transfer).await {
-            Ok(CreateTransferResult::Exists) if resent => return Ok(CreateTransferResult::Ok),
+            Ok(result) if result.is_applied() => return Ok(CreateTransferResult::Ok),
             Err(e) if e.is_indeterminate() && !resent => {
                 eprintln!("outcome unknown, resending: {e}");
                 resent = true;

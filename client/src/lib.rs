@@ -6,7 +6,9 @@
 //! the identical request until an overall deadline. No call hangs: when the deadline passes, the
 //! call ends with an [`Error`] that says whether a write may have been applied
 //! ([`Error::is_indeterminate`]). Ids are idempotency keys, so resending the same events is
-//! always safe: an event that was applied answers `Exists`.
+//! always safe: an event that was applied answers `Exists`. Because the client resends on its
+//! own, a call can answer `Exists` for an event only it sent; `is_applied()` on a result
+//! accepts both `Ok` and `Exists`.
 //!
 //! Business outcomes are result codes, one per event ([`CreateTransferResult`],
 //! [`CreateAccountResult`]); errors are reserved for requests that failed as a whole.
@@ -47,7 +49,7 @@
 //! let results = client
 //!     .create_accounts(&[Account::new(alice, usd.ledger, 1), Account::new(bob, usd.ledger, 1)])
 //!     .await?;
-//! assert!(results.iter().all(|r| r.is_ok()));
+//! assert!(results.iter().all(|r| r.is_applied())); // Ok, or Exists after an internal resend
 //!
 //! let amount = usd.to_minor("12.50".parse()?)?; // 1250 cents
 //! match client.create_transfer(Transfer::new(id(), alice, bob, amount, usd.ledger, 1)).await {

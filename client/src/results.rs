@@ -64,6 +64,15 @@ macro_rules! result_enum {
                 matches!(self, Self::Ok)
             }
 
+            /// `true` for `Ok` and `Exists`: an event exactly like this one is in the ledger.
+            /// `Exists` answers a resend of an applied event, and the client resends on its own
+            /// after a failure whose outcome was unknown (a timeout, a leader change), so a call
+            /// can answer `Exists` for an event that only this call sent. Likewise a resent event
+            /// that had failed for a transient reason answers `IdAlreadyFailed` (transfers).
+            pub const fn is_applied(self) -> bool {
+                matches!(self, Self::Ok | Self::Exists)
+            }
+
             /// Decodes one element of a response's packed `results` field.
             pub(crate) fn from_wire(raw: i32) -> Self {
                 // A negative number is no valid code; keep its bits rather than panic.
@@ -424,5 +433,10 @@ mod tests {
             "exceeds_credits"
         );
         assert!(CreateAccountResult::Ok.is_ok());
+        assert!(CreateAccountResult::Exists.is_applied() && CreateAccountResult::Ok.is_applied());
+        assert!(!CreateAccountResult::Exists.is_ok());
+        assert!(CreateTransferResult::Exists.is_applied());
+        assert!(!CreateTransferResult::ExistsWithDifferentAmount.is_applied());
+        assert!(!CreateTransferResult::IdAlreadyFailed.is_applied());
     }
 }
