@@ -205,6 +205,9 @@ impl Cluster {
             retry.last = format!("{uri}: {:?}: {}", status.code(), status.message());
             retry.overloaded = verdict == Verdict::Overloaded;
             retry.not_connected = verdict == Verdict::NotConnected;
+            if !matches!(verdict, Verdict::Redirect(_)) {
+                retry.redirects = 0;
+            }
             let wait = match verdict {
                 Verdict::Fatal(error) => return Err(error),
                 Verdict::Redirect(hint) => {
@@ -215,7 +218,6 @@ impl Cluster {
                 Verdict::NoLeader(after) => {
                     self.forget_leader(&uri);
                     retry.uncertain |= op.write;
-                    retry.redirects = 0;
                     after.unwrap_or_else(|| retry.backoff())
                 }
                 Verdict::Overloaded => retry.backoff(),

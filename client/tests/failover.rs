@@ -243,3 +243,27 @@ async fn internal_errors_are_not_retried_and_leave_a_write_indeterminate() {
     );
     assert_eq!(node.calls(), 2);
 }
+
+#[tokio::test]
+async fn nodes_naming_each_other_as_leader_get_backoff_not_a_busy_loop() {
+    let (a, b) = (MockNode::start(), MockNode::start());
+    a.follow(&b);
+    b.follow(&a);
+    let options = ClientOptions {
+        request_timeout: Duration::from_millis(400),
+        ..fast()
+    };
+    let client = Client::connect_with([a.address()], options).await.unwrap();
+
+    let start = Instant::now();
+    let err = client.create_transfers(&transfers(1)).await.unwrap_err();
+
+    // A redirect may come from a leader that proposed and then stepped down: not "nothing
+    // applied".
+    assert!(err.is_indeterminate(), "{err}");
+    assert!(start.elapsed() < Duration::from_millis(1_500));
+    let calls = a.calls() + b.calls();
+    // Without backoff a loopback ping-pong makes about 200 calls in 400 ms (debug build).
+    // With backoff (waits of 2.5..20 ms) it makes a few dozen at most.
+    assert!((4..80).contains(&calls), "{calls} calls");
+}
