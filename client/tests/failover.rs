@@ -267,3 +267,23 @@ async fn nodes_naming_each_other_as_leader_get_backoff_not_a_busy_loop() {
     // With backoff (waits of 2.5..20 ms) it makes a few dozen at most.
     assert!((4..80).contains(&calls), "{calls} calls");
 }
+
+/// Found on a real 3-node cluster: a leader committed a batch, then stalled before answering;
+/// the client resent the batch to the new leader, which answered `EXISTS`. The events applied
+/// exactly once, and the result says so through `is_applied()`.
+#[tokio::test]
+async fn a_resend_of_a_batch_that_applied_unanswered_answers_exists() {
+    let node = MockNode::start();
+    node.apply_then_hang(1);
+    let client = Client::connect_with([node.address()], fast())
+        .await
+        .unwrap();
+
+    let results = client.create_transfers(&transfers(2)).await.unwrap();
+
+    assert_eq!(results, [CreateTransferResult::Exists; 2]);
+    assert!(results.iter().all(|r| r.is_applied()));
+    let requests = node.transfer_requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0], requests[1], "the resend must be identical");
+}

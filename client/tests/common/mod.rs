@@ -10,7 +10,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,6 +47,11 @@ pub struct State {
     otherwise: Mutex<Action>,
     /// When set, this node is a follower of the leader at this `host:port`.
     follower_of: Mutex<Option<String>>,
+    /// The next this many `CreateTransfers` calls apply their events and then never answer,
+    /// like a leader that commits and then stalls.
+    apply_then_hang: AtomicUsize,
+    /// Transfer ids applied so far by such calls; a later event with one answers `EXISTS`.
+    applied: Mutex<HashSet<u128>>,
 }
 
 /// A running mock node.
@@ -74,6 +79,8 @@ impl MockNode {
             script: Mutex::default(),
             otherwise: Mutex::new(Action::Answer),
             follower_of: Mutex::default(),
+            apply_then_hang: AtomicUsize::new(0),
+            applied: Mutex::default(),
         });
         let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = incoming.local_addr().unwrap();
@@ -110,6 +117,11 @@ impl MockNode {
     /// Makes this node a follower of `leader`.
     pub fn follow(&self, leader: &MockNode) {
         *self.state.follower_of.lock().unwrap() = Some(leader.address());
+    }
+
+    /// The next `n` `CreateTransfers` calls apply their events, then never answer.
+    pub fn apply_then_hang(&self, n: usize) {
+        self.state.apply_then_hang.store(n, Ordering::SeqCst);
     }
 
     pub fn calls(&self) -> usize {
@@ -226,8 +238,26 @@ impl Ledger for Mock {
             .lock()
             .unwrap()
             .push(transfers.clone());
+        let stall = self
+            .0
+            .apply_then_hang
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if stall {
+            let ids = transfers.iter().map(|t| u128_from_wire(t.id));
+            self.0.applied.lock().unwrap().extend(ids);
+            return std::future::pending().await;
+        }
         self.gate(true).await?;
-        let results = transfers.iter().map(|t| t.user_data_32 as i32).collect();
+        let applied = self.0.applied.lock().unwrap();
+        let exists = v1::CreateTransferResult::Exists as i32;
+        let results = transfers
+            .iter()
+            .map(|t| match applied.contains(&u128_from_wire(t.id)) {
+                true => exists,
+                false => t.user_data_32 as i32,
+            })
+            .collect();
         Ok(Response::new(v1::CreateTransfersResponse { results }))
     }
 
