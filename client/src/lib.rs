@@ -1,2 +1,101 @@
-//! `tally-client`: the Rust SDK. Not built yet: it arrives after the server (issue 4). Until then
-//! this crate is empty on purpose.
+//! `tally-client`: the Rust SDK for Tally, a Raft-replicated double-entry ledger.
+//!
+//! A [`Client`] speaks the `tally.v1.Ledger` gRPC service to a cluster. It finds the leader
+//! (following the `tally-leader-addr` hint a follower answers with, otherwise trying the given
+//! addresses in turn), follows leader changes, and retries failures that may be transient with
+//! the identical request until an overall deadline. No call hangs: when the deadline passes, the
+//! call ends with an [`Error`] that says whether a write may have been applied
+//! ([`Error::is_indeterminate`]). Ids are idempotency keys, so resending the same events is
+//! always safe: an event that was applied answers `Exists`. Because the client resends on its
+//! own, a call can answer `Exists` for an event only it sent; `is_applied()` on a result
+//! accepts both `Ok` and `Exists`.
+//!
+//! Business outcomes are result codes, one per event ([`CreateTransferResult`],
+//! [`CreateAccountResult`]); errors are reserved for requests that failed as a whole.
+//!
+//! # Layout
+//!
+//! - [`client`](Client): the typed API, one method per RPC, plus single-event
+//!   [`Client::create_transfer`] / [`Client::create_account`], which the batcher packs with
+//!   concurrent calls into one request.
+//! - `cluster`: channels per node, the known leader, the retry loop and how each gRPC status is
+//!   judged. `batcher`: the bounded queue and background task behind single-event calls.
+//! - [`Account`], [`Transfer`], [`AccountBalance`], [`AccountFilter`], [`QueryFilter`] and
+//!   their flag sets: plain `u128` fields, converted to and from `tally_proto::v1`.
+//! - [`results`]: the result enums, mirroring the proto enums number by number.
+//! - Helpers: [`id`] / [`IdGenerator`] (time-ordered unique ids), [`Currency`] / [`Scale`]
+//!   (`Decimal` <-> minor units), transfer builders on [`Transfer`], and [`LinkedChain`].
+//! - `tests/`: the client against mock `tally.v1.Ledger` nodes on loopback (leader hints,
+//!   retries, deadlines, batching, reads) and the dependency boundary. `examples/`: programs
+//!   for a running node. Recipes: `docs/guides/client.md`.
+//!
+//! # Boundary
+//!
+//! This crate depends on `tally-proto` (the wire format) and small crates only, never on
+//! `tally-ledger`, `tally-raft` or `tally-server`: an application links the client without the
+//! storage engine. It assumes nothing about the server beyond the gRPC contract: statuses,
+//! the leader-hint metadata, and one result per event in request order.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use tally_client::{id, Account, Client, CreateTransferResult, Currency, Transfer};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect(["127.0.0.1:7100"]).await?;
+//! let usd = Currency::new("USD", 840, 2)?;
+//!
+//! let (alice, bob) = (id(), id());
+//! let results = client
+//!     .create_accounts(&[Account::new(alice, usd.ledger, 1), Account::new(bob, usd.ledger, 1)])
+//!     .await?;
+//! assert!(results.iter().all(|r| r.is_applied())); // Ok, or Exists after an internal resend
+//!
+//! let amount = usd.to_minor("12.50".parse()?)?; // 1250 cents
+//! match client.create_transfer(Transfer::new(id(), alice, bob, amount, usd.ledger, 1)).await {
+//!     Ok(CreateTransferResult::Ok) => println!("sent"),
+//!     Ok(rejected) => println!("rejected: {rejected}"),
+//!     // The transfer may or may not have applied: resend it with the same id to find out.
+//!     Err(e) if e.is_indeterminate() => println!("unknown: {e}"),
+//!     Err(e) => return Err(e.into()),
+//! }
+//!
+//! let accounts = client.lookup_accounts(&[alice, bob]).await?;
+//! for a in accounts {
+//!     println!("{:x}: credits {}", a.id, usd.to_decimal(a.credits_posted)?);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod account;
+mod amount;
+mod batcher;
+mod chain;
+mod client;
+mod cluster;
+mod error;
+mod filter;
+mod flags;
+mod ids;
+mod options;
+pub mod results;
+mod transfer;
+
+pub use account::{Account, AccountBalance};
+pub use amount::{AmountError, Currencies, Currency, Scale};
+pub use chain::{Linkable, LinkedChain};
+pub use client::Client;
+pub use cluster::{LEADER_ADDR_KEY, LEADER_ID_KEY, RETRY_AFTER_KEY};
+pub use error::Error;
+pub use filter::{AccountFilter, QueryFilter, ReadConsistency, BATCH_MAX};
+pub use flags::{AccountFilterFlags, AccountFlags, QueryFilterFlags, TransferFlags};
+pub use ids::{id, IdGenerator};
+pub use options::ClientOptions;
+pub use results::{CreateAccountResult, CreateTransferResult};
+/// The `Decimal` type the amount helpers take and return.
+pub use rust_decimal::Decimal;
+pub use transfer::{PostAmount, Transfer, AMOUNT_MAX};

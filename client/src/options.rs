@@ -1,0 +1,113 @@
+//! Client settings: deadlines, retry backoff and batching.
+
+use std::time::Duration;
+
+use crate::filter::{ReadConsistency, BATCH_MAX};
+
+/// Settings of a [`Client`](crate::Client). Build one with struct update syntax:
+///
+/// ```
+/// use std::time::Duration;
+/// use tally_client::ClientOptions;
+///
+/// let options = ClientOptions {
+///     request_timeout: Duration::from_secs(5),
+///     linger: Duration::ZERO, // send as soon as a batch slot is free
+///     ..ClientOptions::default()
+/// };
+/// assert_eq!(options.max_batch, 8189);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// How long one attempt (one RPC to one node) may take before it is abandoned and retried.
+    /// Also sent to the server as the gRPC deadline.
+    pub attempt_timeout: Duration,
+    /// The overall deadline of a call, retries included: no call takes (much) longer. A write
+    /// still unsettled by then ends in [`Error::Indeterminate`](crate::Error::Indeterminate).
+    pub request_timeout: Duration,
+    /// How long to wait for a TCP connection to a node.
+    pub connect_timeout: Duration,
+    /// The first retry waits about this long (with jitter); each further retry doubles it.
+    pub retry_backoff_min: Duration,
+    /// The longest wait between two retries.
+    pub retry_backoff_max: Duration,
+    /// The most events one batch of `create_transfer`/`create_account` calls carries
+    /// (1..=8189; larger values are clamped).
+    pub max_batch: usize,
+    /// How long the batcher waits for more events after the first one of a batch. Zero sends
+    /// at once, so a batch holds what queued up while the previous ones were in flight.
+    pub linger: Duration,
+    /// How many batches may be in flight at once per operation; while all are, new events
+    /// queue up and form the next batch.
+    pub max_in_flight_batches: usize,
+    /// How many single events may wait in the batching queue. When it is full, callers wait
+    /// (back-pressure) up to `request_timeout`, then get
+    /// [`Error::Backpressure`](crate::Error::Backpressure).
+    pub queue_capacity: usize,
+    /// The consistency of reads unless changed with
+    /// [`Client::with_read_consistency`](crate::Client::with_read_consistency).
+    pub read_consistency: ReadConsistency,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            attempt_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(1),
+            retry_backoff_min: Duration::from_millis(10),
+            retry_backoff_max: Duration::from_millis(500),
+            max_batch: BATCH_MAX,
+            linger: Duration::from_millis(1),
+            max_in_flight_batches: 4,
+            queue_capacity: 4 * BATCH_MAX,
+            read_consistency: ReadConsistency::Linearizable,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The same settings with every value in its valid range: limits at least 1, `max_batch`
+    /// at most 8189, `retry_backoff_max` at least `retry_backoff_min`, timeouts at least 1 ms.
+    pub(crate) fn normalized(mut self) -> Self {
+        let ms = Duration::from_millis(1);
+        self.attempt_timeout = self.attempt_timeout.max(ms);
+        self.request_timeout = self.request_timeout.max(ms);
+        self.connect_timeout = self.connect_timeout.max(ms);
+        self.retry_backoff_min = self.retry_backoff_min.max(ms);
+        self.retry_backoff_max = self.retry_backoff_max.max(self.retry_backoff_min);
+        self.max_batch = self.max_batch.clamp(1, BATCH_MAX);
+        self.max_in_flight_batches = self.max_in_flight_batches.max(1);
+        self.queue_capacity = self.queue_capacity.max(1);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_settings_are_clamped() {
+        let o = ClientOptions {
+            max_batch: 100_000,
+            max_in_flight_batches: 0,
+            queue_capacity: 0,
+            request_timeout: Duration::ZERO,
+            retry_backoff_min: Duration::from_secs(2),
+            retry_backoff_max: Duration::from_secs(1),
+            ..ClientOptions::default()
+        }
+        .normalized();
+        assert_eq!(
+            (o.max_batch, o.max_in_flight_batches, o.queue_capacity),
+            (8189, 1, 1)
+        );
+        assert_eq!(o.request_timeout, Duration::from_millis(1));
+        assert_eq!(o.retry_backoff_max, Duration::from_secs(2));
+        assert_eq!(
+            ClientOptions::default().normalized(),
+            ClientOptions::default()
+        );
+    }
+}

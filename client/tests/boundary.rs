@@ -1,0 +1,47 @@
+//! The client's dependency boundary: an application links `tally-client` without the ledger
+//! core, the Raft layer, the server or the storage engine.
+
+use std::process::Command;
+
+#[test]
+fn the_client_depends_on_no_server_side_crate() {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-p",
+            "tally-client",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8(output.stdout).unwrap();
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        crates.contains(&"tally-proto"),
+        "unexpected cargo tree output:\n{tree}"
+    );
+    for forbidden in [
+        "tally-ledger",
+        "tally-raft",
+        "tally-server",
+        "rocksdb",
+        "openraft",
+    ] {
+        assert!(
+            !crates.contains(&forbidden),
+            "tally-client depends on {forbidden}:\n{tree}"
+        );
+    }
+}
