@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tally's developer entry point: the README's "run it" and "test it" commands.
 #
-#   bash scripts/dev.sh run     build and run Tally (today: the ledger apply benchmark)
+#   bash scripts/dev.sh run     build Tally and run `tally start` (a single-node cluster on
+#                               127.0.0.1:7100, data in ./tally-data); extra arguments go to it
 #   bash scripts/dev.sh test    build and run the whole test suite
 #   bash scripts/dev.sh clippy  lint every crate and target (warnings are errors)
 #
@@ -47,7 +48,10 @@ case "$cmd" in
     run)
         ensure_libclang
         ensure_target_dir
-        exec cargo run --release -p tally-benches --bin apply -- "$@"
+        # Build the whole workspace (not `-p tally-server`): the same feature set as the tests,
+        # so RocksDB is not compiled a second time.
+        cargo build --release --workspace
+        exec "${CARGO_TARGET_DIR:-target}/release/tally" start "$@"
         ;;
     test)
         ensure_libclang
