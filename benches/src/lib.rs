@@ -2,12 +2,15 @@
 //!
 //! # Layout
 //!
-//! - this library: account id distributions and transfer batch generation.
+//! - this library: account id distributions and transfer batch generation for the apply
+//!   benchmark, and [`load`], the cluster benchmark behind `tally benchmark`.
 //! - `src/bin/apply.rs`: the ledger apply benchmark (state machine on the RocksDB store).
 //!
 //! Run `cargo run --release -p tally-benches --bin apply` for the default matrix.
 
 #![forbid(unsafe_code)]
+
+pub mod load;
 
 use tally_ledger::{Account, AccountFlags, Transfer};
 

@@ -33,6 +33,10 @@ enum Cmd {
     Status(StatusArgs),
     /// Run a local cluster of N nodes on loopback, as child processes, until Ctrl-C.
     DevCluster(DevArgs),
+    /// Load a cluster and print what it accepted and how fast it answered. With no flags:
+    /// a temporary single-node cluster, 10,000 accounts, 1,000,000 transfers in batches of
+    /// 8,189.
+    Benchmark(Box<tally_benches::load::BenchArgs>),
     /// Change the cluster: add a learner, set the voters, move leadership, snapshot.
     #[command(subcommand)]
     Admin(AdminCmd),
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
             Cmd::Status(a) => status(a).await,
             Cmd::DevCluster(a) => dev_cluster(a).await,
             Cmd::Admin(a) => admin(a).await,
+            Cmd::Benchmark(a) => benchmark(*a).await,
         }
     });
     match r {
@@ -180,6 +185,11 @@ fn flush_out() {
     use std::io::Write as _;
     let text = std::mem::take(&mut *OUT.lock().unwrap_or_else(|p| p.into_inner()));
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+async fn benchmark(args: tally_benches::load::BenchArgs) -> Result<()> {
+    let exe = std::env::current_exe().context("locate the tally binary")?;
+    tally_benches::load::run(args, exe).await
 }
 
 async fn status(args: StatusArgs) -> Result<()> {

@@ -345,3 +345,64 @@ async fn kill_9_of_the_leader_fails_over_and_the_node_catches_up() {
         assert!(p.wait_exit());
     }
 }
+
+/// `tally benchmark` end to end: a temporary cluster, the load, and a validation pass that
+/// finds every acknowledged transfer and exact balances. Small sizes: this checks the tool,
+/// the figures come from the full-size runs in docs/benchmarks.md.
+#[test]
+fn benchmark_runs_and_validates() {
+    let cwd = tempfile::tempdir().unwrap();
+    for extra in [
+        &["--transfers", "30000", "--batch", "1000", "--clients", "2"][..],
+        &[
+            "--nodes",
+            "3",
+            "--transfers",
+            "3000",
+            "--single",
+            "--clients",
+            "300",
+            "--connections",
+            "4",
+            "--pending-share",
+            "0.2",
+        ][..],
+        &[
+            "--transfers",
+            "4000",
+            "--batch",
+            "100",
+            "--rate",
+            "20000",
+            "--distribution",
+            "zipfian",
+        ][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args([
+                "benchmark",
+                "--accounts",
+                "500",
+                "--queries",
+                "50",
+                "--validate",
+                "--json",
+            ])
+            .args(["--out", &cwd.path().display().to_string()])
+            .args(extra)
+            .current_dir(cwd.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{extra:?}: {stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want: u64 = extra[extra.iter().position(|a| *a == "--transfers").unwrap() + 1]
+            .parse()
+            .unwrap();
+        assert_eq!(v["load"]["transfers"], want, "{extra:?}");
+        assert_eq!(v["validation"]["ok"], true, "{extra:?}: {stderr}");
+        assert_eq!(v["load"]["result_codes"]["ok"], want, "{extra:?}");
+        assert!(v["load"]["transfers_per_sec"].as_f64().unwrap() > 0.0);
+        assert!(cwd.path().join("benchmark.svg").exists());
+    }
+}

@@ -1,0 +1,308 @@
+//! The clients: account creation, the load (closed loop, one transfer per request, or open
+//! loop at a fixed rate), the queries afterwards, and validation.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use tally_client::{AccountFilter, AccountFilterFlags, Client, CreateTransferResult, Transfer};
+use tokio::task::JoinSet;
+
+use super::gen::{expected_balances, Gen};
+use super::report::{hist, Load, Validation};
+use super::BenchArgs;
+
+/// Creates every account, in full batches.
+pub async fn create_accounts(client: &Client, gen: &Gen) -> Result<()> {
+    for chunk in gen.accounts().chunks(tally_client::BATCH_MAX) {
+        let r = client
+            .create_accounts(chunk)
+            .await
+            .context("create accounts")?;
+        if let Some(bad) = r.iter().find(|r| !r.is_applied()) {
+            bail!("create accounts: {bad}");
+        }
+    }
+    Ok(())
+}
+
+/// What every driver shares while the load runs.
+struct Shared {
+    gen: Mutex<Gen>,
+    /// Transfers not yet handed to a client.
+    left: AtomicU64,
+    done: AtomicU64,
+    started: Instant,
+    /// Transfers answered per 100 ms since the start.
+    timeline: Mutex<Vec<u64>>,
+    codes: Mutex<BTreeMap<String, u64>>,
+    failed: Mutex<HashSet<u128>>,
+    errors: AtomicU64,
+    bar: ProgressBar,
+}
+
+impl Shared {
+    /// Takes up to `n` transfers from the sequence (none once the total is reached).
+    fn take(&self, n: usize) -> Vec<Transfer> {
+        let mut got = 0;
+        let _ = self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                got = left.min(n as u64);
+                Some(left - got)
+            });
+        if got == 0 {
+            return Vec::new();
+        }
+        self.gen.lock().expect("generator lock").batch(got as usize)
+    }
+
+    fn record(&self, batch: &[Transfer], results: &[CreateTransferResult]) {
+        let slot = (self.started.elapsed().as_millis() / 100) as usize;
+        {
+            let mut t = self.timeline.lock().expect("timeline lock");
+            if t.len() <= slot {
+                t.resize(slot + 1, 0);
+            }
+            t[slot] += batch.len() as u64;
+        }
+        let mut codes = self.codes.lock().expect("codes lock");
+        for (t, r) in batch.iter().zip(results) {
+            *codes.entry(r.name().to_string()).or_default() += 1;
+            if !r.is_ok() {
+                self.failed.lock().expect("failed lock").insert(t.id);
+            }
+        }
+        self.done.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.bar.inc(batch.len() as u64);
+    }
+
+    fn error(&self, batch: &[Transfer], e: &tally_client::Error) {
+        if self.errors.fetch_add(1, Ordering::Relaxed) < 5 {
+            self.bar.println(format!("request failed: {e}"));
+        }
+        // A failed (or indeterminate) request's transfers are left out of validation.
+        let mut f = self.failed.lock().expect("failed lock");
+        f.extend(batch.iter().map(|t| t.id));
+    }
+}
+
+/// Runs the load and returns what it measured.
+pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result<Load> {
+    let bar = ProgressBar::new(args.transfers);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} transfers ({per_sec})",
+        )
+        .expect("valid template"),
+    );
+    let shared = Arc::new(Shared {
+        gen: Mutex::new(gen.clone()),
+        left: AtomicU64::new(args.transfers),
+        done: AtomicU64::new(0),
+        started: Instant::now(),
+        timeline: Mutex::new(Vec::new()),
+        codes: Mutex::new(BTreeMap::new()),
+        failed: Mutex::new(HashSet::new()),
+        errors: AtomicU64::new(0),
+        bar,
+    });
+    let per_request = if args.single { 1 } else { args.batch };
+    let hists = match args.rate {
+        None => closed_loop(clients, &shared, args.clients, per_request).await,
+        Some(rate) => open_loop(clients, &shared, rate, per_request).await,
+    }?;
+    let secs = shared.started.elapsed().as_secs_f64();
+    shared.bar.finish_and_clear();
+    let mut latency = hist();
+    for h in &hists {
+        latency.add(h).expect("same histogram bounds");
+    }
+    let shared =
+        Arc::try_unwrap(shared).map_err(|_| anyhow::anyhow!("load tasks still running"))?;
+    Ok(Load {
+        transfers: shared.done.load(Ordering::Relaxed),
+        per_request,
+        secs,
+        latency_us: latency,
+        timeline: shared.timeline.into_inner().expect("timeline lock"),
+        codes: shared.codes.into_inner().expect("codes lock"),
+        failed: shared.failed.into_inner().expect("failed lock"),
+        errors: shared.errors.load(Ordering::Relaxed),
+    })
+}
+
+/// `n` clients, each sending its next request when the last one returned.
+async fn closed_loop(
+    clients: &[Client],
+    shared: &Arc<Shared>,
+    n: usize,
+    per_request: usize,
+) -> Result<Vec<Histogram<u64>>> {
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let client = clients[i % clients.len()].clone();
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let mut h = hist();
+            loop {
+                let batch = shared.take(per_request);
+                if batch.is_empty() {
+                    return h;
+                }
+                let t0 = Instant::now();
+                match client.create_transfers(&batch).await {
+                    Ok(r) => {
+                        let _ = h.record(t0.elapsed().as_micros() as u64);
+                        shared.record(&batch, &r);
+                    }
+                    Err(e) => shared.error(&batch, &e),
+                }
+            }
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(h) = tasks.join_next().await {
+        out.push(h.context("client task")?);
+    }
+    Ok(out)
+}
+
+/// Requests of `per_request` transfers sent at a fixed offered rate of `rate` transfers/s,
+/// whether or not earlier ones were answered; latency counts from when each was due.
+async fn open_loop(
+    clients: &[Client],
+    shared: &Arc<Shared>,
+    rate: u64,
+    per_request: usize,
+) -> Result<Vec<Histogram<u64>>> {
+    let interval = Duration::from_secs_f64(per_request as f64 / rate as f64);
+    let start = tokio::time::Instant::now();
+    let hist_all = Arc::new(Mutex::new(hist()));
+    let mut tasks = JoinSet::new();
+    let mut k: u64 = 0;
+    loop {
+        let due = start + interval.mul_f64(k as f64);
+        tokio::time::sleep_until(due).await;
+        let batch = shared.take(per_request);
+        if batch.is_empty() {
+            break;
+        }
+        let client = clients[(k as usize) % clients.len()].clone();
+        let (shared, h) = (shared.clone(), hist_all.clone());
+        tasks.spawn(async move {
+            match client.create_transfers(&batch).await {
+                Ok(r) => {
+                    let us = due.elapsed().as_micros() as u64;
+                    let _ = h.lock().expect("histogram lock").record(us);
+                    shared.record(&batch, &r);
+                }
+                Err(e) => shared.error(&batch, &e),
+            }
+        });
+        // Reap finished requests so the set stays small.
+        while tasks.try_join_next().is_some() {}
+        k += 1;
+    }
+    while tasks.join_next().await.is_some() {}
+    let h = Arc::try_unwrap(hist_all)
+        .map_err(|_| anyhow::anyhow!("open-loop tasks still running"))?
+        .into_inner()
+        .expect("histogram lock");
+    Ok(vec![h])
+}
+
+/// Times `args.queries` account-history queries (newest 10 transfers of a random account).
+pub async fn queries(
+    client: &Client,
+    gen_ids: &[u128],
+    args: &BenchArgs,
+) -> Result<Histogram<u64>> {
+    let mut h = hist();
+    let mut rng = fastrand::Rng::with_seed(args.seed);
+    for _ in 0..args.queries {
+        let id = gen_ids[rng.usize(..gen_ids.len())];
+        let mut f = AccountFilter::new(id);
+        f.limit = 10;
+        f.flags =
+            AccountFilterFlags::DEBITS | AccountFilterFlags::CREDITS | AccountFilterFlags::REVERSED;
+        let t0 = Instant::now();
+        client.get_account_transfers(f).await.context("query")?;
+        let _ = h.record(t0.elapsed().as_micros() as u64);
+    }
+    Ok(h)
+}
+
+/// Looks up every transfer of the run and every account, and checks them against a replay of
+/// the sequence: every acknowledged transfer present with its amount, every balance exact,
+/// debits = credits.
+pub async fn validate(client: &Client, gen: &Gen, load: &Load) -> Result<Validation> {
+    let total = load.transfers + load.failed.len() as u64;
+    let mut replay = gen.replay();
+    let mut checked = 0u64;
+    let mut missing = 0u64;
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(tally_client::BATCH_MAX as u64) as usize;
+        left -= n as u64;
+        let want: Vec<Transfer> = replay
+            .batch(n)
+            .into_iter()
+            .filter(|t| !load.failed.contains(&t.id))
+            .collect();
+        let ids: Vec<u128> = want.iter().map(|t| t.id).collect();
+        let got = client
+            .lookup_transfers(&ids)
+            .await
+            .context("lookup transfers")?;
+        let by_id: BTreeMap<u128, &Transfer> = got.iter().map(|t| (t.id, t)).collect();
+        for w in &want {
+            match by_id.get(&w.id) {
+                Some(g) if g.amount == w.amount && g.debit_account_id == w.debit_account_id => {
+                    checked += 1;
+                }
+                _ => missing += 1,
+            }
+        }
+    }
+    let expected = expected_balances(gen, total, &load.failed);
+    let ids = gen.account_ids();
+    let mut mismatched = 0u64;
+    let (mut debits, mut credits) = (0u128, 0u128);
+    for (chunk_ids, chunk_want) in ids
+        .chunks(tally_client::BATCH_MAX)
+        .zip(expected.chunks(tally_client::BATCH_MAX))
+    {
+        let got = client
+            .lookup_accounts(chunk_ids)
+            .await
+            .context("lookup accounts")?;
+        if got.len() != chunk_ids.len() {
+            mismatched += (chunk_ids.len() - got.len()) as u64;
+        }
+        for (a, w) in got.iter().zip(chunk_want) {
+            debits += a.debits_pending + a.debits_posted;
+            credits += a.credits_pending + a.credits_posted;
+            let have = [
+                a.debits_pending,
+                a.debits_posted,
+                a.credits_pending,
+                a.credits_posted,
+            ];
+            if have != *w {
+                mismatched += 1;
+            }
+        }
+    }
+    Ok(Validation {
+        transfers_checked: checked,
+        transfers_missing: missing,
+        accounts_checked: ids.len() as u64,
+        accounts_mismatched: mismatched,
+        debits_equal_credits: debits == credits,
+    })
+}

@@ -1,0 +1,174 @@
+//! `tally benchmark`: load a running (or temporary) cluster through the client SDK and print
+//! what it accepted and how fast it answered.
+//!
+//! - [`BenchArgs`]: the command's flags.
+//! - `cluster`: a temporary 1- or N-node cluster of `tally start` processes in a temp dir.
+//! - `gen`: accounts and transfers from a seed (uniform, zipfian or hot-set account choice,
+//!   a share of pending transfers with timeouts).
+//! - `drive`: closed-loop batch clients, one-transfer-per-request clients (for server-side
+//!   coalescing), and an open-loop mode at a fixed offered rate.
+//! - `report`: latency histograms, the text report, JSON, and an SVG plot.
+//!
+//! Latencies are recorded in HDR histograms (µs). In open-loop mode a batch's latency runs
+//! from when it was due to be sent, not when it was sent, so a backlog shows up as latency
+//! instead of hiding in a queue (coordinated omission).
+
+mod cluster;
+mod drive;
+mod gen;
+mod report;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tally_client::{Client, ClientOptions};
+
+pub use gen::Dist;
+
+/// `tally benchmark`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Run against an existing cluster (comma-separated host:port) instead of starting one.
+    #[arg(long, value_delimiter = ',')]
+    pub addresses: Option<Vec<String>>,
+    /// Nodes of the temporary cluster (1, 3 or 5).
+    #[arg(long, default_value_t = 1)]
+    pub nodes: u64,
+    /// Accounts to create.
+    #[arg(long, default_value_t = 10_000)]
+    pub accounts: u64,
+    /// Transfers to submit.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub transfers: u64,
+    /// Transfers per request (at most 8189).
+    #[arg(long, default_value_t = 8189)]
+    pub batch: usize,
+    /// Concurrent clients (closed loop: each sends its next request when the last returns).
+    #[arg(long, default_value_t = 1)]
+    pub clients: usize,
+    /// gRPC connections the clients share (one SDK client each).
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// One transfer per request: every client sends single-transfer requests, so the
+    /// server's coalescer does the batching.
+    #[arg(long)]
+    pub single: bool,
+    /// Open loop: offer this many transfers per second regardless of answers, and report
+    /// latency at that rate.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// How transfers choose accounts.
+    #[arg(long, value_enum, default_value_t = Dist::Uniform)]
+    pub distribution: Dist,
+    /// Share (0..=1) of transfers that are pending with a timeout.
+    #[arg(long, default_value_t = 0.0)]
+    pub pending_share: f64,
+    /// Timeout of pending transfers, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub pending_timeout: u32,
+    /// Account-history queries to time after the load.
+    #[arg(long, default_value_t = 1000)]
+    pub queries: u64,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Afterwards, look up every transfer and check every balance and debits = credits.
+    #[arg(long)]
+    pub validate: bool,
+    /// Print the result as JSON on stdout (the text report goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Write `benchmark.json` and `benchmark.svg` (throughput over time, latency
+    /// distribution) into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Keep the temporary cluster's data dir (printed) instead of deleting it.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Runs the benchmark; `tally_bin` is the `tally` binary used to start a temporary cluster.
+pub async fn run(args: BenchArgs, tally_bin: PathBuf) -> Result<()> {
+    check(&args)?;
+    let temp = match &args.addresses {
+        Some(_) => None,
+        None => Some(cluster::TempCluster::start(&tally_bin, args.nodes).await?),
+    };
+    let addresses = match (&args.addresses, &temp) {
+        (Some(a), _) => a.clone(),
+        (None, Some(t)) => t.addresses(),
+        (None, None) => unreachable!("a temporary cluster is started without --addresses"),
+    };
+    let result = bench(&args, &addresses, temp.as_ref()).await;
+    if let Some(t) = temp {
+        t.stop(args.keep);
+    }
+    let report = result?;
+    report::print(&args, &report)?;
+    Ok(())
+}
+
+fn check(args: &BenchArgs) -> Result<()> {
+    if !(1..=tally_client::BATCH_MAX).contains(&args.batch) {
+        bail!("--batch must be 1..=8189");
+    }
+    if args.accounts < 2 {
+        bail!("--accounts must be at least 2");
+    }
+    if args.clients == 0 || args.connections == 0 {
+        bail!("--clients and --connections must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.pending_share) {
+        bail!("--pending-share must be within 0..=1");
+    }
+    if args.addresses.is_none() && ![1, 3, 5].contains(&args.nodes) {
+        bail!("--nodes must be 1, 3 or 5");
+    }
+    if args.rate == Some(0) {
+        bail!("--rate must be positive");
+    }
+    Ok(())
+}
+
+fn options() -> ClientOptions {
+    ClientOptions {
+        request_timeout: Duration::from_secs(60),
+        attempt_timeout: Duration::from_secs(30),
+        ..ClientOptions::default()
+    }
+}
+
+async fn bench(
+    args: &BenchArgs,
+    addresses: &[String],
+    temp: Option<&cluster::TempCluster>,
+) -> Result<report::Report> {
+    let mut clients = Vec::new();
+    for _ in 0..args.connections {
+        clients.push(
+            Client::connect_with(addresses.iter().cloned(), options())
+                .await
+                .context("connect")?,
+        );
+    }
+    let mut gen = gen::Gen::new(args);
+    let t0 = Instant::now();
+    drive::create_accounts(&clients[0], &gen).await?;
+    let accounts_secs = t0.elapsed().as_secs_f64();
+    let load = drive::load(&clients, &mut gen, args).await?;
+    let queries = drive::queries(&clients[0], &gen.account_ids(), args).await?;
+    let validation = if args.validate {
+        Some(drive::validate(&clients[0], &gen, &load).await?)
+    } else {
+        None
+    };
+    let nodes = temp.map(|t| t.usage()).unwrap_or_default();
+    Ok(report::Report {
+        accounts_secs,
+        load,
+        queries,
+        validation,
+        nodes,
+    })
+}

@@ -1,0 +1,356 @@
+//! What a run measured, printed as text, JSON, and an SVG plot.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+use super::BenchArgs;
+
+/// A latency histogram in µs, 1 µs to 10 min, 3 significant digits.
+pub fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// The load phase.
+#[derive(Debug)]
+pub struct Load {
+    /// Transfers answered (any result code).
+    pub transfers: u64,
+    /// Transfers per request.
+    pub per_request: usize,
+    /// Wall time of the load phase.
+    pub secs: f64,
+    /// Request latency, µs.
+    pub latency_us: Histogram<u64>,
+    /// Transfers answered per 100 ms.
+    pub timeline: Vec<u64>,
+    /// Result codes and their counts.
+    pub codes: BTreeMap<String, u64>,
+    /// Ids of transfers not created (a result other than ok, or a failed request).
+    pub failed: HashSet<u128>,
+    /// Requests that failed as a whole.
+    pub errors: u64,
+}
+
+/// The validation pass.
+#[derive(Debug)]
+pub struct Validation {
+    /// Transfers found with the expected fields.
+    pub transfers_checked: u64,
+    /// Acknowledged transfers missing or different.
+    pub transfers_missing: u64,
+    /// Accounts looked up.
+    pub accounts_checked: u64,
+    /// Accounts missing or with a balance other than the replay's.
+    pub accounts_mismatched: u64,
+    /// Sum of all debits equals sum of all credits.
+    pub debits_equal_credits: bool,
+}
+
+impl Validation {
+    /// Whether everything checked out.
+    pub fn ok(&self) -> bool {
+        self.transfers_missing == 0 && self.accounts_mismatched == 0 && self.debits_equal_credits
+    }
+}
+
+/// One node of a temporary cluster, measured at the end.
+#[derive(Debug, Clone, Default)]
+pub struct NodeUsage {
+    /// Node id.
+    pub id: u64,
+    /// Resident memory now, KiB.
+    pub rss_kib: u64,
+    /// Peak resident memory, KiB.
+    pub peak_rss_kib: u64,
+    /// Bytes in the node's data dir.
+    pub data_bytes: u64,
+}
+
+/// Everything a run measured.
+#[derive(Debug)]
+pub struct Report {
+    /// Time to create the accounts.
+    pub accounts_secs: f64,
+    /// The load.
+    pub load: Load,
+    /// Query latency, µs.
+    pub queries: Histogram<u64>,
+    /// Validation, if asked for.
+    pub validation: Option<Validation>,
+    /// Temporary cluster's nodes.
+    pub nodes: Vec<NodeUsage>,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn pct(h: &Histogram<u64>) -> serde_json::Value {
+    json!({
+        "count": h.len(),
+        "p1_ms": ms(h.value_at_quantile(0.01)),
+        "p50_ms": ms(h.value_at_quantile(0.50)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "p100_ms": ms(h.max()),
+    })
+}
+
+/// The report as JSON.
+pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
+    let l = &r.load;
+    json!({
+        "config": {
+            "nodes": if args.addresses.is_some() { serde_json::Value::Null } else { args.nodes.into() },
+            "addresses": args.addresses,
+            "accounts": args.accounts,
+            "transfers": args.transfers,
+            "per_request": l.per_request,
+            "clients": args.clients,
+            "connections": args.connections,
+            "rate": args.rate,
+            "distribution": args.distribution,
+            "pending_share": args.pending_share,
+            "seed": args.seed,
+        },
+        "accounts_secs": r.accounts_secs,
+        "load": {
+            "transfers": l.transfers,
+            "secs": l.secs,
+            "transfers_per_sec": l.transfers as f64 / l.secs,
+            "request_latency": pct(&l.latency_us),
+            "result_codes": l.codes,
+            "failed_requests": l.errors,
+            "timeline_per_100ms": l.timeline,
+        },
+        "queries": pct(&r.queries),
+        "validation": r.validation.as_ref().map(|v| json!({
+            "ok": v.ok(),
+            "transfers_checked": v.transfers_checked,
+            "transfers_missing": v.transfers_missing,
+            "accounts_checked": v.accounts_checked,
+            "accounts_mismatched": v.accounts_mismatched,
+            "debits_equal_credits": v.debits_equal_credits,
+        })),
+        "nodes": r.nodes.iter().map(|n| json!({
+            "id": n.id, "rss_mib": n.rss_kib as f64 / 1024.0,
+            "peak_rss_mib": n.peak_rss_kib as f64 / 1024.0,
+            "data_mib": n.data_bytes as f64 / (1 << 20) as f64,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The human-readable report.
+pub fn to_text(args: &BenchArgs, r: &Report) -> String {
+    let l = &r.load;
+    let mut s = String::new();
+    let what = if l.per_request == 1 {
+        "1 transfer per request".to_string()
+    } else {
+        format!("{} transfers per request", l.per_request)
+    };
+    let target = match &args.addresses {
+        Some(a) => format!("cluster at {}", a.join(",")),
+        None => format!("temporary {}-node cluster", args.nodes),
+    };
+    let mode = match args.rate {
+        Some(r) => format!("open loop at {r} transfers/s"),
+        None => format!("{} closed-loop clients", args.clients),
+    };
+    let _ = writeln!(
+        s,
+        "{target}, {} accounts ({:?}), {what}, {mode}",
+        args.accounts, args.distribution
+    );
+    let _ = writeln!(s, "accounts created in {:.2} s", r.accounts_secs);
+    let _ = writeln!(
+        s,
+        "load accepted = {:.0} transfers/s ({} transfers in {:.2} s)",
+        l.transfers as f64 / l.secs,
+        l.transfers,
+        l.secs
+    );
+    let h = &l.latency_us;
+    let label = if l.per_request == 1 {
+        "transfer"
+    } else {
+        "batch"
+    };
+    let _ = writeln!(
+        s,
+        "{label} latency p1 = {:.1} ms, p50 = {:.1} ms, p99 = {:.1} ms, p100 = {:.1} ms",
+        ms(h.value_at_quantile(0.01)),
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.max())
+    );
+    if l.per_request > 1 && !h.is_empty() {
+        let per = h.mean() / l.per_request as f64;
+        let _ = writeln!(
+            s,
+            "per-transfer share of a batch's latency (mean) = {:.2} µs",
+            per
+        );
+    }
+    let q = &r.queries;
+    if !q.is_empty() {
+        let _ = writeln!(
+            s,
+            "query latency (account history, 10 newest) p50 = {:.2} ms, p99 = {:.2} ms",
+            ms(q.value_at_quantile(0.5)),
+            ms(q.value_at_quantile(0.99))
+        );
+    }
+    let not_ok: u64 = l
+        .codes
+        .iter()
+        .filter(|(k, _)| *k != "ok")
+        .map(|(_, v)| v)
+        .sum();
+    if not_ok > 0 || l.errors > 0 {
+        let _ = writeln!(
+            s,
+            "not created: {not_ok} by result code {:?}, {} failed requests",
+            l.codes, l.errors
+        );
+    }
+    for n in &r.nodes {
+        let _ = writeln!(
+            s,
+            "node {}: rss = {:.0} MiB (peak {:.0} MiB), data = {:.0} MiB",
+            n.id,
+            n.rss_kib as f64 / 1024.0,
+            n.peak_rss_kib as f64 / 1024.0,
+            n.data_bytes as f64 / (1 << 20) as f64
+        );
+    }
+    if let Some(v) = &r.validation {
+        let _ = writeln!(
+            s,
+            "validation {}: {} transfers found as acknowledged ({} missing), {} accounts ({} wrong), debits = credits: {}",
+            if v.ok() { "passed" } else { "FAILED" },
+            v.transfers_checked,
+            v.transfers_missing,
+            v.accounts_checked,
+            v.accounts_mismatched,
+            v.debits_equal_credits
+        );
+    }
+    s
+}
+
+/// An SVG with two panels: transfers per second over time, and the latency distribution
+/// (latency at each percentile, log-scaled percentile axis).
+pub fn to_svg(r: &Report) -> String {
+    let per_sec: Vec<f64> = r.load.timeline.iter().map(|n| *n as f64 * 10.0).collect();
+    let h = &r.load.latency_us;
+    let qs: Vec<f64> = (0..=40)
+        .map(|i| 1.0 - 10f64.powf(-(i as f64) / 10.0))
+        .collect();
+    let lat: Vec<(f64, f64)> = qs
+        .iter()
+        .map(|q| (-(1.0 - q).max(1e-4).log10(), ms(h.value_at_quantile(*q))))
+        .collect();
+    let mut s = String::from(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"360\" font-family=\"sans-serif\" font-size=\"11\">\n",
+    );
+    let pts: Vec<(f64, f64)> = per_sec
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as f64 / 10.0, *v))
+        .collect();
+    panel(
+        &mut s,
+        0.0,
+        "transfers/s over time (s)",
+        &pts,
+        |x| format!("{x:.0}"),
+        |y| format!("{:.0}k", y / 1000.0),
+    );
+    panel(
+        &mut s,
+        450.0,
+        "latency (ms) by percentile",
+        &lat,
+        |x| format!("p{}", 100.0 - 100.0 * 10f64.powf(-x)),
+        |y| format!("{y:.0}"),
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+fn panel(
+    s: &mut String,
+    x0: f64,
+    title: &str,
+    pts: &[(f64, f64)],
+    fx: impl Fn(f64) -> String,
+    fy: impl Fn(f64) -> String,
+) {
+    let (w, h, left, top) = (400.0, 280.0, x0 + 50.0, 30.0);
+    let xmax = pts.iter().map(|p| p.0).fold(f64::MIN_POSITIVE, f64::max);
+    let ymax = pts.iter().map(|p| p.1).fold(f64::MIN_POSITIVE, f64::max) * 1.1;
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"18\" font-size=\"13\">{title}</text>",
+        left
+    );
+    let _ = writeln!(s, "<rect x=\"{left}\" y=\"{top}\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#999\"/>");
+    for i in 0..=4 {
+        let f = i as f64 / 4.0;
+        let y = top + h - f * h;
+        let x = left + f * w;
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left - 4.0,
+            y + 4.0,
+            fy(f * ymax)
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            top + h + 14.0,
+            fx(f * xmax)
+        );
+    }
+    let line: Vec<String> = pts
+        .iter()
+        .map(|(x, y)| format!("{:.1},{:.1}", left + x / xmax * w, top + h - y / ymax * h))
+        .collect();
+    let _ = writeln!(
+        s,
+        "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"{}\"/>",
+        line.join(" ")
+    );
+}
+
+/// Prints the report (text to stdout, or to stderr with JSON on stdout) and writes the files.
+pub fn print(args: &BenchArgs, r: &Report) -> Result<()> {
+    let text = to_text(args, r);
+    let json = to_json(args, r);
+    if args.json {
+        eprint!("{text}");
+        println!("{json}");
+    } else {
+        print!("{text}");
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        std::fs::write(
+            dir.join("benchmark.json"),
+            serde_json::to_string_pretty(&json)?,
+        )?;
+        std::fs::write(dir.join("benchmark.svg"), to_svg(r))?;
+        eprintln!("wrote {}/benchmark.json and benchmark.svg", dir.display());
+    }
+    if let Some(v) = &r.validation {
+        if !v.ok() {
+            anyhow::bail!("validation failed");
+        }
+    }
+    Ok(())
+}
