@@ -31,6 +31,14 @@ macro_rules! result_enum {
         }
 
         impl $name {
+            /// What the code means, in one sentence (the reference docs have more).
+            pub fn description(self) -> &'static str {
+                match self {
+                    $( Self::$variant => concat!($($doc),*).trim_start(), )*
+                    Self::Unknown(_) => "a result code this version of the client does not know",
+                }
+            }
+
             /// Every known code, in declaration order (which is validation precedence).
             pub const ALL: &'static [$name] = &[$($name::$variant),*];
 
@@ -375,6 +383,20 @@ mod tests {
         fn from(raw: i32) -> Self {
             Self::from_wire(raw)
         }
+    }
+
+    #[test]
+    fn every_code_has_a_description() {
+        for r in CreateAccountResult::ALL {
+            assert!(r.description().len() > 10, "{r}");
+        }
+        for r in CreateTransferResult::ALL {
+            assert!(r.description().len() > 10, "{r}");
+        }
+        assert_eq!(
+            CreateTransferResult::ExceedsCredits.description(),
+            "The debit account would owe more than its credits (transient: burns the id)."
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `tally`: run a node (`start`), look at a cluster (`status`), or try a local 3-node cluster
 //! (`dev-cluster`).
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -37,6 +39,16 @@ enum Cmd {
     /// a temporary single-node cluster, 10,000 accounts, 1,000,000 transfers in batches of
     /// 8,189.
     Benchmark(Box<tally_benches::load::BenchArgs>),
+    /// Create and look up accounts.
+    #[command(subcommand)]
+    Account(cli::AccountCmd),
+    /// Create, post, void and look up transfers.
+    #[command(subcommand)]
+    Transfer(cli::TransferCmd),
+    /// An account's balance history (accounts with the history flag).
+    Balances(cli::HistoryArgs),
+    /// An account's transfers.
+    Transfers(cli::HistoryArgs),
     /// Change the cluster: add a learner, set the voters, move leadership, snapshot.
     #[command(subcommand)]
     Admin(AdminCmd),
@@ -130,6 +142,10 @@ fn main() -> ExitCode {
             Cmd::DevCluster(a) => dev_cluster(a).await,
             Cmd::Admin(a) => admin(a).await,
             Cmd::Benchmark(a) => benchmark(*a).await,
+            Cmd::Account(c) => c.run().await,
+            Cmd::Transfer(c) => c.run().await,
+            Cmd::Balances(a) => cli::history(a, true).await,
+            Cmd::Transfers(a) => cli::history(a, false).await,
         }
     });
     match r {

@@ -1,0 +1,167 @@
+//! `tally account create|lookup`.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+use tally_client::{Account, AccountFlags};
+
+use super::{flag_names, parse_flags, parse_u128, table, Conn};
+
+const FLAGS: &[(&str, u32)] = &[
+    ("linked", AccountFlags::LINKED.bits()),
+    (
+        "debits_must_not_exceed_credits",
+        AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS.bits(),
+    ),
+    (
+        "credits_must_not_exceed_debits",
+        AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS.bits(),
+    ),
+    ("history", AccountFlags::HISTORY.bits()),
+    ("imported", AccountFlags::IMPORTED.bits()),
+    ("closed", AccountFlags::CLOSED.bits()),
+];
+
+/// `tally account ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AccountCmd {
+    /// Create an account.
+    Create {
+        /// The account's id (decimal or 0x-hex); a new time-ordered id if omitted.
+        #[arg(long, value_parser = parse_u128)]
+        id: Option<u128>,
+        /// The ledger (e.g. currency) it belongs to.
+        #[arg(long)]
+        ledger: u32,
+        /// Chart-of-accounts code, 1..=65535.
+        #[arg(long)]
+        code: u16,
+        /// Comma-separated: linked, debits_must_not_exceed_credits,
+        /// credits_must_not_exceed_debits, history.
+        #[arg(long, default_value = "")]
+        flags: String,
+        /// Opaque reference data.
+        #[arg(long, value_parser = parse_u128, default_value = "0")]
+        user_data_128: u128,
+        /// Opaque reference data.
+        #[arg(long, default_value_t = 0)]
+        user_data_64: u64,
+        /// Opaque reference data.
+        #[arg(long, default_value_t = 0)]
+        user_data_32: u32,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Look accounts up by id.
+    Lookup {
+        /// Account ids.
+        #[arg(required = true, value_parser = parse_u128)]
+        ids: Vec<u128>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+impl AccountCmd {
+    /// Runs the command.
+    pub async fn run(self) -> Result<()> {
+        match self {
+            Self::Create {
+                id,
+                ledger,
+                code,
+                flags,
+                user_data_128,
+                user_data_64,
+                user_data_32,
+                conn,
+            } => {
+                let mut a = Account::new(id.unwrap_or_else(tally_client::id), ledger, code);
+                a.flags = AccountFlags::from_bits_retain(parse_flags(&flags, FLAGS)?);
+                a.user_data_128 = user_data_128;
+                a.user_data_64 = user_data_64;
+                a.user_data_32 = user_data_32;
+                let r = conn.client().await?.create_accounts(&[a]).await?[0];
+                if conn.json {
+                    println!(
+                        "{}",
+                        json!({"id": a.id.to_string(), "result": r.name(), "ok": r.is_ok()})
+                    );
+                } else if r.is_ok() {
+                    println!("account {} created", a.id);
+                } else {
+                    println!("account {} not created: {r}: {}", a.id, r.description());
+                }
+                if !r.is_applied() {
+                    bail!("result {r}");
+                }
+                Ok(())
+            }
+            Self::Lookup { ids, conn } => {
+                let found = conn.client().await?.lookup_accounts(&ids).await?;
+                print_accounts(&found, conn.json);
+                if found.len() < ids.len() {
+                    let missing: Vec<String> = ids
+                        .iter()
+                        .filter(|i| !found.iter().any(|a| a.id == **i))
+                        .map(u128::to_string)
+                        .collect();
+                    bail!("not found: {}", missing.join(", "));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn print_accounts(accounts: &[Account], as_json: bool) {
+    if as_json {
+        for a in accounts {
+            println!(
+                "{}",
+                json!({
+                    "id": a.id.to_string(),
+                    "ledger": a.ledger,
+                    "code": a.code,
+                    "flags": flag_names(a.flags.bits(), FLAGS),
+                    "debits_pending": a.debits_pending.to_string(),
+                    "debits_posted": a.debits_posted.to_string(),
+                    "credits_pending": a.credits_pending.to_string(),
+                    "credits_posted": a.credits_posted.to_string(),
+                    "user_data_128": a.user_data_128.to_string(),
+                    "user_data_64": a.user_data_64,
+                    "user_data_32": a.user_data_32,
+                    "timestamp": a.timestamp,
+                })
+            );
+        }
+        return;
+    }
+    let rows: Vec<Vec<String>> = accounts
+        .iter()
+        .map(|a| {
+            vec![
+                a.id.to_string(),
+                a.ledger.to_string(),
+                a.code.to_string(),
+                a.debits_pending.to_string(),
+                a.debits_posted.to_string(),
+                a.credits_pending.to_string(),
+                a.credits_posted.to_string(),
+                flag_names(a.flags.bits(), FLAGS),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "id",
+            "ledger",
+            "code",
+            "debits_pending",
+            "debits_posted",
+            "credits_pending",
+            "credits_posted",
+            "flags",
+        ],
+        &rows,
+    );
+}

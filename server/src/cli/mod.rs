@@ -1,0 +1,140 @@
+//! The `tally` binary's client commands: `account`, `transfer`, `balances`, `transfers`,
+//! through the client SDK against a running cluster. Tables for people by default, `--json`
+//! (one object per line) for scripts; every result code is printed with what it means.
+
+mod account;
+mod transfer;
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use tally_client::{Client, ClientOptions, ReadConsistency};
+
+pub use account::AccountCmd;
+pub use transfer::{history, HistoryArgs, TransferCmd};
+
+use tally_server::config::DEFAULT_LISTEN;
+
+/// Flags every client command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Conn {
+    /// Nodes of the cluster, comma-separated host:port (any of them; the SDK finds the leader).
+    #[arg(long, env = "TALLY_ADDRESSES", value_delimiter = ',', default_value = DEFAULT_LISTEN, global = true)]
+    pub addresses: Vec<String>,
+    /// Print JSON (one object per line) instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Reads may come from any node and may miss the latest writes.
+    #[arg(long, global = true)]
+    pub stale: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 10, global = true)]
+    pub timeout_secs: u64,
+}
+
+impl Conn {
+    /// A client for these flags.
+    pub async fn client(&self) -> Result<Client> {
+        let opts = ClientOptions {
+            request_timeout: Duration::from_secs(self.timeout_secs.max(1)),
+            read_consistency: if self.stale {
+                ReadConsistency::Stale
+            } else {
+                ReadConsistency::Linearizable
+            },
+            ..ClientOptions::default()
+        };
+        Ok(Client::connect_with(self.addresses.iter().cloned(), opts).await?)
+    }
+}
+
+/// Parses a u128 written in decimal or `0x` hex.
+pub fn parse_u128(s: &str) -> Result<u128, String> {
+    let s = s.replace('_', "");
+    let r = match s.strip_prefix("0x") {
+        Some(h) => u128::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("{s:?} is not a u128 (decimal or 0x-hex): {e}"))
+}
+
+/// Parses a flag list like `linked,history` against `names`, OR-ing their bits.
+pub fn parse_flags(list: &str, names: &[(&str, u32)]) -> Result<u32> {
+    let mut bits = 0;
+    for f in list.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let f = f.replace('-', "_");
+        match names.iter().find(|(n, _)| *n == f) {
+            Some((_, b)) => bits |= b,
+            None => bail!(
+                "unknown flag {f:?}; known: {}",
+                names.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    Ok(bits)
+}
+
+/// Names of the set bits of `bits`, comma-separated (`-` for none).
+pub fn flag_names(bits: u32, names: &[(&str, u32)]) -> String {
+    let set: Vec<&str> = names
+        .iter()
+        .filter(|(_, b)| bits & b != 0)
+        .map(|(n, _)| *n)
+        .collect();
+    if set.is_empty() {
+        "-".into()
+    } else {
+        set.join(",")
+    }
+}
+
+/// Prints rows as an aligned table under `header`.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let s: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = w[i]))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn u128_in_decimal_and_hex() {
+        assert_eq!(parse_u128("42"), Ok(42));
+        assert_eq!(parse_u128("0xff"), Ok(255));
+        assert_eq!(parse_u128("1_000"), Ok(1000));
+        assert_eq!(
+            parse_u128(&u128::MAX.to_string()),
+            Ok(u128::MAX),
+            "the whole range"
+        );
+        assert!(parse_u128("-1").is_err());
+        assert!(parse_u128("12.5").is_err());
+    }
+
+    #[test]
+    fn flags_by_name() {
+        let names = [("linked", 1), ("history", 8)];
+        assert_eq!(parse_flags("linked,history", &names).unwrap(), 9);
+        assert_eq!(parse_flags("", &names).unwrap(), 0);
+        assert!(parse_flags("closed", &names).is_err());
+        assert_eq!(flag_names(9, &names), "linked,history");
+        assert_eq!(flag_names(0, &names), "-");
+    }
+}
