@@ -45,6 +45,10 @@ pub enum ProposeError {
     /// The leader cannot reach a quorum (read barriers only).
     #[error("no quorum: {0}")]
     NoQuorum(String),
+    /// The request's deadline passed before the node could answer (a read barrier that did
+    /// not complete in time). Nothing was written.
+    #[error("timed out: {0}")]
+    TimedOut(String),
     /// A membership change was refused (in progress, empty, unknown learner, ...).
     #[error("membership change refused: {0}")]
     Membership(String),
@@ -208,7 +212,11 @@ impl RaftNode {
         };
         tokio::time::timeout(timeout, work)
             .await
-            .unwrap_or_else(|_| Err(ProposeError::NoQuorum("read index round timed out".into())))
+            .unwrap_or_else(|_| {
+                Err(ProposeError::TimedOut(
+                    "confirming leadership with a quorum".into(),
+                ))
+            })
     }
 
     /// The leader this node knows of, with its address.

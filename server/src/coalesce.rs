@@ -8,6 +8,10 @@
 //! proposed alone at once; under load the requests that queue while the slots are busy become
 //! one entry. So the batch size follows the load, with no timer.
 //!
+//! Imported and live events never share an entry: the ledger decides whether a batch is
+//! imported from its first event, so a request merged behind one of the other kind would fail
+//! every event.
+//!
 //! A request whose last event has the `linked` flag ends its entry: merging anything after it
 //! would extend its open chain into another caller's events. Proposed last, it gets exactly the
 //! outcome it would get alone (`linked_event_chain_open` for the open chain).
@@ -19,7 +23,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tally_ledger::{Account, Command, Transfer, TransferFlags, BATCH_MAX};
+use tally_ledger::{Account, AccountFlags, Command, Transfer, TransferFlags, BATCH_MAX};
 use tally_raft::{RaftNode, Response};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -71,11 +75,23 @@ impl Events {
         }
     }
 
+    /// Whether `other` can share an entry with `self`: same operation, and the same
+    /// `imported` flag on the first event, since the ledger judges every event of a batch
+    /// against its first event's (bit 8 on transfers, bit 4 on accounts).
     fn same_kind(&self, other: &Self) -> bool {
-        matches!(
+        let imported = |e: &Self| match e {
+            Self::Accounts(v) => v
+                .first()
+                .is_some_and(|a| a.flags & AccountFlags::IMPORTED.bits() != 0),
+            Self::Transfers(v) => v
+                .first()
+                .is_some_and(|t| t.flags & TransferFlags::IMPORTED.bits() != 0),
+        };
+        let same_op = matches!(
             (self, other),
             (Self::Accounts(_), Self::Accounts(_)) | (Self::Transfers(_), Self::Transfers(_))
-        )
+        );
+        same_op && imported(self) == imported(other)
     }
 
     /// Whether the last event leaves a linked chain open. Bit 0 is `linked` on both records.
@@ -355,6 +371,19 @@ mod tests {
         assert_eq!(batch.len(), 2, "the open chain ends the entry");
         assert!(held.is_none());
         assert_eq!(rx.try_recv().unwrap().events.len(), 1);
+    }
+
+    #[test]
+    fn gather_keeps_imported_and_live_events_apart() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (first, _r0) = submit(transfers(2, false));
+        let mut imported = vec![Transfer::default(); 3];
+        imported[0].flags = TransferFlags::IMPORTED.bits();
+        let (imp, _r1) = submit(Events::Transfers(imported));
+        tx.send(imp).unwrap();
+        let mut held = None;
+        assert_eq!(gather(first, &mut rx, &mut held).len(), 1);
+        assert_eq!(held.map(|s| s.events.len()), Some(3));
     }
 
     #[test]

@@ -95,7 +95,8 @@ enum AdminCmd {
 
 #[derive(Debug, clap::Args)]
 struct AdminTo {
-    /// Nodes of the cluster, comma-separated host:port; the command goes to the leader.
+    /// Nodes of the cluster, comma-separated host:port. Membership and leadership commands go
+    /// to the leader (found through the others); `snapshot` runs on the first node that answers.
     #[arg(long, env = "TALLY_ADDRESSES", value_delimiter = ',', default_value = DEFAULT_LISTEN)]
     addresses: Vec<String>,
 }
@@ -148,6 +149,7 @@ fn main() -> ExitCode {
             Cmd::Transfers(a) => cli::history(a, false).await,
         }
     });
+    flush_out();
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -209,12 +211,6 @@ async fn benchmark(args: tally_benches::load::BenchArgs) -> Result<()> {
 }
 
 async fn status(args: StatusArgs) -> Result<()> {
-    let r = status_inner(args).await;
-    flush_out();
-    r
-}
-
-async fn status_inner(args: StatusArgs) -> Result<()> {
     let mut answered = 0;
     if !args.json {
         out!(

@@ -6,7 +6,7 @@
 //! | not the leader (write or linearizable read) | `UNAVAILABLE` + [`LEADER_ID`], [`LEADER_ADDR`] | at the leader |
 //! | no leader known, no quorum, shutting down | `UNAVAILABLE` + [`RETRY_AFTER_MS`] | after the hint |
 //! | write proposed, then leadership lost | `UNAVAILABLE` (message says "outcome unknown") | same ids |
-//! | deadline passed | `DEADLINE_EXCEEDED` | same ids (indeterminate) |
+//! | deadline passed | `DEADLINE_EXCEEDED` | a write: same ids (indeterminate) |
 //! | request queue full | `RESOURCE_EXHAUSTED` + [`RETRY_AFTER_MS`] | with backoff |
 //! | store failure, a bug | `INTERNAL` | no |
 //!
@@ -67,6 +67,7 @@ pub fn propose(e: ProposeError) -> Status {
         }
         ProposeError::NoQuorum(_) | ProposeError::Stopped(_) => unavailable(e.to_string(), None),
         ProposeError::Membership(_) => Status::failed_precondition(e.to_string()),
+        ProposeError::TimedOut(_) => Status::deadline_exceeded(e.to_string()),
         _ => Status::internal(e.to_string()),
     }
 }
@@ -99,11 +100,15 @@ pub fn io(e: io::Error) -> Status {
     unavailable(format!("state unavailable: {e}"), None)
 }
 
-/// The request's deadline passed; a write may or may not have been applied.
+/// The request's deadline passed. For a write the outcome is unknown.
 pub fn deadline(what: &str) -> Status {
-    Status::deadline_exceeded(format!(
-        "{what}: deadline exceeded; a write may or may not have been applied, retry with the same ids"
-    ))
+    if what == "write" {
+        Status::deadline_exceeded(
+            "write: deadline exceeded; it may or may not have been applied, retry with the same ids",
+        )
+    } else {
+        Status::deadline_exceeded(format!("{what}: deadline exceeded"))
+    }
 }
 
 /// The request queue is full.
