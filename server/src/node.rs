@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tally_ledger::query;
+use tally_proto::v1::admin_client::AdminClient;
+use tally_proto::v1::GetStatusRequest;
 use tally_raft::{NodeError, NodeOptions, RaftNode, Role, TallyNode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -38,6 +40,9 @@ pub enum StartError {
     /// Raft failed to open or to create the cluster.
     #[error(transparent)]
     Raft(#[from] NodeError),
+    /// Starting would be unsafe; the message says why and what to do.
+    #[error("refusing to start: {0}")]
+    Refused(String),
 }
 
 /// A running node. Stop it with [`Node::shutdown`].
@@ -90,7 +95,10 @@ impl Node {
             addr,
             tasks: vec![coalesce_task, pulse],
         };
-        node.bootstrap(config).await?;
+        if let Err(e) = node.bootstrap(config).await {
+            let _ = node.halt().await;
+            return Err(e);
+        }
         Ok(node)
     }
 
@@ -110,6 +118,14 @@ impl Node {
             };
             BTreeMap::from([(config.node_id, TallyNode { addr })])
         } else if config.peers.keys().next() == Some(&config.node_id) {
+            if let Some((id, addr)) = clustered_peer(config).await {
+                return Err(StartError::Refused(format!(
+                    "this node's data dir is empty, but peer {id} ({addr}) already belongs to \
+                     the cluster: a wiped voter must not create the cluster again. Start it \
+                     with --join and a new node id, then add it (docs/operating.md, \
+                     'Replacing a node')"
+                )));
+            }
             config
                 .peers
                 .iter()
@@ -161,6 +177,28 @@ impl Node {
         stop_tasks(self.tasks).await;
         self.raft.shutdown().await
     }
+}
+
+/// A peer of `config` that already has a Raft log (so the cluster exists), if any answers.
+async fn clustered_peer(config: &Config) -> Option<(u64, String)> {
+    for (id, addr) in config.peers.iter().filter(|(id, _)| **id != config.node_id) {
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+            continue;
+        };
+        let endpoint = endpoint
+            .connect_timeout(Duration::from_millis(300))
+            .timeout(Duration::from_millis(500));
+        let Ok(channel) = endpoint.connect().await else {
+            continue;
+        };
+        let mut admin = AdminClient::new(channel);
+        if let Ok(s) = admin.get_status(GetStatusRequest {}).await {
+            if s.into_inner().last_log_index.is_some() {
+                return Some((*id, addr.clone()));
+            }
+        }
+    }
+    None
 }
 
 /// Aborts `tasks` and waits until they are gone, so the handles on the node they hold are

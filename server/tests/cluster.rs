@@ -508,3 +508,36 @@ async fn partitioned_leader_refuses_linearizable_reads() {
         n.take().unwrap().shutdown().await.unwrap();
     }
 }
+
+/// A wiped node 1 (the one that creates the cluster) restarted with its original command must
+/// not create the cluster again: it refuses to start, naming the peer that has the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wiped_first_node_refuses_to_create_the_cluster_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    let cfgs = configs(dir.path(), &ports, |_| {});
+    let mut nodes = start_all(&cfgs).await;
+    let l = wait_leader(&nodes).await;
+    write(&nodes[l].as_ref().unwrap().addr().to_string(), vec![])
+        .await
+        .unwrap();
+    ledger(nodes[l].as_ref().unwrap().addr())
+        .await
+        .create_accounts(v1::CreateAccountsRequest {
+            accounts: vec![account(1, 0)],
+        })
+        .await
+        .unwrap();
+    nodes[0].take().unwrap().halt().await.unwrap();
+    std::fs::remove_dir_all(&cfgs[0].data_dir).unwrap();
+    let e = Node::start(&cfgs[0]).await.unwrap_err();
+    assert!(matches!(e, tally_server::StartError::Refused(_)), "{e}");
+    assert!(
+        e.to_string().contains("already belongs to the cluster"),
+        "{e}"
+    );
+    // The refused start released its port and stores: the others carry on.
+    for n in nodes.into_iter().flatten() {
+        n.shutdown().await.unwrap();
+    }
+}
