@@ -8,10 +8,10 @@
 //! - A retry resends the identical request. The server treats ids as idempotency keys and
 //!   applies a request's events as one unit, so resending can never apply anything twice.
 //! - A write is reported indeterminate only if some attempt may have reached a server's log:
-//!   a connection that could not be opened, `INVALID_ARGUMENT` and `RESOURCE_EXHAUSTED` prove
-//!   the attempt was not applied; anything else that is not an answer (a timeout, a dropped
-//!   connection, `UNAVAILABLE` from a node that may have proposed before losing its leadership)
-//!   does not.
+//!   a connection that could not be opened, `INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED` and any
+//!   status carrying `tally-not-applied: true` prove the attempt was not applied; anything else
+//!   that is not an answer (a timeout, a dropped connection, `UNAVAILABLE` from a node that may
+//!   have proposed before losing its leadership) does not.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,6 +25,10 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::{ClientOptions, Error};
+
+/// Metadata key the server sets (to `true`) on a refusal that proves the write never reached
+/// the Raft log, so it is not indeterminate.
+pub const NOT_APPLIED_KEY: &str = "tally-not-applied";
 
 /// Metadata key of the leader's address (`host:port`) on a follower's `UNAVAILABLE`.
 pub const LEADER_ADDR_KEY: &str = "tally-leader-addr";
@@ -202,6 +206,8 @@ impl Cluster {
                 Err(status) => status,
             };
             let verdict = judge(&status, op.write);
+            // The server says it never logged this attempt: not a source of doubt.
+            let doubt = op.write && status.metadata().get(NOT_APPLIED_KEY).is_none();
             retry.last = format!("{uri}: {:?}: {}", status.code(), status.message());
             retry.overloaded = verdict == Verdict::Overloaded;
             retry.not_connected = verdict == Verdict::NotConnected;
@@ -211,13 +217,14 @@ impl Cluster {
             let wait = match verdict {
                 Verdict::Fatal(error) => return Err(error),
                 Verdict::Redirect(hint) => {
-                    // A leader that proposed and then lost its leadership answers like this too.
-                    retry.uncertain |= op.write;
+                    // A leader that proposed and then lost its leadership answers like this too
+                    // (without the not-applied mark).
+                    retry.uncertain |= doubt;
                     self.follow(&uri, &hint, &mut retry)
                 }
                 Verdict::NoLeader(after) => {
                     self.forget_leader(&uri);
-                    retry.uncertain |= op.write;
+                    retry.uncertain |= doubt;
                     after.unwrap_or_else(|| retry.backoff())
                 }
                 Verdict::Overloaded => retry.backoff(),

@@ -89,7 +89,7 @@ pub use account::{Account, AccountBalance};
 pub use amount::{AmountError, Currencies, Currency, Scale};
 pub use chain::{Linkable, LinkedChain};
 pub use client::Client;
-pub use cluster::{LEADER_ADDR_KEY, LEADER_ID_KEY, RETRY_AFTER_KEY};
+pub use cluster::{LEADER_ADDR_KEY, LEADER_ID_KEY, NOT_APPLIED_KEY, RETRY_AFTER_KEY};
 pub use error::Error;
 pub use filter::{AccountFilter, QueryFilter, ReadConsistency, BATCH_MAX};
 pub use flags::{AccountFilterFlags, AccountFlags, QueryFilterFlags, TransferFlags};

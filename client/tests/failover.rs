@@ -287,3 +287,28 @@ async fn a_resend_of_a_batch_that_applied_unanswered_answers_exists() {
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0], requests[1], "the resend must be identical");
 }
+
+/// A refusal marked `tally-not-applied` (the server never logged the attempt) is no source of
+/// doubt: a write refused only that way until its deadline is `Unavailable`, not
+/// indeterminate. The same refusal without the mark leaves it indeterminate.
+#[tokio::test]
+async fn refusals_marked_not_applied_leave_a_write_determinate() {
+    for (marked, want_indeterminate) in [(true, false), (false, true)] {
+        let node = MockNode::start();
+        let mut meta = vec![("tally-retry-after-ms", "20".to_string())];
+        if marked {
+            meta.push(("tally-not-applied", "true".to_string()));
+        }
+        node.otherwise(Action::Fail(Code::Unavailable, "no leader", meta));
+        let options = ClientOptions {
+            request_timeout: Duration::from_millis(400),
+            ..fast()
+        };
+        let client = Client::connect_with([node.address()], options)
+            .await
+            .unwrap();
+        let e = client.create_transfers(&transfers(1)).await.unwrap_err();
+        assert_eq!(e.is_indeterminate(), want_indeterminate, "marked {marked}: {e}");
+        assert!(node.calls() >= 2, "retried");
+    }
+}

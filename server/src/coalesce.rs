@@ -166,7 +166,7 @@ impl Coalescer {
             .map_err(|_| status::shutting_down())?;
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(status::shutting_down()),
+            Ok(Err(_)) => Err(status::stopped_before_answer()),
             Err(_) => Err(status::deadline("write")),
         }
     }

@@ -3,11 +3,11 @@
 //! | failure | status | retry? |
 //! |---|---|---|
 //! | malformed request, bad filter, too many events | `INVALID_ARGUMENT` | never |
-//! | not the leader (write or linearizable read) | `UNAVAILABLE` + [`LEADER_ID`], [`LEADER_ADDR`] | at the leader |
+//! | not the leader (write or linearizable read) | `UNAVAILABLE` + [`LEADER_ID`], [`LEADER_ADDR`], [`NOT_APPLIED`] | at the leader |
 //! | no leader known, no quorum, shutting down | `UNAVAILABLE` + [`RETRY_AFTER_MS`] | after the hint |
 //! | write proposed, then leadership lost | `UNAVAILABLE` (message says "outcome unknown") | same ids |
 //! | deadline passed | `DEADLINE_EXCEEDED` | a write: same ids (indeterminate) |
-//! | request queue full | `RESOURCE_EXHAUSTED` + [`RETRY_AFTER_MS`] | with backoff |
+//! | request queue full | `RESOURCE_EXHAUSTED` + [`RETRY_AFTER_MS`], [`NOT_APPLIED`] | with backoff |
 //! | store failure, a bug | `INTERNAL` | no |
 //!
 //! A failed write is never partially applied: a request's events go into one Raft entry, which
@@ -28,6 +28,15 @@ pub const LEADER_ID: &str = "tally-leader-id";
 pub const LEADER_ADDR: &str = "tally-leader-addr";
 /// Metadata key: milliseconds to wait before retrying (decimal).
 pub const RETRY_AFTER_MS: &str = "tally-retry-after-ms";
+/// Metadata key, value `true`: the write was certainly not applied (it never reached the Raft
+/// log), so the client need not treat it as indeterminate. Absent means "unknown".
+pub const NOT_APPLIED: &str = "tally-not-applied";
+
+fn not_applied(mut s: Status) -> Status {
+    s.metadata_mut()
+        .insert(NOT_APPLIED, MetadataValue::from_static("true"));
+    s
+}
 
 /// How long a client should wait when no leader is known: about one election.
 const ELECTION_RETRY_MS: u64 = 300;
@@ -62,9 +71,11 @@ pub fn invalid(e: Invalid) -> Status {
 /// A failed proposal or read barrier.
 pub fn propose(e: ProposeError) -> Status {
     match &e {
-        ProposeError::NotLeader { leader } | ProposeError::Indeterminate { leader } => {
-            unavailable(e.to_string(), leader.as_ref())
+        // Refused before its entry was appended.
+        ProposeError::NotLeader { leader } => {
+            not_applied(unavailable(e.to_string(), leader.as_ref()))
         }
+        ProposeError::Indeterminate { leader } => unavailable(e.to_string(), leader.as_ref()),
         ProposeError::NoQuorum(_) | ProposeError::Stopped(_) => unavailable(e.to_string(), None),
         ProposeError::Membership(_) => Status::failed_precondition(e.to_string()),
         ProposeError::TimedOut(_) => Status::deadline_exceeded(e.to_string()),
@@ -111,19 +122,28 @@ pub fn deadline(what: &str) -> Status {
     }
 }
 
-/// The request queue is full.
+/// The request queue is full (nothing was queued).
 pub fn overloaded() -> Status {
     let mut s = Status::new(
         Code::ResourceExhausted,
         "server overloaded: request queue full",
     );
     s.metadata_mut().insert(RETRY_AFTER_MS, 50u64.into());
-    s
+    not_applied(s)
 }
 
-/// The node is shutting down.
+/// The node is shutting down and did not take the request.
 pub fn shutting_down() -> Status {
-    unavailable("node is shutting down", None)
+    not_applied(unavailable("node is shutting down", None))
+}
+
+/// The node stopped after taking a write and before answering: its outcome is unknown.
+pub fn stopped_before_answer() -> Status {
+    unavailable(
+        "node stopped before answering; the write may or may not have been applied, retry with \
+         the same ids",
+        None,
+    )
 }
 
 #[cfg(test)]
@@ -142,6 +162,12 @@ mod tests {
         assert_eq!(s.metadata().get(LEADER_ID).unwrap(), "2");
         assert_eq!(s.metadata().get(LEADER_ADDR).unwrap(), "127.0.0.1:7102");
         assert!(s.metadata().get(RETRY_AFTER_MS).is_none());
+        assert_eq!(s.metadata().get(NOT_APPLIED).unwrap(), "true");
+        let lost = propose(ProposeError::Indeterminate { leader: None });
+        assert!(
+            lost.metadata().get(NOT_APPLIED).is_none(),
+            "outcome unknown"
+        );
     }
 
     #[test]
