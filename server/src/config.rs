@@ -62,6 +62,13 @@ pub struct StartArgs {
     /// Deadline of a request that names none, and the most any request gets, in ms.
     #[arg(long, env = "TALLY_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
+    /// Most events queued or being proposed at once on this node; a request waits for room
+    /// until its deadline, then gets RESOURCE_EXHAUSTED [default: 262048].
+    #[arg(long, env = "TALLY_MAX_QUEUED_EVENTS")]
+    pub max_queued_events: Option<usize>,
+    /// Raft entries proposed and not yet applied at once [default: 2].
+    #[arg(long, env = "TALLY_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
     /// Raft heartbeat period in ms [default: 50].
     #[arg(long, env = "TALLY_HEARTBEAT_MS")]
     pub heartbeat_ms: Option<u64>,
@@ -102,6 +109,8 @@ struct FileConfig {
     peers: Option<Vec<String>>,
     join: Option<bool>,
     request_timeout_ms: Option<u64>,
+    max_queued_events: Option<usize>,
+    max_in_flight: Option<usize>,
     heartbeat_ms: Option<u64>,
     election_timeout_ms: Option<Vec<u64>>,
     clock_offset_ms: Option<i64>,
@@ -258,6 +267,10 @@ impl StartArgs {
             .snapshot_every
             .or(file.snapshot_every)
             .unwrap_or(10_000);
+        let defaults = CoalesceOptions::default();
+        if self.max_in_flight.or(file.max_in_flight) == Some(0) {
+            return err("max in flight must be at least 1");
+        }
         Ok(Config {
             node_id,
             cluster_id,
@@ -271,7 +284,15 @@ impl StartArgs {
             election_ms,
             coalesce: CoalesceOptions {
                 clock_offset_ms: self.clock_offset_ms.or(file.clock_offset_ms).unwrap_or(0),
-                ..CoalesceOptions::default()
+                max_queued_events: self
+                    .max_queued_events
+                    .or(file.max_queued_events)
+                    .unwrap_or(defaults.max_queued_events),
+                max_in_flight: self
+                    .max_in_flight
+                    .or(file.max_in_flight)
+                    .unwrap_or(defaults.max_in_flight),
+                ..defaults
             },
             pulse_interval: Duration::from_millis(200),
             peer_via: parse_peers(&self.peer_via.clone().or(file.peer_via).unwrap_or_default())?,
