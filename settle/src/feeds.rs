@@ -90,16 +90,19 @@ pub fn parse(format: FeedFormat, provider: &str, text: &str, currencies: &Curren
                 }
             };
             for record in reader.records() {
-                let row = record.map_err(|e| e.to_string()).and_then(|r| {
-                    let line = r.position().map_or(0, |p| p.line() as usize);
-                    let fields = r.deserialize::<CsvFields>(Some(&headers));
-                    Ok((line, fields.map_err(|e| format!("bad CSV row: {e}"))))
-                });
-                match row {
-                    Ok((line, fields)) => {
-                        push(line, fields.and_then(|f| csv_row(provider, f, currencies)))
+                match record {
+                    Ok(r) => {
+                        let line = r.position().map_or(0, |p| p.line() as usize);
+                        let row = r
+                            .deserialize::<CsvFields>(Some(&headers))
+                            .map_err(|e| format!("bad CSV row: {e}"))
+                            .and_then(|f| csv_row(provider, f, currencies));
+                        push(line, row);
                     }
-                    Err(e) => push(0, Err(format!("unreadable CSV: {e}"))),
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line() as usize);
+                        push(line, Err(format!("bad CSV row: {e}")));
+                    }
                 }
             }
         }
@@ -269,5 +272,97 @@ impl fmt::Display for FeedFormat {
             FeedFormat::BatchCsv => "batch-csv",
             FeedFormat::WalletJson => "wallet-json",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::terms::Terms;
+
+    fn terms() -> Terms {
+        Terms::parse(include_str!("../samples/terms.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_three_formats_normalize_to_the_same_event() {
+        let t = terms();
+        let webhook = r#"{"event":"bet","tx_id":"t1","round_id":"r1","player":"p","operator":"royal","currency":"EUR","amount":1250,"timestamp":"2026-11-20T01:00:00Z"}"#;
+        let csv = "txn_id,round,type,player_id,brand,ccy,amount,time\nt1,r1,BET,p,royal,EUR,12.50,1795136400\n";
+        let wallet = r#"{"transactionId":"t1","gameRound":{"id":"r1"},"action":"DEBIT","account":{"playerId":"p","casino":"royal"},"money":{"amount":"12.5","currency":"eur"},"occurredAt":1795136400999}"#;
+        let parsed = [
+            parse(FeedFormat::WebhookJson, "x", webhook, t.currencies()),
+            parse(FeedFormat::BatchCsv, "x", csv, t.currencies()),
+            parse(FeedFormat::WalletJson, "x", wallet, t.currencies()),
+        ];
+        for p in &parsed {
+            assert!(p.errors.is_empty(), "{:?}", p.errors);
+            let e = &p.events[0];
+            assert_eq!(
+                (e.kind, e.amount, e.time),
+                (EventKind::Bet, 1250, 1_795_136_400)
+            );
+            assert_eq!((e.currency.as_str(), e.operator.as_str()), ("EUR", "royal"));
+            assert_eq!(e.day().to_string(), "2026-11-20");
+        }
+        assert_eq!(parsed[0].events[0].line, 1);
+        assert_eq!(parsed[1].events[0].line, 2, "CSV lines count the header");
+    }
+
+    #[test]
+    fn malformed_rows_are_reported_with_their_line_and_the_rest_parse() {
+        let t = terms();
+        let csv = "txn_id,round,type,player_id,brand,ccy,amount,time\n\
+                   t1,r1,BET,p,royal,EUR,12.50,1\n\
+                   t2,r1,BET,p,royal,EUR,12.505,1\n\
+                   t3,r1,JACKPOT,p,royal,EUR,1,1\n\
+                   t4,r1,BET,p,royal,JPY,1,1\n\
+                   t5,r1,BET,p,royal,EUR,-1,1\n\
+                   t6,r1,BET\n\
+                   t7,r1,WIN,p,royal,EUR,abc,1\n\
+                   t8,,WIN,p,royal,EUR,1,1\n\
+                   t9,r1,WIN,p,royal,KRW,0.5,1\n";
+        let p = parse(FeedFormat::BatchCsv, "beta", csv, t.currencies());
+        assert_eq!(p.events.len(), 1);
+        let lines: Vec<usize> = p.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 6, 7, 8, 9, 10]);
+        assert!(
+            p.errors[0].message.contains("fractional"),
+            "{}",
+            p.errors[0]
+        );
+        assert!(p.errors[1].message.contains("JACKPOT"));
+        assert!(p.errors[2].message.contains("JPY"));
+        assert!(p.errors[3].message.contains("negative"));
+        assert!(p.errors[0].to_string().starts_with("beta line 3: "));
+
+        let json = "\n{not json}\n{\"event\":\"bet\"}\n\
+            {\"event\":\"spin\",\"tx_id\":\"t\",\"round_id\":\"r\",\"player\":\"p\",\"operator\":\"o\",\"currency\":\"USD\",\"amount\":1,\"timestamp\":\"2026-11-20T01:00:00Z\"}\n\
+            {\"event\":\"bet\",\"tx_id\":\"t\",\"round_id\":\"r\",\"player\":\"p\",\"operator\":\"o\",\"currency\":\"USD\",\"amount\":-5,\"timestamp\":\"2026-11-20T01:00:00Z\"}\n\
+            {\"event\":\"bet\",\"tx_id\":\"t\",\"round_id\":\"r\",\"player\":\"p\",\"operator\":\"o\",\"currency\":\"USD\",\"amount\":5,\"timestamp\":\"yesterday\"}\n";
+        let p = parse(FeedFormat::WebhookJson, "alpha", json, t.currencies());
+        assert!(p.events.is_empty());
+        let lines: Vec<usize> = p.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 6], "{:?}", p.errors);
+        assert!(p.errors[2].message.contains("spin"));
+        assert!(p.errors[4].message.contains("timestamp"));
+
+        let wallet = r#"{"transactionId":"t","gameRound":{"id":"r"},"action":"CREDIT","account":{"playerId":"p","casino":"o"},"money":{"amount":12.5,"currency":"EUR"},"occurredAt":1}"#;
+        let p = parse(FeedFormat::WalletJson, "gamma", wallet, t.currencies());
+        assert_eq!(p.errors.len(), 1, "a number where a string belongs");
+    }
+
+    #[test]
+    fn the_sample_feeds_parse_cleanly() {
+        let t = terms();
+        for (name, text) in [
+            ("alpha", include_str!("../samples/feeds/alpha.jsonl")),
+            ("beta", include_str!("../samples/feeds/beta.csv")),
+            ("gamma", include_str!("../samples/feeds/gamma.jsonl")),
+        ] {
+            let p = parse(t.provider(name).unwrap().format, name, text, t.currencies());
+            assert!(p.errors.is_empty(), "{name}: {:?}", p.errors);
+            assert!(p.events.len() > 10, "{name}");
+        }
     }
 }
