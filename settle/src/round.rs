@@ -267,3 +267,107 @@ fn checked_sum(mut amounts: impl Iterator<Item = u128>) -> Result<u128, PlanErro
         acc.checked_add(a).ok_or(PlanError::Overflow)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tally_client::TransferFlags;
+
+    use super::*;
+    use crate::event::EventKind;
+
+    fn event(kind: EventKind, id: &str, op: &str, ccy: &str, amount: u128) -> GameEvent {
+        GameEvent {
+            provider: "beta".into(),
+            event_id: id.into(),
+            round_id: "R".into(),
+            kind,
+            player: "p".into(),
+            operator: op.into(),
+            currency: ccy.into(),
+            amount,
+            time: 1_795_140_000,
+            line: 1,
+        }
+    }
+
+    /// Net posted effect of a chain on each account (posts count with their bet's amount).
+    fn effect(chain: &[Transfer], bets: &[Transfer]) -> BTreeMap<u128, i128> {
+        let mut net = BTreeMap::new();
+        for t in chain {
+            let (dr, cr, amount) = match bets.iter().find(|b| b.id == t.pending_id) {
+                Some(b) if t.flags.contains(TransferFlags::POST_PENDING_TRANSFER) => {
+                    (b.debit_account_id, b.credit_account_id, b.amount)
+                }
+                _ => (t.debit_account_id, t.credit_account_id, t.amount),
+            };
+            *net.entry(dr).or_default() -= amount as i128;
+            *net.entry(cr).or_default() += amount as i128;
+        }
+        net
+    }
+
+    #[test]
+    fn a_settlement_chain_empties_the_pool_and_links_every_leg() {
+        let terms = Terms::parse(include_str!("../samples/terms.toml")).unwrap();
+        for (op, stake, win) in [
+            ("royal", 6_000, 1_001),
+            ("lucky", 1_000, 9_999),
+            ("pacific", 0, 0),
+        ] {
+            let events = [event(EventKind::Bet, "b", op, "EUR", stake)];
+            let ctx = RoundContext::new(&terms, &events).unwrap();
+            let bets = [ctx.bet(&events[0])];
+            assert_eq!(bets[0].flags, TransferFlags::PENDING);
+            let chain = ctx
+                .settle(&bets, &[event(EventKind::Win, "w", op, "EUR", win)], 5)
+                .unwrap();
+            let last = chain.len() - 1;
+            for (i, t) in chain.iter().enumerate() {
+                assert_eq!(t.flags.contains(TransferFlags::LINKED), i < last);
+                assert_eq!(
+                    (t.user_data_128, t.user_data_64, t.user_data_32),
+                    (ctx.key(), 5, 2)
+                );
+            }
+            let net = effect(&chain, &bets);
+            assert_eq!(
+                net.get(&pool_account("beta", "EUR")).copied().unwrap_or(0),
+                0,
+                "{op}"
+            );
+            let players = players_account(op, "EUR");
+            assert_eq!(
+                net.get(&players).copied().unwrap_or(0),
+                win as i128 - stake as i128
+            );
+            // Shares sum to the GGR in the round's currency.
+            let shares = ctx.shares(stake, stake.abs_diff(win)).unwrap();
+            assert_eq!(
+                shares.iter().map(|(_, a)| a).sum::<u128>(),
+                stake.abs_diff(win)
+            );
+            assert_eq!(shares.last().unwrap().0, Party::Operator(op.into()));
+        }
+    }
+
+    #[test]
+    fn a_round_mixing_operators_or_currencies_is_refused() {
+        let terms = Terms::parse(include_str!("../samples/terms.toml")).unwrap();
+        let mixed = [
+            event(EventKind::Bet, "b1", "royal", "EUR", 1),
+            event(EventKind::Win, "w1", "royal", "USD", 1),
+        ];
+        assert!(RoundContext::new(&terms, &mixed)
+            .unwrap_err()
+            .to_string()
+            .contains("mixes"));
+        let unknown = [event(EventKind::Bet, "b1", "nobody", "EUR", 1)];
+        assert!(RoundContext::new(&terms, &unknown).is_err());
+        let ctx = RoundContext::new(&terms, &mixed[..1]).unwrap();
+        let voids = ctx.rollback(&[ctx.bet(&mixed[0])], 9);
+        assert_eq!(voids.len(), 1);
+        assert_eq!(voids[0].flags, TransferFlags::VOID_PENDING_TRANSFER);
+    }
+}
