@@ -267,9 +267,16 @@ async fn send_chain(client: &Client, chain: &[Transfer]) -> Result<ChainOutcome>
             if found.len() == ids.len() {
                 Ok(ChainOutcome::AlreadyApplied)
             } else {
-                Ok(ChainOutcome::Refused("partly present chain".into()))
+                Ok(ChainOutcome::Refused(
+                    "closed earlier with different results (its first leg exists, others do not)"
+                        .into(),
+                ))
             }
         }
+        // A leg with this id exists but differs: the round closed before with other results.
+        Some((r, _)) if r.name().starts_with("exists_with_different") => Ok(ChainOutcome::Refused(
+            format!("closed earlier with different results ({r})"),
+        )),
         Some((r, t)) => Ok(ChainOutcome::Refused(format!(
             "{r} (transfer {:032x}, code {})",
             t.id, t.code

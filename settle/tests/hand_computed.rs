@@ -133,4 +133,15 @@ async fn every_share_matches_the_hand_computation_to_the_unit() {
     assert_eq!((r.duplicates, r.bets_posted, r.rounds_settled), (10, 0, 0));
     assert_eq!((r.rounds_already_closed, r.rounds_cancelled), (5, 0));
     assert_eq!(snapshot(c, &terms).await, before);
+
+    // A second, different result for a settled round posts nothing and is reported.
+    let extra = webhook("win", "x1w-2", "X1", "royal", "USD", 1, "10:02:00");
+    let r = ingest_texts(c, &terms, &[("alpha", &extra)]).await;
+    assert_eq!(r.failures.len(), 1);
+    assert!(
+        r.failures[0].reason.contains("different results"),
+        "{:?}",
+        r.failures
+    );
+    assert_eq!(snapshot(c, &terms).await, before);
 }
