@@ -150,7 +150,9 @@ pub async fn tally_rounds(
             r.posted += 1;
         } else if t.flags.contains(TransferFlags::VOID_PENDING_TRANSFER) {
             r.voided += 1;
-            r.stake -= bet_amounts.get(&t.pending_id).copied().unwrap_or(0);
+            r.stake = r
+                .stake
+                .saturating_sub(bet_amounts.get(&t.pending_id).copied().unwrap_or(0));
         } else if t.code == transfer_code::WIN {
             r.payout += t.amount;
         }
@@ -213,15 +215,15 @@ pub async fn reconcile(
     let p = terms
         .provider(provider)
         .ok_or_else(|| Error::Unknown(format!("unknown provider {provider}")))?;
-    let mut tally = tally_rounds(client, terms, p.id).await?;
-    Ok(compare(provider, report, &mut tally))
+    let tally = tally_rounds(client, terms, p.id).await?;
+    Ok(compare(provider, report, &tally))
 }
 
 /// The comparison itself (pure).
 pub fn compare(
     provider: &str,
     report: &[ProviderRound],
-    tally: &mut BTreeMap<u128, TallyRound>,
+    tally: &BTreeMap<u128, TallyRound>,
 ) -> Reconciliation {
     let mut rec = Reconciliation {
         provider: provider.into(),
@@ -272,11 +274,22 @@ pub fn compare(
             }
         }
     }
+    add_tally_side(&mut rec, provider, report, tally);
+    rec
+}
+
+/// Tally's settled rounds into the day totals; the ones the provider did not report as issues.
+fn add_tally_side(
+    rec: &mut Reconciliation,
+    provider: &str,
+    report: &[ProviderRound],
+    tally: &BTreeMap<u128, TallyRound>,
+) {
     let reported: std::collections::BTreeSet<u128> = report
         .iter()
         .map(|r| ids::round_key(provider, &r.round_id))
         .collect();
-    for (key, t) in tally.iter() {
+    for (key, t) in tally {
         if !t.settled() {
             rec.open_in_tally += usize::from(t.voided == 0 && t.bets > 0);
             continue;
@@ -292,7 +305,6 @@ pub fn compare(
             rec.issues.push(Issue::Unreported { round_key: *key });
         }
     }
-    rec
 }
 
 impl Reconciliation {
@@ -427,5 +439,119 @@ fn issue_text(issue: &Issue) -> String {
         Issue::Unreported { round_key } => {
             format!("not in the provider's report: round key {round_key:032x}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(round_id: &str, stake: u128, payout: u128) -> ProviderRound {
+        ProviderRound {
+            day: "2026-11-20".parse().unwrap(),
+            round_id: round_id.into(),
+            currency: "USD".into(),
+            stake,
+            payout,
+            line: 2,
+        }
+    }
+
+    fn tally_round(
+        stake: u128,
+        payout: u128,
+        bets: usize,
+        posted: usize,
+        voided: usize,
+    ) -> TallyRound {
+        TallyRound {
+            day: Some("2026-11-20".parse().unwrap()),
+            currency: "USD".into(),
+            stake,
+            payout,
+            posted,
+            voided,
+            bets,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_reported_once() {
+        let key = |r: &str| ids::round_key("p", r);
+        let tally = BTreeMap::from([
+            (key("ok"), tally_round(100, 50, 1, 1, 0)),
+            (key("payout"), tally_round(100, 50, 1, 1, 0)),
+            (key("open"), tally_round(100, 0, 1, 0, 0)),
+            (key("voided"), tally_round(0, 0, 1, 0, 1)),
+            (key("extra"), tally_round(7, 0, 1, 1, 0)),
+            (key("dup"), tally_round(10, 0, 1, 1, 0)),
+        ]);
+        let report = [
+            row("ok", 100, 50),
+            row("payout", 100, 49),
+            row("open", 100, 0),
+            row("voided", 100, 0),
+            row("gone", 5, 0),
+            row("dup", 10, 0),
+            row("dup", 10, 0),
+            row("dup", 10, 0),
+        ];
+        let rec = compare("p", &report, &tally);
+        assert_eq!(
+            rec.issues,
+            vec![
+                Issue::Mismatch {
+                    round_id: "payout".into(),
+                    field: "payout",
+                    provider: 49,
+                    tally: 50
+                },
+                Issue::NotSettled {
+                    round_id: "open".into(),
+                    status: "open"
+                },
+                Issue::NotSettled {
+                    round_id: "voided".into(),
+                    status: "cancelled"
+                },
+                Issue::Missing {
+                    round_id: "gone".into()
+                },
+                Issue::Duplicate {
+                    round_id: "dup".into(),
+                    times: 3
+                },
+                Issue::Unreported {
+                    round_key: key("extra")
+                },
+            ]
+        );
+        assert_eq!(rec.open_in_tally, 1);
+        let totals = &rec.days[&("2026-11-20".parse().unwrap(), "USD".to_string())];
+        assert_eq!(
+            totals.provider,
+            (8, 100 + 100 + 100 + 100 + 5 + 30, 50 + 49)
+        );
+        assert_eq!(totals.tally, (4, 100 + 100 + 7 + 10, 100));
+        assert_eq!(rec.to_csv(false).unwrap().lines().count(), 6);
+    }
+
+    #[test]
+    fn bad_report_rows_name_their_line() {
+        let terms = Terms::parse(include_str!("../samples/terms.toml")).unwrap();
+        let text = "date,round_id,currency,stake,payout\n2026-11-20,a,USD,1.00,0\n\
+                    2026-13-01,b,USD,1,0\n2026-11-20,c,KRW,0.5,0\n2026-11-20,d,XXX,1,0\n";
+        let errors = parse_report("p", text, &terms).unwrap_err();
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 4, 5]);
+        let ok = parse_report(
+            "p",
+            "date,round_id,currency,stake,payout\n2026-11-20,a,EUR,1.5,0.25\n",
+            &terms,
+        );
+        assert_eq!(
+            (ok.as_ref().unwrap()[0].stake, ok.unwrap()[0].payout),
+            (150, 25)
+        );
     }
 }
