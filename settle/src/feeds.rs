@@ -352,6 +352,33 @@ mod tests {
         assert_eq!(p.errors.len(), 1, "a number where a string belongs");
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes, and sample lines with bytes changed, give events or line-numbered
+        /// errors, never a panic; every input line is accounted for.
+        #[test]
+        fn garbage_never_panics(
+            text in "\\PC{0,200}",
+            cut in 0usize..400,
+            noise in "[\\x00-\\x7f]{0,8}",
+        ) {
+            let t = terms();
+            let sample = include_str!("../samples/feeds/gamma.jsonl");
+            let cut = sample.char_indices().nth(cut).map_or(sample.len(), |(i, _)| i);
+            let mangled = format!("{}{noise}{}", &sample[..cut], &sample[cut..]);
+            for format in [FeedFormat::WebhookJson, FeedFormat::BatchCsv, FeedFormat::WalletJson] {
+                for input in [text.as_str(), mangled.as_str()] {
+                    let p = parse(format, "x", input, t.currencies());
+                    let lines = input.lines().count();
+                    proptest::prop_assert!(p.errors.iter().all(|e| e.line <= lines + 1));
+                    if format != FeedFormat::BatchCsv {
+                        let nonblank = input.lines().filter(|l| !l.trim().is_empty()).count();
+                        proptest::prop_assert_eq!(p.events.len() + p.errors.len(), nonblank);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_sample_feeds_parse_cleanly() {
         let t = terms();

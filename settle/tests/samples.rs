@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use common::{ingest_texts, net, snapshot, start};
+use tally_client::Client;
 use tally_settle::chart::{players_account, pool_account, Party};
 use tally_settle::event::EventKind;
 use tally_settle::reconcile::{self, Issue};
+use tally_settle::terms::Terms;
 use tally_settle::{feeds, statement};
 
 const FEEDS: [(&str, &str); 3] = [
@@ -42,8 +44,30 @@ async fn the_sample_feeds_settle_reconcile_and_replay_to_the_unit() {
         (18, 3, 3)
     );
 
-    // Independently of the kit: each operator's players account carries the stakes minus the
-    // wins of its settled rounds, and each pool holds exactly its open bets as pending.
+    check_players_and_pools(c, &terms).await;
+    check_statements(c, &terms).await;
+    check_reconciliation(c, &terms).await;
+
+    // Replaying every feed changes no balance; every event is a duplicate.
+    let before = snapshot(c, &terms).await;
+    let r = ingest_texts(c, &terms, &FEEDS).await;
+    assert_eq!(r.failures, vec![]);
+    assert_eq!(
+        (
+            r.duplicates,
+            r.bets_posted,
+            r.rounds_settled,
+            r.rounds_cancelled
+        ),
+        (49, 0, 0, 0)
+    );
+    assert_eq!(r.rounds_already_closed, 21);
+    assert_eq!(snapshot(c, &terms).await, before);
+}
+
+/// Independently of the kit: each operator's players account carries the stakes minus the
+/// wins of its settled rounds, and each pool holds exactly its open bets as pending.
+async fn check_players_and_pools(c: &Client, terms: &Terms) {
     let mut settled: BTreeMap<(String, String), i128> = BTreeMap::new();
     let mut open: BTreeMap<(String, String), u128> = BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -100,8 +124,10 @@ async fn the_sample_feeds_settle_reconcile_and_replay_to_the_unit() {
             assert_eq!(pool.credits_pending, pending, "{} {}", p.name, ccy.code);
         }
     }
+}
 
-    // Statements: both days together, and each day alone, agree with Tally's balances.
+/// Statements: both days together, and each day alone, agree with Tally's balances.
+async fn check_statements(c: &Client, terms: &Terms) {
     for party in Party::all(&terms) {
         let both = statement::statement(c, &terms, &party, day("2026-11-20"), day("2026-11-21"))
             .await
@@ -130,8 +156,10 @@ async fn the_sample_feeds_settle_reconcile_and_replay_to_the_unit() {
         let csv = both.to_csv(&terms, true).unwrap();
         assert_eq!(csv.lines().count(), both.lines.len() + 1);
     }
+}
 
-    // Reconciliation finds exactly the planted differences.
+/// Reconciliation finds exactly the planted differences.
+async fn check_reconciliation(c: &Client, terms: &Terms) {
     let mut found = BTreeMap::new();
     for (provider, text) in REPORTS {
         let rows = reconcile::parse_report(provider, text, &terms).unwrap();
@@ -181,20 +209,4 @@ async fn the_sample_feeds_settle_reconcile_and_replay_to_the_unit() {
         found["gamma"].to_csv(true).unwrap(),
         "provider,issue,round,field,provider_value,tally_value\ngamma,duplicate,G-2,rows,2,1\n"
     );
-
-    // Replaying every feed changes no balance; every event is a duplicate.
-    let before = snapshot(c, &terms).await;
-    let r = ingest_texts(c, &terms, &FEEDS).await;
-    assert_eq!(r.failures, vec![]);
-    assert_eq!(
-        (
-            r.duplicates,
-            r.bets_posted,
-            r.rounds_settled,
-            r.rounds_cancelled
-        ),
-        (49, 0, 0, 0)
-    );
-    assert_eq!(r.rounds_already_closed, 21);
-    assert_eq!(snapshot(c, &terms).await, before);
 }
