@@ -128,8 +128,8 @@ async fn check_players_and_pools(c: &Client, terms: &Terms) {
 
 /// Statements: both days together, and each day alone, agree with Tally's balances.
 async fn check_statements(c: &Client, terms: &Terms) {
-    for party in Party::all(&terms) {
-        let both = statement::statement(c, &terms, &party, day("2026-11-20"), day("2026-11-21"))
+    for party in Party::all(terms) {
+        let both = statement::statement(c, terms, &party, day("2026-11-20"), day("2026-11-21"))
             .await
             .unwrap();
         assert_eq!(both.opening, 0, "{party}");
@@ -140,10 +140,10 @@ async fn check_statements(c: &Client, terms: &Terms) {
             "{party}"
         );
         assert!(!both.lines.is_empty(), "{party} has a share of some round");
-        let first = statement::statement(c, &terms, &party, day("2026-11-20"), day("2026-11-20"))
+        let first = statement::statement(c, terms, &party, day("2026-11-20"), day("2026-11-20"))
             .await
             .unwrap();
-        let second = statement::statement(c, &terms, &party, day("2026-11-21"), day("2026-11-21"))
+        let second = statement::statement(c, terms, &party, day("2026-11-21"), day("2026-11-21"))
             .await
             .unwrap();
         assert_eq!(second.opening, first.closing, "{party}");
@@ -153,7 +153,7 @@ async fn check_statements(c: &Client, terms: &Terms) {
             both.lines.len(),
             "{party}"
         );
-        let csv = both.to_csv(&terms, true).unwrap();
+        let csv = both.to_csv(terms, true).unwrap();
         assert_eq!(csv.lines().count(), both.lines.len() + 1);
     }
 }
@@ -162,8 +162,8 @@ async fn check_statements(c: &Client, terms: &Terms) {
 async fn check_reconciliation(c: &Client, terms: &Terms) {
     let mut found = BTreeMap::new();
     for (provider, text) in REPORTS {
-        let rows = reconcile::parse_report(provider, text, &terms).unwrap();
-        let rec = reconcile::reconcile(c, &terms, provider, &rows)
+        let rows = reconcile::parse_report(provider, text, terms).unwrap();
+        let rec = reconcile::reconcile(c, terms, provider, &rows)
             .await
             .unwrap();
         assert_eq!(rec.open_in_tally, 1, "{provider}");
@@ -200,7 +200,7 @@ async fn check_reconciliation(c: &Client, terms: &Terms) {
         alpha_day2.tally,
         (3, 15_000 + 777 + 12_345, 2_000 + 111 + 10_000)
     );
-    let text = found["beta"].to_text(&terms);
+    let text = found["beta"].to_text(terms);
     assert!(
         text.contains("mismatch: round B-2001 stake provider 2500 vs Tally 2000"),
         "{text}"
