@@ -83,5 +83,9 @@ mod tests {
             u128::from_be_bytes(h.finalize().as_bytes()[..16].try_into().unwrap())
         };
         assert_eq!(pinned, expected);
+        assert_eq!(
+            format!("{:032x}", round_key("alpha", "A1001")),
+            "4b43e8cea332644b489c6155d2051cc2"
+        );
     }
 }

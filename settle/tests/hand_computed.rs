@@ -59,48 +59,7 @@ async fn every_share_matches_the_hand_computation_to_the_unit() {
         (3, 1, 1)
     );
 
-    // X1: stake 100 USD -> aggregator tier 8%. alpha 12% of 6001 = 720.12 -> 720; aggregator
-    // 8% = 480.08 -> 480; kim 5% = 300.05 -> 300; royal the rest, 4501 USD cents = 45.01 USD
-    // = 41.675.. EUR -> 41.67 EUR (FX rounds down).
-    // X2: gamma 10% of 38000 = 3800 KRW; aggregator 7.5% (lucky's rate) = 2850 KRW = 2.1375
-    // USD -> 2.13; lucky the rest, 31350 KRW.
-    // X3: GGR -1500 cents, stake 10 USD -> aggregator 10%, lee 3%: alpha -180, aggregator
-    // -150, lee -45 cents = -600 KRW, pacific -1125.
-    let expected = [
-        ("provider:alpha", 720 - 180),
-        ("provider:gamma", 3_800),
-        ("aggregator", 480 + 213 - 150),
-        ("agent:kim", 300),
-        ("agent:lee", -600),
-        ("operator:royal", 4_167),
-        ("operator:lucky", 31_350),
-        ("operator:pacific", -1_125),
-    ];
-    for (party, amount) in expected {
-        assert_eq!(partner(c, &terms, party).await, amount, "{party}");
-    }
-    // The FX desk: USD in from X1 (4501), out for X2's aggregator leg (213) and X3's reversed
-    // lee leg (45 back to the pool); EUR out to royal; KRW in from X2 (2850) and from lee on X3
-    // (600, lee pays back).
-    assert_eq!(net(c, fx_account("USD")).await, 4_501 - 213 - 45);
-    assert_eq!(net(c, fx_account("EUR")).await, -4_167);
-    assert_eq!(net(c, fx_account("KRW")).await, 2_850 + 600);
-    // Pools are back to 0 posted; X4's 5.00 is pending.
-    let pool = c
-        .lookup_accounts(&[pool_account("alpha", "USD")])
-        .await
-        .unwrap()[0];
-    assert_eq!(
-        (pool.credits_posted, pool.debits_posted),
-        (
-            11_000 + 180 + 150 + 45 + 1_125,
-            3_999 + 2_500 + 720 + 480 + 300 + 4_501
-        )
-    );
-    assert_eq!(pool.credits_pending, 500);
-    assert_eq!(net(c, pool_account("gamma", "KRW")).await, 0);
-    // X5 was voided: lucky's players account only carries X2.
-    assert_eq!(net(c, players_account("lucky", "KRW")).await, -38_000);
+    check_first_feed(c, &terms).await;
 
     // A later feed brings X4's result (a loss): GGR 500, stake 5 USD -> aggregator 10%, lee 3%.
     let later = webhook("win", "x4w", "X4", "pacific", "USD", 0, "12:05:00");
@@ -144,4 +103,50 @@ async fn every_share_matches_the_hand_computation_to_the_unit() {
         r.failures
     );
     assert_eq!(snapshot(c, &terms).await, before);
+}
+
+/// The balances after the first feed, worked out by hand.
+async fn check_first_feed(c: &tally_client::Client, terms: &tally_settle::terms::Terms) {
+    // X1: stake 100 USD -> aggregator tier 8%. alpha 12% of 6001 = 720.12 -> 720; aggregator
+    // 8% = 480.08 -> 480; kim 5% = 300.05 -> 300; royal the rest, 4501 USD cents = 45.01 USD
+    // = 41.675.. EUR -> 41.67 EUR (FX rounds down).
+    // X2: gamma 10% of 38000 = 3800 KRW; aggregator 7.5% (lucky's rate) = 2850 KRW = 2.1375
+    // USD -> 2.13; lucky the rest, 31350 KRW.
+    // X3: GGR -1500 cents, stake 10 USD -> aggregator 10%, lee 3%: alpha -180, aggregator
+    // -150, lee -45 cents = -600 KRW, pacific -1125.
+    let expected = [
+        ("provider:alpha", 720 - 180),
+        ("provider:gamma", 3_800),
+        ("aggregator", 480 + 213 - 150),
+        ("agent:kim", 300),
+        ("agent:lee", -600),
+        ("operator:royal", 4_167),
+        ("operator:lucky", 31_350),
+        ("operator:pacific", -1_125),
+    ];
+    for (party, amount) in expected {
+        assert_eq!(partner(c, terms, party).await, amount, "{party}");
+    }
+    // The FX desk: USD in from X1 (4501), out for X2's aggregator leg (213) and X3's reversed
+    // lee leg (45 back to the pool); EUR out to royal; KRW in from X2 (2850) and from lee on X3
+    // (600, lee pays back).
+    assert_eq!(net(c, fx_account("USD")).await, 4_501 - 213 - 45);
+    assert_eq!(net(c, fx_account("EUR")).await, -4_167);
+    assert_eq!(net(c, fx_account("KRW")).await, 2_850 + 600);
+    // Pools are back to 0 posted; X4's 5.00 is pending.
+    let pool = c
+        .lookup_accounts(&[pool_account("alpha", "USD")])
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        (pool.credits_posted, pool.debits_posted),
+        (
+            11_000 + 180 + 150 + 45 + 1_125,
+            3_999 + 2_500 + 720 + 480 + 300 + 4_501
+        )
+    );
+    assert_eq!(pool.credits_pending, 500);
+    assert_eq!(net(c, pool_account("gamma", "KRW")).await, 0);
+    // X5 was voided: lucky's players account only carries X2.
+    assert_eq!(net(c, players_account("lucky", "KRW")).await, -38_000);
 }
