@@ -1,0 +1,395 @@
+//! Parsers for the three provider feed formats, each into [`GameEvent`]s.
+//!
+//! | format | shape | amounts | kinds | time |
+//! |---|---|---|---|---|
+//! | `webhook-json` | one JSON object per line: `event`, `tx_id`, `round_id`, `player`, `operator`, `currency`, `amount` | integer minor units | `bet` `win` `rollback` | RFC 3339 `timestamp` |
+//! | `batch-csv` | CSV with a header: `txn_id,round,type,player_id,brand,ccy,amount,time` | decimal string, major units | `BET` `WIN` `REFUND` | Unix seconds |
+//! | `wallet-json` | one JSON object per line, nested: `transactionId`, `gameRound.id`, `action`, `account.{playerId,casino}`, `money.{amount,currency}`, `occurredAt` | decimal string, major units | `DEBIT` `CREDIT` `CANCEL` | Unix milliseconds |
+//!
+//! A malformed row is reported with its line number and skipped; it never stops the others.
+//! Blank lines are ignored. An amount with more fractional digits than its currency's scale is an
+//! error, never rounded.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::DateTime;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::event::{EventKind, GameEvent};
+use crate::money::CurrencyTable;
+
+/// A feed format (the `format` of a provider in the terms file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedFormat {
+    /// JSON lines, integer minor units, RFC 3339 times.
+    WebhookJson,
+    /// CSV batch export, decimal major units, Unix seconds.
+    BatchCsv,
+    /// JSON lines with nested objects, decimal strings, Unix milliseconds.
+    WalletJson,
+}
+
+/// A row of a feed that could not be normalized.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{provider} line {line}: {message}")]
+pub struct FeedError {
+    /// The provider whose feed it is.
+    pub provider: String,
+    /// 1-based line number in the file.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The events of a feed and the rows that failed.
+#[derive(Clone, Debug, Default)]
+pub struct Parsed {
+    /// Normalized events in file order.
+    pub events: Vec<GameEvent>,
+    /// One entry per rejected row.
+    pub errors: Vec<FeedError>,
+}
+
+/// Parses `text`, the feed of `provider` in `format`.
+pub fn parse(format: FeedFormat, provider: &str, text: &str, currencies: &CurrencyTable) -> Parsed {
+    let mut parsed = Parsed::default();
+    let mut push = |line: usize, row: Result<GameEvent, String>| match row {
+        Ok(event) => parsed.events.push(GameEvent { line, ..event }),
+        Err(message) => parsed.errors.push(FeedError {
+            provider: provider.to_string(),
+            line,
+            message,
+        }),
+    };
+    match format {
+        FeedFormat::WebhookJson | FeedFormat::WalletJson => {
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let row = if format == FeedFormat::WebhookJson {
+                    webhook_row(provider, line, currencies)
+                } else {
+                    wallet_row(provider, line, currencies)
+                };
+                push(i + 1, row);
+            }
+        }
+        FeedFormat::BatchCsv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_reader(text.as_bytes());
+            let headers = match reader.headers() {
+                Ok(h) => h.clone(),
+                Err(e) => {
+                    push(1, Err(format!("bad CSV header: {e}")));
+                    return parsed;
+                }
+            };
+            for record in reader.records() {
+                match record {
+                    Ok(r) => {
+                        let line = r.position().map_or(0, |p| p.line() as usize);
+                        let row = r
+                            .deserialize::<CsvFields>(Some(&headers))
+                            .map_err(|e| format!("bad CSV row: {e}"))
+                            .and_then(|f| csv_row(provider, f, currencies));
+                        push(line, row);
+                    }
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line() as usize);
+                        push(line, Err(format!("bad CSV row: {e}")));
+                    }
+                }
+            }
+        }
+    }
+    parsed
+}
+
+#[derive(Deserialize)]
+struct WebhookRow {
+    event: String,
+    tx_id: String,
+    round_id: String,
+    player: String,
+    operator: String,
+    currency: String,
+    amount: u64,
+    timestamp: String,
+}
+
+fn webhook_row(
+    provider: &str,
+    line: &str,
+    currencies: &CurrencyTable,
+) -> Result<GameEvent, String> {
+    let row: WebhookRow = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
+    let kind = match row.event.as_str() {
+        "bet" => EventKind::Bet,
+        "win" => EventKind::Win,
+        "rollback" => EventKind::Rollback,
+        other => return Err(format!("unknown event type {other:?}")),
+    };
+    let currency = currencies.get(&row.currency).map_err(|e| e.to_string())?;
+    let time = DateTime::parse_from_rfc3339(&row.timestamp)
+        .map_err(|e| format!("bad timestamp {:?}: {e}", row.timestamp))?
+        .timestamp();
+    Ok(GameEvent {
+        provider: provider.to_string(),
+        event_id: nonempty("tx_id", row.tx_id)?,
+        round_id: nonempty("round_id", row.round_id)?,
+        kind,
+        player: row.player,
+        operator: nonempty("operator", row.operator)?,
+        currency: currency.code.clone(),
+        amount: u128::from(row.amount),
+        time,
+        line: 0,
+    })
+}
+
+#[derive(Deserialize)]
+struct CsvFields {
+    txn_id: String,
+    round: String,
+    #[serde(rename = "type")]
+    kind: String,
+    player_id: String,
+    brand: String,
+    ccy: String,
+    amount: String,
+    time: i64,
+}
+
+fn csv_row(
+    provider: &str,
+    row: CsvFields,
+    currencies: &CurrencyTable,
+) -> Result<GameEvent, String> {
+    let kind = match row.kind.as_str() {
+        "BET" => EventKind::Bet,
+        "WIN" => EventKind::Win,
+        "REFUND" => EventKind::Rollback,
+        other => return Err(format!("unknown type {other:?}")),
+    };
+    let (currency, amount) = major_amount(currencies, &row.ccy, &row.amount)?;
+    Ok(GameEvent {
+        provider: provider.to_string(),
+        event_id: nonempty("txn_id", row.txn_id)?,
+        round_id: nonempty("round", row.round)?,
+        kind,
+        player: row.player_id,
+        operator: nonempty("brand", row.brand)?,
+        currency,
+        amount,
+        time: row.time,
+        line: 0,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WalletRow {
+    transaction_id: String,
+    game_round: WalletRound,
+    action: String,
+    account: WalletAccount,
+    money: WalletMoney,
+    occurred_at: i64,
+}
+
+#[derive(Deserialize)]
+struct WalletRound {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WalletAccount {
+    player_id: String,
+    casino: String,
+}
+
+#[derive(Deserialize)]
+struct WalletMoney {
+    amount: String,
+    currency: String,
+}
+
+fn wallet_row(provider: &str, line: &str, currencies: &CurrencyTable) -> Result<GameEvent, String> {
+    let row: WalletRow = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
+    let kind = match row.action.as_str() {
+        "DEBIT" => EventKind::Bet,
+        "CREDIT" => EventKind::Win,
+        "CANCEL" => EventKind::Rollback,
+        other => return Err(format!("unknown action {other:?}")),
+    };
+    let (currency, amount) = major_amount(currencies, &row.money.currency, &row.money.amount)?;
+    Ok(GameEvent {
+        provider: provider.to_string(),
+        event_id: nonempty("transactionId", row.transaction_id)?,
+        round_id: nonempty("gameRound.id", row.game_round.id)?,
+        kind,
+        player: row.account.player_id,
+        operator: nonempty("account.casino", row.account.casino)?,
+        currency,
+        amount,
+        time: row.occurred_at.div_euclid(1000),
+        line: 0,
+    })
+}
+
+/// A decimal amount in major units of `code` (any case) as minor units, exactly.
+fn major_amount(
+    currencies: &CurrencyTable,
+    code: &str,
+    amount: &str,
+) -> Result<(String, u128), String> {
+    let currency = currencies.get(code).map_err(|e| e.to_string())?;
+    let value = Decimal::from_str(amount).map_err(|e| format!("bad amount {amount:?}: {e}"))?;
+    let minor = currency
+        .to_minor(value)
+        .map_err(|e| format!("{}: {e}", currency.code))?;
+    Ok((currency.code.clone(), minor))
+}
+
+fn nonempty(field: &str, value: String) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err(format!("{field} is empty"))
+    } else {
+        Ok(value)
+    }
+}
+
+impl fmt::Display for FeedFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FeedFormat::WebhookJson => "webhook-json",
+            FeedFormat::BatchCsv => "batch-csv",
+            FeedFormat::WalletJson => "wallet-json",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::terms::Terms;
+
+    fn terms() -> Terms {
+        Terms::parse(include_str!("../samples/terms.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_three_formats_normalize_to_the_same_event() {
+        let t = terms();
+        let webhook = r#"{"event":"bet","tx_id":"t1","round_id":"r1","player":"p","operator":"royal","currency":"EUR","amount":1250,"timestamp":"2026-11-20T01:00:00Z"}"#;
+        let csv = "txn_id,round,type,player_id,brand,ccy,amount,time\nt1,r1,BET,p,royal,EUR,12.50,1795136400\n";
+        let wallet = r#"{"transactionId":"t1","gameRound":{"id":"r1"},"action":"DEBIT","account":{"playerId":"p","casino":"royal"},"money":{"amount":"12.5","currency":"eur"},"occurredAt":1795136400999}"#;
+        let parsed = [
+            parse(FeedFormat::WebhookJson, "x", webhook, t.currencies()),
+            parse(FeedFormat::BatchCsv, "x", csv, t.currencies()),
+            parse(FeedFormat::WalletJson, "x", wallet, t.currencies()),
+        ];
+        for p in &parsed {
+            assert!(p.errors.is_empty(), "{:?}", p.errors);
+            let e = &p.events[0];
+            assert_eq!(
+                (e.kind, e.amount, e.time),
+                (EventKind::Bet, 1250, 1_795_136_400)
+            );
+            assert_eq!((e.currency.as_str(), e.operator.as_str()), ("EUR", "royal"));
+            assert_eq!(e.day().to_string(), "2026-11-20");
+        }
+        assert_eq!(parsed[0].events[0].line, 1);
+        assert_eq!(parsed[1].events[0].line, 2, "CSV lines count the header");
+    }
+
+    #[test]
+    fn malformed_rows_are_reported_with_their_line_and_the_rest_parse() {
+        let t = terms();
+        let csv = "txn_id,round,type,player_id,brand,ccy,amount,time\n\
+                   t1,r1,BET,p,royal,EUR,12.50,1\n\
+                   t2,r1,BET,p,royal,EUR,12.505,1\n\
+                   t3,r1,JACKPOT,p,royal,EUR,1,1\n\
+                   t4,r1,BET,p,royal,JPY,1,1\n\
+                   t5,r1,BET,p,royal,EUR,-1,1\n\
+                   t6,r1,BET\n\
+                   t7,r1,WIN,p,royal,EUR,abc,1\n\
+                   t8,,WIN,p,royal,EUR,1,1\n\
+                   t9,r1,WIN,p,royal,KRW,0.5,1\n";
+        let p = parse(FeedFormat::BatchCsv, "beta", csv, t.currencies());
+        assert_eq!(p.events.len(), 1);
+        let lines: Vec<usize> = p.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 6, 7, 8, 9, 10]);
+        assert!(
+            p.errors[0].message.contains("fractional"),
+            "{}",
+            p.errors[0]
+        );
+        assert!(p.errors[1].message.contains("JACKPOT"));
+        assert!(p.errors[2].message.contains("JPY"));
+        assert!(p.errors[3].message.contains("negative"));
+        assert!(p.errors[0].to_string().starts_with("beta line 3: "));
+
+        let json = "\n{not json}\n{\"event\":\"bet\"}\n\
+            {\"event\":\"spin\",\"tx_id\":\"t\",\"round_id\":\"r\",\"player\":\"p\",\"operator\":\"o\",\"currency\":\"USD\",\"amount\":1,\"timestamp\":\"2026-11-20T01:00:00Z\"}\n\
+            {\"event\":\"bet\",\"tx_id\":\"t\",\"round_id\":\"r\",\"player\":\"p\",\"operator\":\"o\",\"currency\":\"USD\",\"amount\":-5,\"timestamp\":\"2026-11-20T01:00:00Z\"}\n\
+            {\"event\":\"bet\",\"tx_id\":\"t\",\"round_id\":\"r\",\"player\":\"p\",\"operator\":\"o\",\"currency\":\"USD\",\"amount\":5,\"timestamp\":\"yesterday\"}\n";
+        let p = parse(FeedFormat::WebhookJson, "alpha", json, t.currencies());
+        assert!(p.events.is_empty());
+        let lines: Vec<usize> = p.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 6], "{:?}", p.errors);
+        assert!(p.errors[2].message.contains("spin"));
+        assert!(p.errors[4].message.contains("timestamp"));
+
+        let wallet = r#"{"transactionId":"t","gameRound":{"id":"r"},"action":"CREDIT","account":{"playerId":"p","casino":"o"},"money":{"amount":12.5,"currency":"EUR"},"occurredAt":1}"#;
+        let p = parse(FeedFormat::WalletJson, "gamma", wallet, t.currencies());
+        assert_eq!(p.errors.len(), 1, "a number where a string belongs");
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes, and sample lines with bytes changed, give events or line-numbered
+        /// errors, never a panic; every input line is accounted for.
+        #[test]
+        fn garbage_never_panics(
+            text in "\\PC{0,200}",
+            cut in 0usize..400,
+            noise in "[\\x00-\\x7f]{0,8}",
+        ) {
+            let t = terms();
+            let sample = include_str!("../samples/feeds/gamma.jsonl");
+            let cut = sample.char_indices().nth(cut).map_or(sample.len(), |(i, _)| i);
+            let mangled = format!("{}{noise}{}", &sample[..cut], &sample[cut..]);
+            for format in [FeedFormat::WebhookJson, FeedFormat::BatchCsv, FeedFormat::WalletJson] {
+                for input in [text.as_str(), mangled.as_str()] {
+                    let p = parse(format, "x", input, t.currencies());
+                    let lines = input.lines().count();
+                    proptest::prop_assert!(p.errors.iter().all(|e| e.line <= lines + 1));
+                    if format != FeedFormat::BatchCsv {
+                        let nonblank = input.lines().filter(|l| !l.trim().is_empty()).count();
+                        proptest::prop_assert_eq!(p.events.len() + p.errors.len(), nonblank);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_sample_feeds_parse_cleanly() {
+        let t = terms();
+        for (name, text) in [
+            ("alpha", include_str!("../samples/feeds/alpha.jsonl")),
+            ("beta", include_str!("../samples/feeds/beta.csv")),
+            ("gamma", include_str!("../samples/feeds/gamma.jsonl")),
+        ] {
+            let p = parse(t.provider(name).unwrap().format, name, text, t.currencies());
+            assert!(p.errors.is_empty(), "{name}: {:?}", p.errors);
+            assert!(p.events.len() > 10, "{name}");
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! Reconciliation of Tally against a provider's own report of its rounds and daily totals.
+//!
+//! The provider's file is CSV, `date,round_id,currency,stake,payout` (major units, the
+//! provider's business day), one row per settled round. Tally's side is read from Tally alone:
+//! every transfer carrying the provider's id (`query_transfers` by `user_data_32`), grouped by
+//! round key. A round is *settled* when its bets are posted, *cancelled* when voided, *open*
+//! otherwise. The report compares, per day and currency, the round count, stakes and payouts,
+//! and lists each round behind a difference.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use tally_client::{Client, QueryFilter, TransferFlags};
+
+use crate::chart::transfer_code;
+use crate::error::{Error, Result};
+use crate::event::day_of;
+use crate::feeds::FeedError;
+use crate::ids;
+use crate::query;
+use crate::statement::show;
+use crate::terms::Terms;
+
+/// One row of a provider's report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderRound {
+    /// Business day.
+    pub day: NaiveDate,
+    /// Provider's round id.
+    pub round_id: String,
+    /// Currency code.
+    pub currency: String,
+    /// Stake, minor units.
+    pub stake: u128,
+    /// Payout, minor units.
+    pub payout: u128,
+    /// Line in the file.
+    pub line: usize,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    date: NaiveDate,
+    round_id: String,
+    currency: String,
+    stake: String,
+    payout: String,
+}
+
+/// Parses a provider's report; every bad row is an error with its line.
+pub fn parse_report(
+    provider: &str,
+    text: &str,
+    terms: &Terms,
+) -> Result<Vec<ProviderRound>, Vec<FeedError>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let (mut rows, mut errors) = (vec![], vec![]);
+    for (i, record) in reader.deserialize::<Row>().enumerate() {
+        let line = i + 2; // after the header
+        let row = record.map_err(|e| e.to_string()).and_then(|r| {
+            let c = terms
+                .currencies()
+                .get(&r.currency)
+                .map_err(|e| e.to_string())?;
+            let minor = |s: &str| {
+                Decimal::from_str(s)
+                    .map_err(|e| format!("bad amount {s:?}: {e}"))
+                    .and_then(|d| c.to_minor(d).map_err(|e| e.to_string()))
+            };
+            Ok(ProviderRound {
+                day: r.date,
+                round_id: r.round_id,
+                currency: c.code.clone(),
+                stake: minor(&r.stake)?,
+                payout: minor(&r.payout)?,
+                line,
+            })
+        });
+        match row {
+            Ok(r) => rows.push(r),
+            Err(message) => errors.push(FeedError {
+                provider: provider.into(),
+                line,
+                message,
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A round as Tally has it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TallyRound {
+    /// Day of its first bet.
+    pub day: Option<NaiveDate>,
+    /// Currency code.
+    pub currency: String,
+    /// Sum of its bets (pending or posted; 0 if voided).
+    pub stake: u128,
+    /// Sum of its wins.
+    pub payout: u128,
+    /// Bets posted (settled).
+    pub posted: usize,
+    /// Bets voided (cancelled).
+    pub voided: usize,
+    /// Bets.
+    pub bets: usize,
+}
+
+impl TallyRound {
+    /// Every bet posted: the round settled.
+    pub fn settled(&self) -> bool {
+        self.bets > 0 && self.posted == self.bets
+    }
+}
+
+/// Every round of provider `provider_id` in Tally, by round key.
+pub async fn tally_rounds(
+    client: &Client,
+    terms: &Terms,
+    provider_id: u32,
+) -> Result<BTreeMap<u128, TallyRound>> {
+    let filter = QueryFilter {
+        user_data_32: provider_id,
+        ..QueryFilter::new()
+    };
+    let mut rounds: BTreeMap<u128, TallyRound> = BTreeMap::new();
+    let mut bet_amounts = BTreeMap::new();
+    for t in query::transfers(client, filter).await? {
+        let r = rounds.entry(t.user_data_128).or_default();
+        if t.flags.contains(TransferFlags::PENDING) {
+            r.bets += 1;
+            r.stake += t.amount;
+            r.day = Some(r.day.map_or(day_of(t.user_data_64 as i64), |d| {
+                d.min(day_of(t.user_data_64 as i64))
+            }));
+            r.currency = terms.currencies().by_ledger(t.ledger)?.code.clone();
+            bet_amounts.insert(t.id, t.amount);
+        } else if t.flags.contains(TransferFlags::POST_PENDING_TRANSFER) {
+            r.posted += 1;
+        } else if t.flags.contains(TransferFlags::VOID_PENDING_TRANSFER) {
+            r.voided += 1;
+            r.stake = r
+                .stake
+                .saturating_sub(bet_amounts.get(&t.pending_id).copied().unwrap_or(0));
+        } else if t.code == transfer_code::WIN {
+            r.payout += t.amount;
+        }
+    }
+    Ok(rounds)
+}
+
+/// A difference between the provider and Tally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Issue {
+    /// The provider reports a round Tally does not have.
+    Missing { round_id: String },
+    /// The provider reports the round more than once.
+    Duplicate { round_id: String, times: usize },
+    /// Stakes or payouts differ (provider's value first).
+    Mismatch {
+        round_id: String,
+        field: &'static str,
+        provider: u128,
+        tally: u128,
+    },
+    /// The provider reports a settled round that Tally holds open (no result yet) or cancelled.
+    NotSettled {
+        round_id: String,
+        status: &'static str,
+    },
+    /// Tally settled a round the provider does not report (shown by key).
+    Unreported { round_key: u128 },
+}
+
+/// Per day and currency: (rounds, stake, payout) by the provider and by Tally.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayTotals {
+    /// Provider's (rounds, stake, payout).
+    pub provider: (usize, u128, u128),
+    /// Tally's (rounds, stake, payout), settled rounds only.
+    pub tally: (usize, u128, u128),
+}
+
+/// The reconciliation of one provider.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// Provider name.
+    pub provider: String,
+    /// Totals by (day, currency).
+    pub days: BTreeMap<(NaiveDate, String), DayTotals>,
+    /// Every difference found.
+    pub issues: Vec<Issue>,
+    /// Rounds Tally holds open (informational).
+    pub open_in_tally: usize,
+}
+
+/// Reconciles provider `provider` against its `report`.
+pub async fn reconcile(
+    client: &Client,
+    terms: &Terms,
+    provider: &str,
+    report: &[ProviderRound],
+) -> Result<Reconciliation> {
+    let p = terms
+        .provider(provider)
+        .ok_or_else(|| Error::Unknown(format!("unknown provider {provider}")))?;
+    let tally = tally_rounds(client, terms, p.id).await?;
+    Ok(compare(provider, report, &tally))
+}
+
+/// The comparison itself (pure).
+pub fn compare(
+    provider: &str,
+    report: &[ProviderRound],
+    tally: &BTreeMap<u128, TallyRound>,
+) -> Reconciliation {
+    let mut rec = Reconciliation {
+        provider: provider.into(),
+        ..Default::default()
+    };
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for row in report {
+        let times = seen.entry(&row.round_id).or_default();
+        *times += 1;
+        if *times == 2 {
+            let times = report.iter().filter(|r| r.round_id == row.round_id).count();
+            rec.issues.push(Issue::Duplicate {
+                round_id: row.round_id.clone(),
+                times,
+            });
+        }
+        let totals = rec.days.entry((row.day, row.currency.clone())).or_default();
+        totals.provider.0 += 1;
+        totals.provider.1 += row.stake;
+        totals.provider.2 += row.payout;
+        if *times > 1 {
+            continue;
+        }
+        let id = row.round_id.clone();
+        match tally.get(&ids::round_key(provider, &row.round_id)) {
+            None => rec.issues.push(Issue::Missing { round_id: id }),
+            Some(t) if !t.settled() => {
+                let status = if t.voided > 0 { "cancelled" } else { "open" };
+                rec.issues.push(Issue::NotSettled {
+                    round_id: id,
+                    status,
+                });
+            }
+            Some(t) => {
+                for (field, theirs, ours) in [
+                    ("stake", row.stake, t.stake),
+                    ("payout", row.payout, t.payout),
+                ] {
+                    if theirs != ours {
+                        rec.issues.push(Issue::Mismatch {
+                            round_id: id.clone(),
+                            field,
+                            provider: theirs,
+                            tally: ours,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    add_tally_side(&mut rec, provider, report, tally);
+    rec
+}
+
+/// Tally's settled rounds into the day totals; the ones the provider did not report as issues.
+fn add_tally_side(
+    rec: &mut Reconciliation,
+    provider: &str,
+    report: &[ProviderRound],
+    tally: &BTreeMap<u128, TallyRound>,
+) {
+    let reported: std::collections::BTreeSet<u128> = report
+        .iter()
+        .map(|r| ids::round_key(provider, &r.round_id))
+        .collect();
+    for (key, t) in tally {
+        if !t.settled() {
+            rec.open_in_tally += usize::from(t.voided == 0 && t.bets > 0);
+            continue;
+        }
+        let totals = rec
+            .days
+            .entry((t.day.unwrap_or_default(), t.currency.clone()))
+            .or_default();
+        totals.tally.0 += 1;
+        totals.tally.1 += t.stake;
+        totals.tally.2 += t.payout;
+        if !reported.contains(key) {
+            rec.issues.push(Issue::Unreported { round_key: *key });
+        }
+    }
+}
+
+impl Reconciliation {
+    /// A human-readable report.
+    pub fn to_text(&self, terms: &Terms) -> String {
+        let mut out = format!("Reconciliation of {}\n", self.provider);
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<4} {:>13} {:>13} {:>16} {:>16} {:>16} {:>16}",
+            "day",
+            "ccy",
+            "rounds(prov)",
+            "rounds(tally)",
+            "stake(prov)",
+            "stake(tally)",
+            "payout(prov)",
+            "payout(tally)"
+        );
+        for ((day, ccy), t) in &self.days {
+            let m = |v: u128| show(terms, ccy, v as i128);
+            let flag = if t.provider == t.tally {
+                ""
+            } else {
+                "  <-- differs"
+            };
+            let _ = writeln!(
+                out,
+                "  {day} {ccy:<4} {:>13} {:>13} {:>16} {:>16} {:>16} {:>16}{flag}",
+                t.provider.0,
+                t.tally.0,
+                m(t.provider.1),
+                m(t.tally.1),
+                m(t.provider.2),
+                m(t.tally.2)
+            );
+        }
+        let _ = writeln!(out, "  rounds open in Tally: {}", self.open_in_tally);
+        if self.issues.is_empty() {
+            out.push_str("  no differences\n");
+        }
+        for issue in &self.issues {
+            let _ = writeln!(out, "  {}", issue_text(issue));
+        }
+        out
+    }
+
+    /// One CSV row per issue: `provider,issue,round,field,provider_value,tally_value`
+    /// (values in minor units).
+    pub fn to_csv(&self, header: bool) -> Result<String, csv::Error> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(vec![]);
+        if header {
+            w.write_record([
+                "provider",
+                "issue",
+                "round",
+                "field",
+                "provider_value",
+                "tally_value",
+            ])?;
+        }
+        for issue in &self.issues {
+            let (kind, round, field, theirs, ours) = match issue {
+                Issue::Missing { round_id } => (
+                    "missing",
+                    round_id.clone(),
+                    "",
+                    String::new(),
+                    String::new(),
+                ),
+                Issue::Duplicate { round_id, times } => (
+                    "duplicate",
+                    round_id.clone(),
+                    "rows",
+                    times.to_string(),
+                    "1".into(),
+                ),
+                Issue::Mismatch {
+                    round_id,
+                    field,
+                    provider,
+                    tally,
+                } => (
+                    "mismatch",
+                    round_id.clone(),
+                    *field,
+                    provider.to_string(),
+                    tally.to_string(),
+                ),
+                Issue::NotSettled { round_id, status } => (
+                    "not_settled",
+                    round_id.clone(),
+                    "status",
+                    "settled".into(),
+                    status.to_string(),
+                ),
+                Issue::Unreported { round_key } => (
+                    "unreported",
+                    format!("{round_key:032x}"),
+                    "",
+                    String::new(),
+                    String::new(),
+                ),
+            };
+            w.write_record([self.provider.as_str(), kind, &round, field, &theirs, &ours])?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
+        Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields"))
+    }
+}
+
+fn issue_text(issue: &Issue) -> String {
+    match issue {
+        Issue::Missing { round_id } => format!("missing in Tally: round {round_id}"),
+        Issue::Duplicate { round_id, times } => {
+            format!("duplicate: round {round_id} reported {times} times")
+        }
+        Issue::Mismatch {
+            round_id,
+            field,
+            provider,
+            tally,
+        } => {
+            format!("mismatch: round {round_id} {field} provider {provider} vs Tally {tally} (minor units)")
+        }
+        Issue::NotSettled { round_id, status } => {
+            format!("not settled in Tally: round {round_id} is {status}")
+        }
+        Issue::Unreported { round_key } => {
+            format!("not in the provider's report: round key {round_key:032x}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(round_id: &str, stake: u128, payout: u128) -> ProviderRound {
+        ProviderRound {
+            day: "2026-11-20".parse().unwrap(),
+            round_id: round_id.into(),
+            currency: "USD".into(),
+            stake,
+            payout,
+            line: 2,
+        }
+    }
+
+    fn tally_round(
+        stake: u128,
+        payout: u128,
+        bets: usize,
+        posted: usize,
+        voided: usize,
+    ) -> TallyRound {
+        TallyRound {
+            day: Some("2026-11-20".parse().unwrap()),
+            currency: "USD".into(),
+            stake,
+            payout,
+            posted,
+            voided,
+            bets,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_reported_once() {
+        let key = |r: &str| ids::round_key("p", r);
+        let tally = BTreeMap::from([
+            (key("ok"), tally_round(100, 50, 1, 1, 0)),
+            (key("payout"), tally_round(100, 50, 1, 1, 0)),
+            (key("open"), tally_round(100, 0, 1, 0, 0)),
+            (key("voided"), tally_round(0, 0, 1, 0, 1)),
+            (key("extra"), tally_round(7, 0, 1, 1, 0)),
+            (key("dup"), tally_round(10, 0, 1, 1, 0)),
+        ]);
+        let report = [
+            row("ok", 100, 50),
+            row("payout", 100, 49),
+            row("open", 100, 0),
+            row("voided", 100, 0),
+            row("gone", 5, 0),
+            row("dup", 10, 0),
+            row("dup", 10, 0),
+            row("dup", 10, 0),
+        ];
+        let rec = compare("p", &report, &tally);
+        assert_eq!(
+            rec.issues,
+            vec![
+                Issue::Mismatch {
+                    round_id: "payout".into(),
+                    field: "payout",
+                    provider: 49,
+                    tally: 50
+                },
+                Issue::NotSettled {
+                    round_id: "open".into(),
+                    status: "open"
+                },
+                Issue::NotSettled {
+                    round_id: "voided".into(),
+                    status: "cancelled"
+                },
+                Issue::Missing {
+                    round_id: "gone".into()
+                },
+                Issue::Duplicate {
+                    round_id: "dup".into(),
+                    times: 3
+                },
+                Issue::Unreported {
+                    round_key: key("extra")
+                },
+            ]
+        );
+        assert_eq!(rec.open_in_tally, 1);
+        let totals = &rec.days[&("2026-11-20".parse().unwrap(), "USD".to_string())];
+        assert_eq!(
+            totals.provider,
+            (8, 100 + 100 + 100 + 100 + 5 + 30, 50 + 49)
+        );
+        assert_eq!(totals.tally, (4, 100 + 100 + 7 + 10, 100));
+        assert_eq!(rec.to_csv(false).unwrap().lines().count(), 6);
+    }
+
+    #[test]
+    fn bad_report_rows_name_their_line() {
+        let terms = Terms::parse(include_str!("../samples/terms.toml")).unwrap();
+        let text = "date,round_id,currency,stake,payout\n2026-11-20,a,USD,1.00,0\n\
+                    2026-13-01,b,USD,1,0\n2026-11-20,c,KRW,0.5,0\n2026-11-20,d,XXX,1,0\n";
+        let errors = parse_report("p", text, &terms).unwrap_err();
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 4, 5]);
+        let ok = parse_report(
+            "p",
+            "date,round_id,currency,stake,payout\n2026-11-20,a,EUR,1.5,0.25\n",
+            &terms,
+        );
+        assert_eq!(
+            (ok.as_ref().unwrap()[0].stake, ok.unwrap()[0].payout),
+            (150, 25)
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! A partner's settlement statement for a period, read from Tally: its share account's
+//! transfers (`get_account_transfers`), the period chosen by the provider event time each
+//! transfer carries in `user_data_64`, and the balance from `lookup_accounts`.
+
+use std::fmt::Write as _;
+
+use chrono::NaiveDate;
+use tally_client::{AccountFilter, Client};
+
+use crate::chart::{transfer_code, Party};
+use crate::error::{Error, Result};
+use crate::event::{day_of, day_start};
+use crate::query;
+use crate::terms::Terms;
+
+/// One transfer on the statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// Provider day of the transfer.
+    pub day: NaiveDate,
+    /// The provider's name.
+    pub provider: String,
+    /// Round key (hex).
+    pub round_key: u128,
+    /// Transfer id.
+    pub transfer_id: u128,
+    /// `share` (same currency) or `fx` (converted).
+    pub kind: &'static str,
+    /// Signed amount in minor units: positive credits the partner.
+    pub amount: i128,
+}
+
+/// A partner's statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    /// The partner.
+    pub party: Party,
+    /// Its settlement currency.
+    pub currency: String,
+    /// First day of the period.
+    pub from: NaiveDate,
+    /// Last day of the period (inclusive).
+    pub to: NaiveDate,
+    /// Balance before `from` (minor units; credits minus debits).
+    pub opening: i128,
+    /// The period's transfers.
+    pub lines: Vec<Line>,
+    /// Sum of the period's credits.
+    pub credits: u128,
+    /// Sum of the period's debits.
+    pub debits: u128,
+    /// `opening + credits - debits`.
+    pub closing: i128,
+    /// The account's posted balance now (all periods), from `lookup_accounts`.
+    pub balance: i128,
+}
+
+/// The statement of `party` for the days `from..=to`.
+pub async fn statement(
+    client: &Client,
+    terms: &Terms,
+    party: &Party,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Statement> {
+    let currency = party
+        .settlement_currency(terms)
+        .ok_or_else(|| Error::Unknown(format!("unknown partner {party}")))?
+        .to_string();
+    let account_id = party.account(&currency);
+    let accounts = client.lookup_accounts(&[account_id]).await?;
+    let account = accounts
+        .first()
+        .ok_or_else(|| Error::Unknown(format!("{party} has no account yet: run ingest")))?;
+    let balance = signed(account.credits_posted) - signed(account.debits_posted);
+    let (start, end) = (day_start(from), day_start(to) + 86_400);
+    let mut s = Statement {
+        party: party.clone(),
+        currency,
+        from,
+        to,
+        opening: 0,
+        lines: vec![],
+        credits: 0,
+        debits: 0,
+        closing: 0,
+        balance,
+    };
+    for t in query::account_transfers(client, AccountFilter::new(account_id)).await? {
+        let credit = t.credit_account_id == account_id;
+        let amount = if credit {
+            signed(t.amount)
+        } else {
+            -signed(t.amount)
+        };
+        let time = t.user_data_64 as i64;
+        if time < start {
+            s.opening += amount;
+        } else if time < end {
+            if credit {
+                s.credits += t.amount;
+            } else {
+                s.debits += t.amount;
+            }
+            let provider = terms.providers.iter().find(|p| p.id == t.user_data_32);
+            s.lines.push(Line {
+                day: day_of(time),
+                provider: provider.map_or_else(|| "?".into(), |p| p.name.clone()),
+                round_key: t.user_data_128,
+                transfer_id: t.id,
+                kind: if t.code == transfer_code::FX_IN {
+                    "fx"
+                } else {
+                    "share"
+                },
+                amount,
+            });
+        }
+    }
+    s.closing = s.opening + signed(s.credits) - signed(s.debits);
+    Ok(s)
+}
+
+fn signed(v: u128) -> i128 {
+    i128::try_from(v).expect("ledger amounts stay below 2^127")
+}
+
+/// `minor` units of `currency` for display (`-12.34`).
+pub fn show(terms: &Terms, currency: &str, minor: i128) -> String {
+    let scale = terms
+        .currencies()
+        .get(currency)
+        .map_or(0, |c| c.scale.places());
+    rust_decimal::Decimal::try_from_i128_with_scale(minor, scale)
+        .map_or_else(|_| format!("{minor} (minor units)"), |d| d.to_string())
+}
+
+impl Statement {
+    /// A human-readable statement.
+    pub fn to_text(&self, terms: &Terms) -> String {
+        let m = |v: i128| show(terms, &self.currency, v);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Statement for {} ({}), {} to {}",
+            self.party, self.currency, self.from, self.to
+        );
+        let _ = writeln!(out, "  opening balance   {:>16}", m(self.opening));
+        let mut by_provider = std::collections::BTreeMap::<&str, (usize, i128)>::new();
+        for l in &self.lines {
+            let e = by_provider.entry(&l.provider).or_default();
+            e.0 += 1;
+            e.1 += l.amount;
+        }
+        for (provider, (n, sum)) in by_provider {
+            let _ = writeln!(out, "  {provider:<10} {n:>4} legs {:>16}", m(sum));
+        }
+        let _ = writeln!(out, "  credits           {:>16}", m(signed(self.credits)));
+        let _ = writeln!(out, "  debits            {:>16}", m(-signed(self.debits)));
+        let _ = writeln!(out, "  closing balance   {:>16}", m(self.closing));
+        let _ = writeln!(out, "  balance in Tally  {:>16}", m(self.balance));
+        out
+    }
+
+    /// One CSV row per line: `partner,currency,day,provider,round_key,transfer_id,kind,amount`.
+    pub fn to_csv(&self, terms: &Terms, header: bool) -> Result<String, csv::Error> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(vec![]);
+        if header {
+            w.write_record([
+                "partner",
+                "currency",
+                "day",
+                "provider",
+                "round_key",
+                "transfer_id",
+                "kind",
+                "amount",
+            ])?;
+        }
+        for l in &self.lines {
+            w.write_record([
+                self.party.to_string(),
+                self.currency.clone(),
+                l.day.to_string(),
+                l.provider.clone(),
+                format!("{:032x}", l.round_key),
+                format!("{:032x}", l.transfer_id),
+                l.kind.to_string(),
+                show(terms, &self.currency, l.amount),
+            ])?;
+        }
+        let bytes = w.into_inner().map_err(|e| e.into_error())?;
+        Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields"))
+    }
+}

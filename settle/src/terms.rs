@@ -1,0 +1,389 @@
+//! Per-partner terms from TOML: currencies and FX rates, providers (feed format, fee),
+//! the aggregator (its share), operators (their agent, optional share override) and agents
+//! (commission). See `samples/terms.toml` for a commented example.
+//!
+//! Every share is a percentage of a round's gross gaming revenue (GGR = stakes - wins), flat
+//! (`fee = "12"`) or tiered by the round's stake in the base currency
+//! (`fee = { tiers = [{ from = "0", percent = "12" }, { from = "100", percent = "10" }] }`: the
+//! last tier whose `from` is at most the stake applies). The operator's revenue share is what is
+//! left: `100 - provider fee - aggregator share - agent commission`, checked at load to be
+//! non-negative for every provider and operator at every tier boundary. Percentages are strings
+//! so they stay exact decimals.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use tally_client::Currency;
+
+use crate::feeds::FeedFormat;
+use crate::money::CurrencyTable;
+
+/// Why a terms file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TermsError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or lacks a field.
+    #[error("bad terms TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// The terms parse but are inconsistent.
+    #[error("invalid terms: {0}")]
+    Invalid(String),
+}
+
+/// A percentage of GGR, flat or tiered by stake.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Rate {
+    /// The same percentage for every round.
+    Flat(#[serde(with = "rust_decimal::serde::str")] Decimal),
+    /// Percentages by the round's stake in the base currency.
+    Tiered {
+        /// Ordered by `from`, the first `from` is 0.
+        tiers: Vec<Tier>,
+    },
+}
+
+/// One tier of a [`Rate`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Tier {
+    /// Lowest stake (base currency, major units) this tier applies to.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub from: Decimal,
+    /// Percentage of GGR.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub percent: Decimal,
+}
+
+impl Rate {
+    /// The percentage for a round with `stake` (base currency, major units).
+    pub fn percent_for(&self, stake: Decimal) -> Decimal {
+        match self {
+            Rate::Flat(p) => *p,
+            Rate::Tiered { tiers } => tiers
+                .iter()
+                .rev()
+                .find(|t| t.from <= stake)
+                .map_or(Decimal::ZERO, |t| t.percent),
+        }
+    }
+
+    fn breakpoints(&self) -> Vec<Decimal> {
+        match self {
+            Rate::Flat(_) => vec![],
+            Rate::Tiered { tiers } => tiers.iter().map(|t| t.from).collect(),
+        }
+    }
+
+    fn validate(&self, what: &str) -> Result<(), TermsError> {
+        let percents: Vec<Decimal> = match self {
+            Rate::Flat(p) => vec![*p],
+            Rate::Tiered { tiers } => {
+                if tiers.first().map(|t| t.from) != Some(Decimal::ZERO) {
+                    return invalid(format!("{what}: the first tier must start at \"0\""));
+                }
+                if tiers.windows(2).any(|w| w[0].from >= w[1].from) {
+                    return invalid(format!("{what}: tiers must increase strictly in `from`"));
+                }
+                tiers.iter().map(|t| t.percent).collect()
+            }
+        };
+        match percents
+            .iter()
+            .find(|p| p.is_sign_negative() || **p > Decimal::ONE_HUNDRED)
+        {
+            Some(p) => invalid(format!("{what}: {p}% is outside 0..=100")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A currency: its Tally ledger, scale, and FX rate to the base currency.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CurrencyTerms {
+    /// ISO code, e.g. `"KRW"`.
+    pub code: String,
+    /// Tally ledger number.
+    pub ledger: u32,
+    /// Fractional digits of the minor unit.
+    pub scale: u32,
+    /// Value of one unit in the base currency.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub fx_rate: Decimal,
+}
+
+/// The aggregator (the back office running the kit).
+#[derive(Clone, Debug, Deserialize)]
+pub struct AggregatorTerms {
+    /// Its name.
+    pub name: String,
+    /// The currency its share is credited in.
+    pub settlement_currency: String,
+    /// Its share of GGR, unless an operator overrides it.
+    pub share: Rate,
+}
+
+/// A game provider.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ProviderTerms {
+    /// Its name; feeds name it on the command line.
+    pub name: String,
+    /// A small non-zero number, stored in `user_data_32` of its transfers.
+    pub id: u32,
+    /// Its feed format.
+    pub format: FeedFormat,
+    /// The currency its fee is credited in.
+    pub settlement_currency: String,
+    /// Its fee as a share of GGR.
+    pub fee: Rate,
+}
+
+/// An operator (casino brand).
+#[derive(Clone, Debug, Deserialize)]
+pub struct OperatorTerms {
+    /// Its name, as the feeds name it.
+    pub name: String,
+    /// The currency its revenue share is credited in.
+    pub settlement_currency: String,
+    /// The agent who brought it, if any.
+    pub agent: Option<String>,
+    /// The aggregator's share for this operator, overriding `aggregator.share`.
+    pub aggregator_share: Option<Rate>,
+}
+
+/// An agent (affiliate) paid a commission on its operators' GGR.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AgentTerms {
+    /// Its name.
+    pub name: String,
+    /// The currency its commission is credited in.
+    pub settlement_currency: String,
+    /// Its commission as a share of GGR.
+    pub commission: Rate,
+}
+
+/// The whole terms file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Terms {
+    /// The currency FX rates and tiers are quoted in; its rate must be 1.
+    pub base_currency: String,
+    /// How long an open round's bets stay reserved before Tally voids them.
+    pub pending_timeout_secs: u32,
+    /// Currencies.
+    pub currencies: Vec<CurrencyTerms>,
+    /// The aggregator.
+    pub aggregator: AggregatorTerms,
+    /// Providers.
+    pub providers: Vec<ProviderTerms>,
+    /// Operators.
+    pub operators: Vec<OperatorTerms>,
+    /// Agents.
+    #[serde(default)]
+    pub agents: Vec<AgentTerms>,
+    #[serde(skip)]
+    table: CurrencyTable,
+}
+
+fn invalid<T>(message: String) -> Result<T, TermsError> {
+    Err(TermsError::Invalid(message))
+}
+
+impl Terms {
+    /// Reads and validates a terms file.
+    pub fn load(path: &Path) -> Result<Self, TermsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TermsError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses and validates terms.
+    pub fn parse(text: &str) -> Result<Self, TermsError> {
+        let mut terms: Terms = toml::from_str(text)?;
+        terms.table = terms.currency_table()?;
+        terms.validate()?;
+        Ok(terms)
+    }
+
+    /// The configured currencies with their FX rates.
+    pub fn currencies(&self) -> &CurrencyTable {
+        &self.table
+    }
+
+    /// The provider named `name`.
+    pub fn provider(&self, name: &str) -> Option<&ProviderTerms> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// The operator named `name`.
+    pub fn operator(&self, name: &str) -> Option<&OperatorTerms> {
+        self.operators.iter().find(|o| o.name == name)
+    }
+
+    /// The agent named `name`.
+    pub fn agent(&self, name: &str) -> Option<&AgentTerms> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+
+    /// The aggregator's share for rounds of `operator`.
+    pub fn aggregator_share<'a>(&'a self, operator: &'a OperatorTerms) -> &'a Rate {
+        operator
+            .aggregator_share
+            .as_ref()
+            .unwrap_or(&self.aggregator.share)
+    }
+
+    fn currency_table(&self) -> Result<CurrencyTable, TermsError> {
+        let mut table = CurrencyTable::default();
+        let mut ledgers = BTreeSet::new();
+        for c in &self.currencies {
+            let currency = Currency::new(c.code.to_ascii_uppercase(), c.ledger, c.scale)
+                .map_err(|e| TermsError::Invalid(format!("currency {}: {e}", c.code)))?;
+            if c.fx_rate <= Decimal::ZERO {
+                return invalid(format!("currency {}: fx_rate must be positive", c.code));
+            }
+            if table.get(&c.code).is_ok() || !ledgers.insert(c.ledger) || c.ledger == 0 {
+                return invalid(format!("currency {}: duplicate code or bad ledger", c.code));
+            }
+            table.insert(currency, c.fx_rate);
+        }
+        if table.rate(&self.base_currency).ok() != Some(Decimal::ONE) {
+            return invalid(format!(
+                "base currency {} must have fx_rate \"1\"",
+                self.base_currency
+            ));
+        }
+        Ok(table)
+    }
+
+    fn validate(&self) -> Result<(), TermsError> {
+        let known = |code: &str, who: &str| match self.table.get(code) {
+            Ok(_) => Ok(()),
+            Err(_) => invalid(format!("{who}: unknown settlement currency {code}")),
+        };
+        known(&self.aggregator.settlement_currency, &self.aggregator.name)?;
+        self.aggregator.share.validate("aggregator share")?;
+        let mut names = BTreeMap::new();
+        let mut ids = BTreeSet::new();
+        for p in &self.providers {
+            known(&p.settlement_currency, &p.name)?;
+            p.fee.validate(&format!("provider {} fee", p.name))?;
+            if p.id == 0 || !ids.insert(p.id) {
+                return invalid(format!(
+                    "provider {}: id must be unique and non-zero",
+                    p.name
+                ));
+            }
+            names.insert(("provider", p.name.as_str()), ());
+        }
+        for a in &self.agents {
+            known(&a.settlement_currency, &a.name)?;
+            a.commission
+                .validate(&format!("agent {} commission", a.name))?;
+            names.insert(("agent", a.name.as_str()), ());
+        }
+        for o in &self.operators {
+            known(&o.settlement_currency, &o.name)?;
+            if let Some(agent) = &o.agent {
+                if self.agent(agent).is_none() {
+                    return invalid(format!("operator {}: unknown agent {agent}", o.name));
+                }
+            }
+            self.aggregator_share(o)
+                .validate(&format!("operator {} aggregator share", o.name))?;
+            names.insert(("operator", o.name.as_str()), ());
+        }
+        let count = self.providers.len() + self.agents.len() + self.operators.len();
+        if names.len() != count {
+            return invalid("provider, agent and operator names must be unique".into());
+        }
+        self.validate_sums()
+    }
+
+    /// At every tier boundary, fee + aggregator share + commission <= 100 for every pair.
+    fn validate_sums(&self) -> Result<(), TermsError> {
+        for p in &self.providers {
+            for o in &self.operators {
+                let agent = o.agent.as_deref().and_then(|a| self.agent(a));
+                let rates: Vec<&Rate> = [Some(&p.fee), Some(self.aggregator_share(o))]
+                    .into_iter()
+                    .chain([agent.map(|a| &a.commission)])
+                    .flatten()
+                    .collect();
+                let mut points: Vec<Decimal> = rates.iter().flat_map(|r| r.breakpoints()).collect();
+                points.push(Decimal::ZERO);
+                for stake in points {
+                    let sum: Decimal = rates.iter().map(|r| r.percent_for(stake)).sum();
+                    if sum > Decimal::ONE_HUNDRED {
+                        return invalid(format!(
+                            "provider {} with operator {}: shares sum to {sum}% at stake {stake}",
+                            p.name, o.name
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TERMS: &str = include_str!("../samples/terms.toml");
+
+    #[test]
+    fn the_sample_terms_load() {
+        let t = Terms::parse(TERMS).unwrap();
+        assert_eq!(t.currencies().get("KRW").unwrap().scale.places(), 0);
+        assert!(t.provider("alpha").is_some());
+        let royal = t.operator("royal").unwrap();
+        assert!(t.agent(royal.agent.as_deref().unwrap()).is_some());
+    }
+
+    #[test]
+    fn tiers_pick_the_last_tier_at_or_below_the_stake() {
+        let r: Rate = toml::from_str::<BTreeMap<String, Rate>>(
+            "r = { tiers = [{ from = \"0\", percent = \"12\" }, { from = \"100\", percent = \"10\" }] }",
+        )
+        .unwrap()
+        .remove("r")
+        .unwrap();
+        assert_eq!(r.percent_for(Decimal::ZERO), Decimal::from(12));
+        assert_eq!(r.percent_for("99.99".parse().unwrap()), Decimal::from(12));
+        assert_eq!(r.percent_for(Decimal::ONE_HUNDRED), Decimal::from(10));
+        assert_eq!(
+            Rate::Flat(Decimal::TWO).percent_for(Decimal::MAX),
+            Decimal::TWO
+        );
+    }
+
+    #[test]
+    fn inconsistent_terms_are_refused_with_the_reason() {
+        let cases = [
+            ("fee = \"12\"", "fee = \"95\"", "sum to"),
+            ("fee = \"12\"", "fee = \"-1\"", "outside"),
+            ("fee = \"12\"", "fee = 12", "bad terms TOML"),
+            ("agent = \"kim\"", "agent = \"nobody\"", "unknown agent"),
+            ("fx_rate = \"1\"", "fx_rate = \"2\"", "base currency"),
+            ("id = 2", "id = 1", "unique"),
+        ];
+        for (from, to, why) in cases {
+            assert!(TERMS.contains(from), "{from}");
+            let err = Terms::parse(&TERMS.replacen(from, to, 1)).unwrap_err();
+            assert!(err.to_string().contains(why), "{from} -> {to}: {err}");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The kit's dependency boundary: it reaches Tally only through `tally-client`, so a back
+//! office links it without the ledger core, the Raft layer, the server or the storage engine
+//! (the server is a dev-dependency, for the tests' in-process node).
+
+use std::process::Command;
+
+#[test]
+fn the_kit_depends_on_the_client_and_no_server_side_crate() {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-p",
+            "tally-settle",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8(output.stdout).unwrap();
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        crates.contains(&"tally-client"),
+        "unexpected cargo tree output:\n{tree}"
+    );
+    for forbidden in [
+        "tally-ledger",
+        "tally-raft",
+        "tally-server",
+        "rocksdb",
+        "openraft",
+    ] {
+        assert!(
+            !crates.contains(&forbidden),
+            "tally-settle depends on {forbidden}:\n{tree}"
+        );
+    }
+}

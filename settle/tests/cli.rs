@@ -1,0 +1,129 @@
+//! The `tally-settle` binary against an in-process server: exit codes, text and CSV output.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+
+/// Runs the binary with `args` against `addr`, off the async runtime.
+async fn settle(addr: &str, args: &[&str]) -> Output {
+    let terms = format!("{SAMPLES}/terms.toml");
+    let mut all = vec![
+        "--addresses".to_string(),
+        addr.to_string(),
+        "--terms".into(),
+        terms,
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tally-settle"))
+            .args(&all)
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_statement_and_reconcile_from_the_command_line() {
+    let server = common::start().await;
+    let addr = server.node.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = ["alpha=alpha.jsonl", "beta=beta.csv", "gamma=gamma.jsonl"]
+        .map(|f| f.replace('=', &format!("={SAMPLES}/feeds/")));
+    let ingest = [
+        "ingest", "--feed", &feeds[0], "--feed", &feeds[1], "--feed", &feeds[2],
+    ];
+    let first = settle(&addr, &ingest).await;
+    let text = stdout(&first);
+    assert_eq!(first.status.code(), Some(0), "{text}");
+    assert!(text.contains("events read        49"), "{text}");
+    assert!(text.contains("rounds settled     18"), "{text}");
+    let again = stdout(&settle(&addr, &ingest).await);
+    assert!(again.contains("duplicates         49"), "{again}");
+
+    check_statements(&addr, &dir.path().join("statements.csv")).await;
+    check_reconcile(&addr, &dir.path().join("issues.csv")).await;
+
+    let bad = [
+        "statement",
+        "--party",
+        "casino:x",
+        "--from",
+        "2026-11-20",
+        "--to",
+        "2026-11-20",
+    ];
+    let out = settle(&addr, &bad).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad partner"));
+}
+
+async fn check_statements(addr: &str, path: &Path) {
+    let path_arg = path.display().to_string();
+    let args = [
+        "statement",
+        "--party",
+        "provider:alpha",
+        "--party",
+        "operator:royal",
+        "--from",
+        "2026-11-20",
+        "--to",
+        "2026-11-21",
+        "--csv",
+        &path_arg,
+    ];
+    let out = settle(addr, &args).await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Statement for provider:alpha (USD)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("balance in Tally             34.87"),
+        "{text}"
+    );
+    assert!(
+        text.contains("balance in Tally            272.44"),
+        "{text}"
+    );
+    let csv = std::fs::read_to_string(path).unwrap();
+    assert!(csv.starts_with("partner,currency,day,provider,round_key,transfer_id,kind,amount\n"));
+    let alpha = csv.lines().filter(|l| l.starts_with("provider:alpha,USD,"));
+    assert_eq!(alpha.count(), 8);
+}
+
+async fn check_reconcile(addr: &str, path: &Path) {
+    let path_arg = path.display().to_string();
+    let reports = ["alpha", "beta", "gamma"].map(|p| format!("{p}={SAMPLES}/reports/{p}.csv"));
+    let args = [
+        "reconcile",
+        "--report",
+        &reports[0],
+        "--report",
+        &reports[1],
+        "--report",
+        &reports[2],
+        "--csv",
+        &path_arg,
+    ];
+    let out = settle(addr, &args).await;
+    assert_eq!(out.status.code(), Some(1), "differences found exit 1");
+    assert!(stdout(&out).contains("missing in Tally: round A1011"));
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        "provider,issue,round,field,provider_value,tally_value\n\
+         alpha,missing,A1011,,,\nbeta,mismatch,B-2001,stake,2500,2000\ngamma,duplicate,G-2,rows,2,1\n"
+    );
+}
