@@ -308,7 +308,11 @@ async fn refusals_marked_not_applied_leave_a_write_determinate() {
             .await
             .unwrap();
         let e = client.create_transfers(&transfers(1)).await.unwrap_err();
-        assert_eq!(e.is_indeterminate(), want_indeterminate, "marked {marked}: {e}");
+        assert_eq!(
+            e.is_indeterminate(),
+            want_indeterminate,
+            "marked {marked}: {e}"
+        );
         assert!(node.calls() >= 2, "retried");
     }
 }
