@@ -1,2 +1,5 @@
-//! `tally-jepsen`: the fault-injection harness. Not built yet: it needs the cluster and the SDK
-//! (issue 6). Until then this crate is empty on purpose.
+//! `tally-jepsen`: a Jepsen-style harness for Tally.
+pub mod client;
+pub mod cluster;
+pub mod history;
+pub mod proxy;
