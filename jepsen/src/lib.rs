@@ -1,5 +1,7 @@
 //! `tally-jepsen`: a Jepsen-style harness for Tally.
+pub mod checker;
 pub mod client;
 pub mod cluster;
 pub mod history;
 pub mod proxy;
+pub mod workload;
