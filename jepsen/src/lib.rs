@@ -3,5 +3,7 @@ pub mod checker;
 pub mod client;
 pub mod cluster;
 pub mod history;
+pub mod nemesis;
 pub mod proxy;
+pub mod run;
 pub mod workload;
