@@ -5,8 +5,8 @@
 //! - `kill`: SIGKILL a random node, the leader, or every node; heal restarts them.
 //! - `pause`: SIGSTOP a random node or the leader; heal sends SIGCONT.
 //! - `partition`: cut the leader off from everyone, or split the nodes into a random majority and
-//!   minority, or cut only the leader's inbound links (it can send but hears nothing back); heal
-//!   passes every link again.
+//!   minority, or make the leader deaf: its requests reach the others but no answer or request
+//!   reaches it (a one-way partition); heal passes every link again.
 //! - `clock`: restart a random node with `--clock-offset-ms` of +-0.5..3 s; heal restarts it at 0.
 //! - `degrade`: make every link of a random node slow (delay) or lossy; heal passes them.
 

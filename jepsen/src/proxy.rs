@@ -30,6 +30,9 @@ pub enum Mode {
     Delay(u64),
     /// Close a connection at a chunk with this probability (0..=1).
     Lossy(f64),
+    /// Forward what the dialling side sends, silently swallow every reply: the dialler's
+    /// requests arrive but it never hears back (a one-way partition).
+    DropReplies,
 }
 
 /// A running proxy: listens on `addr` and forwards to `target`.
@@ -109,17 +112,27 @@ async fn connection(inbound: TcpStream, target: SocketAddr, rx: watch::Receiver<
     let (out_r, out_w) = outbound.into_split();
     // Whichever direction ends first closes both: both halves are dropped here.
     tokio::select! {
-        _ = pump(in_r, out_w, rx.clone()) => {}
-        _ = pump(out_r, in_w, rx) => {}
+        _ = pump(in_r, out_w, rx.clone(), false) => {}
+        _ = pump(out_r, in_w, rx, true) => {}
     }
 }
 
 /// Copies one direction chunk by chunk, applying the mode to each chunk. Returns when either
 /// side closes, the link is cut, a lossy link drops the connection, or the proxy is dropped.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut rx: watch::Receiver<Mode>) {
+/// `reply` is the direction from the target back to the dialler.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut rx: watch::Receiver<Mode>,
+    reply: bool,
+) {
     let mut buf = vec![0u8; 16 * 1024];
+    // Once replies were swallowed the byte stream has a hole: the connection must not carry
+    // anything after the link heals, so it is closed then.
+    let mut swallowed = false;
     loop {
-        if *rx.borrow() == Mode::Cut {
+        let now = *rx.borrow();
+        if now == Mode::Cut || (swallowed && now != Mode::DropReplies) {
             return;
         }
         let n = tokio::select! {
@@ -137,6 +150,11 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut rx: watch::Re
         let mode = *rx.borrow_and_update();
         match mode {
             Mode::Pass => {}
+            Mode::DropReplies if reply => {
+                swallowed = true;
+                continue;
+            }
+            Mode::DropReplies => {}
             Mode::Cut => return,
             Mode::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Mode::Lossy(p) => {
@@ -254,6 +272,42 @@ mod tests {
             }
         }
         assert!(ok > 0 && lost > 0, "ok {ok}, lost {lost}");
+    }
+
+    #[tokio::test]
+    async fn drop_replies_delivers_requests_but_swallows_answers() {
+        let (tx, mut got) = tokio::sync::mpsc::unbounded_channel();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    return;
+                }
+                tx.send(buf[..n].to_vec()).unwrap();
+                let _ = s.write_all(&buf[..n]).await;
+            }
+        });
+        let p = Proxy::start(target).await.unwrap();
+        p.set_mode(Mode::DropReplies);
+        let mut s = TcpStream::connect(p.addr()).await.unwrap();
+        assert_eq!(
+            round_trip(&mut s, b"ping").await,
+            None,
+            "a reply got through"
+        );
+        assert_eq!(
+            got.recv().await.as_deref(),
+            Some(&b"ping"[..]),
+            "the request was lost"
+        );
+        p.set_mode(Mode::Pass);
+        assert_eq!(
+            round_trip(&mut s, b"pong").await.as_deref(),
+            Some(&b"pong"[..])
+        );
     }
 
     #[tokio::test]
