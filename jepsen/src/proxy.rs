@@ -304,10 +304,8 @@ mod tests {
             "the request was lost"
         );
         p.set_mode(Mode::Pass);
-        assert_eq!(
-            round_trip(&mut s, b"pong").await.as_deref(),
-            Some(&b"pong"[..])
-        );
+        // The connection that lost replies has a hole in its byte stream: closed on heal.
+        assert_eq!(round_trip(&mut s, b"pong").await, None);
     }
 
     #[tokio::test]
