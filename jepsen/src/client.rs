@@ -152,7 +152,13 @@ impl Client {
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let mut last = String::new();
-        for _ in 0..(2 * self.nodes.len() + 2) {
+        // Attempts that certainly did not apply are retried for up to one attempt timeout,
+        // backing off: after a leader dies, followers keep naming it until they elect another.
+        let give_up = tokio::time::Instant::now() + self.timeout;
+        for attempt in 1u64.. {
+            if attempt > 1 && tokio::time::Instant::now() > give_up {
+                break;
+            }
             let c = self.channels[self.target].clone();
             let status = match tokio::time::timeout(self.timeout, send(c)).await {
                 Ok(Ok(r)) => return Outcome::Ok(r.into_inner()),
@@ -167,7 +173,8 @@ impl Client {
                     self.target = next
                         .and_then(|a| self.nodes.iter().position(|&n| n == a))
                         .unwrap_or((self.target + 1) % self.nodes.len());
-                    tokio::time::sleep(wait).await;
+                    let backoff = Duration::from_millis((10 * attempt).min(200));
+                    tokio::time::sleep(wait.max(backoff)).await;
                 }
             }
         }

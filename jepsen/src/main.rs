@@ -51,6 +51,9 @@ struct Args {
     /// Shortest and longest fault, in ms.
     #[arg(long, value_delimiter = ',', default_values_t = [3000u64, 6000])]
     fault_ms: Vec<u64>,
+    /// Extra flag for every `tally start`, repeatable, e.g. `--tally-arg=--snapshot-every=200`.
+    #[arg(long, allow_hyphen_values = true)]
+    tally_arg: Vec<String>,
     /// Shortest and longest quiet time between faults, in ms.
     #[arg(long, value_delimiter = ',', default_values_t = [2000u64, 4000])]
     quiet_ms: Vec<u64>,
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
             bank_accounts: u128::from(a.accounts),
             idem_accounts: 4,
         },
+        tally_args: a.tally_arg.clone(),
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub idem_clients: u64,
     /// Accounts per workload.
     pub shape: Shape,
+    /// Extra flags for every `tally start` (e.g. `--snapshot-every=100`).
+    pub tally_args: Vec<String>,
 }
 
 /// What the run saw, written to `summary.json`.
@@ -63,6 +65,8 @@ pub struct Summary {
     pub notes: Vec<String>,
     /// Transfers found at the end.
     pub transfers_found: usize,
+    /// Operations the linearizability search covered, per bank account.
+    pub linearizability_ops: BTreeMap<String, usize>,
     /// Total anomalies.
     pub anomaly_count: usize,
 }
@@ -76,6 +80,11 @@ impl Summary {
         }
         s += &format!("faults: {:?}\n", self.faults);
         s += &format!("transfers found at the end: {}\n", self.transfers_found);
+        let lin: usize = self.linearizability_ops.values().sum();
+        s += &format!(
+            "linearizability: {lin} operations over {} accounts\n",
+            self.linearizability_ops.len()
+        );
         for n in &self.notes {
             s += &format!("note: {n}\n");
         }
@@ -102,7 +111,7 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
         bin: opts.bin.clone(),
         nodes: opts.nodes,
         dir: opts.out.join("cluster"),
-        extra_args: vec![],
+        extra_args: opts.tally_args.clone(),
     })
     .await?;
     let leader = cluster.wait_healthy(Duration::from_secs(30)).await?;
@@ -159,8 +168,9 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
     let pairs = history::pairs(&ops);
     let (mut anomalies, notes) = checker::check_all(&pairs, &fin, &expect);
     anomalies.extend(crashes);
+    let lin_ops = checker::linear::sizes(&pairs, &fin, &expect);
     cluster.lock().await.stop_all(Duration::from_secs(10));
-    let summary = summarize(
+    let mut summary = summarize(
         opts.seed,
         &ops,
         faults,
@@ -168,6 +178,10 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
         notes,
         fin.transfers.len(),
     );
+    summary.linearizability_ops = lin_ops
+        .into_iter()
+        .map(|(a, n)| (a.to_string(), n))
+        .collect();
     std::fs::write(
         opts.out.join("summary.json"),
         serde_json::to_vec_pretty(&summary)?,
@@ -224,6 +238,9 @@ async fn final_state(
             .map(balance)
             .any(|b| b.debits_pending + b.credits_pending > 0);
         if !pending || Instant::now() > deadline {
+            if pending {
+                eprintln!("jepsen: pending amounts left after 30 s; the replay will differ");
+            }
             break accs;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

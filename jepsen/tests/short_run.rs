@@ -51,6 +51,7 @@ async fn kill_and_partition_run_finds_no_anomaly_and_injects_faults() {
             bank_accounts: 6,
             idem_accounts: 4,
         },
+        tally_args: vec![],
     };
     let summary = run(opts).await.expect("the run completes");
     eprintln!("{}", summary.render());
@@ -65,6 +66,8 @@ async fn kill_and_partition_run_finds_no_anomaly_and_injects_faults() {
         "{:?}",
         summary.faults
     );
+    let lin: usize = summary.linearizability_ops.values().sum();
+    assert!(lin > 100, "linearizability covered only {lin} operations");
     let ok = |f: &str| {
         summary
             .ops
