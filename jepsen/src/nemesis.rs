@@ -197,11 +197,10 @@ async fn inject(
         (Family::Partition, 4..=5) => {
             for &id in ids.iter().filter(|&&i| i != leader) {
                 c.set_link(id, leader, Mode::Cut);
+                c.set_link(leader, id, Mode::DropReplies);
             }
-            (
-                "partition-leader-inbound",
-                format!("nobody reaches n{leader}"),
-            )
+            let detail = format!("n{leader} is heard but hears nothing");
+            ("partition-leader-deaf", detail)
         }
         (Family::Partition, _) => {
             let mut shuffled = ids.clone();
