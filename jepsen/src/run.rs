@@ -67,6 +67,8 @@ pub struct Summary {
     pub transfers_found: usize,
     /// Operations the linearizability search covered, per bank account.
     pub linearizability_ops: BTreeMap<String, usize>,
+    /// `info` transfer operations, by what the final state says: `applied` or `not applied`.
+    pub info_resolved: BTreeMap<String, u64>,
     /// Total anomalies.
     pub anomaly_count: usize,
 }
@@ -80,6 +82,7 @@ impl Summary {
         }
         s += &format!("faults: {:?}\n", self.faults);
         s += &format!("transfers found at the end: {}\n", self.transfers_found);
+        s += &format!("info transfers resolved: {:?}\n", self.info_resolved);
         let lin: usize = self.linearizability_ops.values().sum();
         s += &format!(
             "linearizability: {lin} operations over {} accounts\n",
@@ -178,6 +181,7 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
         notes,
         fin.transfers.len(),
     );
+    summary.info_resolved = resolve_infos(&pairs, &fin);
     summary.linearizability_ops = lin_ops
         .into_iter()
         .map(|(a, n)| (a.to_string(), n))
@@ -284,11 +288,35 @@ fn must<T>(o: Outcome<T>, what: &str) -> Result<T> {
     }
 }
 
+/// Counts `info` transfers by outcome: their first id found at the end or not.
+fn resolve_infos(pairs: &[history::Pair], fin: &FinalState) -> BTreeMap<String, u64> {
+    let found: std::collections::HashSet<u128> = fin
+        .transfers
+        .iter()
+        .map(|t| tally_proto::u128_from_wire(t.id))
+        .collect();
+    let mut out = BTreeMap::new();
+    for p in pairs.iter().filter(|p| p.kind == Type::Info) {
+        let history::Value::Transfers { transfers, .. } = &p.invoke else {
+            continue;
+        };
+        let applied = transfers.first().is_some_and(|x| found.contains(&x.id));
+        let key = if applied { "applied" } else { "not applied" };
+        *out.entry(key.to_string()).or_insert(0) += 1;
+    }
+    out
+}
+
 fn write_final(opts: &RunOptions, fin: &FinalState) -> Result<()> {
     let balances: Vec<Balance> = fin.accounts.iter().map(balance).collect();
     let doc = serde_json::json!({
         "balances": balances,
         "transfers_found": fin.transfers.len(),
+        "transfer_ids_found": fin
+            .transfers
+            .iter()
+            .map(|t| tally_proto::u128_from_wire(t.id))
+            .collect::<Vec<_>>(),
         "replicas": fin.replicas,
     });
     std::fs::write(
