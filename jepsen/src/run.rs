@@ -164,33 +164,44 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
         final_state(&c, &addrs, &opts, &ops).await?
     };
     write_final(&opts, &fin)?;
-    let expect = Expect {
-        bank_ids: opts.shape.bank_ids(),
-        funding: workload::FUNDING,
-    };
-    let pairs = history::pairs(&ops);
-    let (mut anomalies, notes) = checker::check_all(&pairs, &fin, &expect);
-    anomalies.extend(crashes);
-    let lin_ops = checker::linear::sizes(&pairs, &fin, &expect);
     cluster.lock().await.stop_all(Duration::from_secs(10));
-    let mut summary = summarize(
-        opts.seed,
-        &ops,
-        faults,
-        anomalies,
-        notes,
-        fin.transfers.len(),
-    );
-    summary.info_resolved = resolve_infos(&pairs, &fin);
-    summary.linearizability_ops = lin_ops
-        .into_iter()
-        .map(|(a, n)| (a.to_string(), n))
-        .collect();
+    let summary = check(&opts, &ops, &fin, faults, crashes);
     std::fs::write(
         opts.out.join("summary.json"),
         serde_json::to_vec_pretty(&summary)?,
     )?;
     Ok(summary)
+}
+
+/// Runs every checker over the history and the final state, and sums up.
+fn check(
+    opts: &RunOptions,
+    ops: &[history::Op],
+    fin: &FinalState,
+    faults: BTreeMap<String, u64>,
+    crashes: Vec<Anomaly>,
+) -> Summary {
+    let expect = Expect {
+        bank_ids: opts.shape.bank_ids(),
+        funding: workload::FUNDING,
+    };
+    let pairs = history::pairs(ops);
+    let (mut anomalies, notes) = checker::check_all(&pairs, fin, &expect);
+    anomalies.extend(crashes);
+    let mut summary = summarize(
+        opts.seed,
+        ops,
+        faults,
+        anomalies,
+        notes,
+        fin.transfers.len(),
+    );
+    summary.info_resolved = resolve_infos(&pairs, fin);
+    summary.linearizability_ops = checker::linear::sizes(&pairs, fin, &expect)
+        .into_iter()
+        .map(|(a, n)| (a.to_string(), n))
+        .collect();
+    summary
 }
 
 fn spawn_workers(

@@ -52,33 +52,7 @@ pub fn check(fin: &FinalState) -> Vec<Anomaly> {
 fn replay(fin: &FinalState) -> Result<BTreeMap<u128, Balance>, Anomaly> {
     let fail = |e: String| Anomaly::new("replay-rejected", e);
     let mut ledger = Ledger::open(MemStore::new()).map_err(|e| fail(e.to_string()))?;
-    let mut accounts: Vec<tally_ledger::Account> = fin
-        .accounts
-        .iter()
-        .map(|a| tally_ledger::Account {
-            id: u128_from_wire(a.id),
-            user_data_128: u128_from_wire(a.user_data_128),
-            user_data_64: a.user_data_64,
-            user_data_32: a.user_data_32,
-            ledger: a.ledger,
-            code: u16::try_from(a.code).unwrap_or(u16::MAX),
-            flags: u16::try_from(a.flags).unwrap_or(u16::MAX),
-            timestamp: a.timestamp,
-            ..Default::default()
-        })
-        .collect();
-    accounts.sort_by_key(|a| a.timestamp);
-    for a in &accounts {
-        let ctx = Context {
-            timestamp: a.timestamp,
-        };
-        let r = ledger
-            .create_accounts(&[tally_ledger::Account { timestamp: 0, ..*a }], &ctx)
-            .map_err(|e| fail(e.to_string()))?;
-        if r.iter().any(|r| *r as u32 != 0) {
-            return Err(fail(format!("account {}: {r:?}", a.id)));
-        }
-    }
+    let accounts = create_accounts(&mut ledger, fin)?;
     let mut ts: Vec<tally_ledger::Transfer> = fin.transfers.iter().map(to_core_transfer).collect();
     ts.sort_by_key(|t| t.timestamp);
     let mut last = 0;
@@ -124,6 +98,42 @@ fn replay(fin: &FinalState) -> Result<BTreeMap<u128, Balance>, Anomaly> {
             (a.id, b)
         })
         .collect())
+}
+
+/// Creates the accounts found at the end, in timestamp order, each at its own timestamp.
+fn create_accounts(
+    ledger: &mut Ledger<MemStore>,
+    fin: &FinalState,
+) -> Result<Vec<tally_ledger::Account>, Anomaly> {
+    let fail = |e: String| Anomaly::new("replay-rejected", e);
+    let mut accounts: Vec<tally_ledger::Account> = fin
+        .accounts
+        .iter()
+        .map(|a| tally_ledger::Account {
+            id: u128_from_wire(a.id),
+            user_data_128: u128_from_wire(a.user_data_128),
+            user_data_64: a.user_data_64,
+            user_data_32: a.user_data_32,
+            ledger: a.ledger,
+            code: u16::try_from(a.code).unwrap_or(u16::MAX),
+            flags: u16::try_from(a.flags).unwrap_or(u16::MAX),
+            timestamp: a.timestamp,
+            ..Default::default()
+        })
+        .collect();
+    accounts.sort_by_key(|a| a.timestamp);
+    for a in &accounts {
+        let ctx = Context {
+            timestamp: a.timestamp,
+        };
+        let r = ledger
+            .create_accounts(&[tally_ledger::Account { timestamp: 0, ..*a }], &ctx)
+            .map_err(|e| fail(e.to_string()))?;
+        if r.iter().any(|r| *r as u32 != 0) {
+            return Err(fail(format!("account {}: {r:?}", a.id)));
+        }
+    }
+    Ok(accounts)
 }
 
 /// Splits timestamp-ordered transfers into linked chains (a chain ends at an unlinked event).
