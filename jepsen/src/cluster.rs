@@ -68,9 +68,17 @@ pub struct Cluster {
     proxies: BTreeMap<(u64, u64), Proxy>,
 }
 
-/// A free port on 127.0.0.1 (bound and released; good enough on a test machine).
+/// A free port on 127.0.0.1 for a node, below Linux's ephemeral range (32768..): a node that is
+/// down for a while must be able to bind its port again, and ports in the ephemeral range may be
+/// taken meanwhile as the source port of some outgoing connection (the proxies', the clients').
 fn free_port() -> Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    for _ in 0..1000 {
+        let port = fastrand::u16(20_000..32_000);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(l.local_addr()?);
+        }
+    }
+    bail!("no free port in 20000..32000")
 }
 
 impl Cluster {
@@ -79,8 +87,12 @@ impl Cluster {
         std::fs::create_dir_all(&opts.dir)?;
         let mut nodes = BTreeMap::new();
         for id in 1..=opts.nodes {
+            let mut addr = free_port()?;
+            while nodes.values().any(|n: &NodeProc| n.addr == addr) {
+                addr = free_port()?;
+            }
             let node = NodeProc {
-                addr: free_port()?,
+                addr,
                 child: None,
                 paused: false,
                 clock_offset_ms: 0,
