@@ -67,6 +67,8 @@ pub struct Summary {
     pub transfers_found: usize,
     /// Operations the linearizability search covered, per bank account.
     pub linearizability_ops: BTreeMap<String, usize>,
+    /// Latency of `ok` operations per function: p50, p99 and max in ms.
+    pub latency_ms: BTreeMap<String, [f64; 3]>,
     /// `info` transfer operations, by what the final state says: `applied` or `not applied`.
     pub info_resolved: BTreeMap<String, u64>,
     /// Total anomalies.
@@ -82,6 +84,9 @@ impl Summary {
         }
         s += &format!("faults: {:?}\n", self.faults);
         s += &format!("transfers found at the end: {}\n", self.transfers_found);
+        for (f, [p50, p99, max]) in &self.latency_ms {
+            s += &format!("latency {f} ok: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms\n");
+        }
         s += &format!("info transfers resolved: {:?}\n", self.info_resolved);
         let lin: usize = self.linearizability_ops.values().sum();
         s += &format!(
@@ -197,6 +202,7 @@ fn check(
         fin.transfers.len(),
     );
     summary.info_resolved = resolve_infos(&pairs, fin);
+    summary.latency_ms = latencies(&pairs);
     summary.linearizability_ops = checker::linear::sizes(&pairs, fin, &expect)
         .into_iter()
         .map(|(a, n)| (a.to_string(), n))
@@ -299,6 +305,26 @@ fn must<T>(o: Outcome<T>, what: &str) -> Result<T> {
     }
 }
 
+/// p50, p99 and max latency (ms) of the `ok` operations of each function.
+fn latencies(pairs: &[history::Pair]) -> BTreeMap<String, [f64; 3]> {
+    let mut by_f: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for p in pairs.iter().filter(|p| p.kind == Type::Ok) {
+        let name = if p.f == F::Read { "read" } else { "transfer" };
+        if let Some(done) = p.done_ns {
+            by_f.entry(name.into())
+                .or_default()
+                .push(done - p.invoke_ns);
+        }
+    }
+    by_f.into_iter()
+        .map(|(f, mut ns)| {
+            ns.sort_unstable();
+            let at = |q: f64| ns[((ns.len() - 1) as f64 * q).round() as usize] as f64 / 1e6;
+            (f, [at(0.5), at(0.99), at(1.0)])
+        })
+        .collect()
+}
+
 /// Counts `info` transfers by outcome: their first id found at the end or not.
 fn resolve_infos(pairs: &[history::Pair], fin: &FinalState) -> BTreeMap<String, u64> {
     let found: std::collections::HashSet<u128> = fin
@@ -368,4 +394,72 @@ fn summarize(
     }
     s.anomalies = anomalies.into_iter().take(200).collect();
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Recorder, Value, Xfer};
+
+    fn xfer(id: u128) -> Value {
+        let x = Xfer {
+            id,
+            debit: 1,
+            credit: 2,
+            amount: 1,
+            pending_id: 0,
+            flags: 0,
+            timeout: 0,
+            ledger: 1,
+        };
+        Value::Transfers {
+            transfers: vec![x],
+            results: None,
+        }
+    }
+
+    #[test]
+    fn infos_are_resolved_by_the_final_state_and_latency_counts_only_ok() {
+        let r = Recorder::new();
+        for (p, id) in [(1, 7), (2, 8)] {
+            r.record(p, Type::Invoke, F::Transfer, xfer(id), None);
+            r.record(p, Type::Info, F::Transfer, xfer(id), Some("timeout".into()));
+        }
+        let pairs = history::pairs(&r.snapshot());
+        let mut found = crate::client::to_wire(&match xfer(7) {
+            Value::Transfers { transfers, .. } => transfers[0],
+            _ => unreachable!(),
+        });
+        found.timestamp = 1;
+        let fin = FinalState {
+            transfers: vec![found],
+            ..FinalState::default()
+        };
+        let got = resolve_infos(&pairs, &fin);
+        assert_eq!(got.get("applied"), Some(&1));
+        assert_eq!(got.get("not applied"), Some(&1));
+        assert!(
+            latencies(&pairs).is_empty(),
+            "info operations have no latency"
+        );
+    }
+
+    #[test]
+    fn latency_percentiles_come_from_ok_operations() {
+        let pairs: Vec<history::Pair> = (1..=100u64)
+            .map(|ms| history::Pair {
+                process: 1,
+                f: F::Read,
+                kind: Type::Ok,
+                invoke: Value::Read { balances: None },
+                result: Value::Read { balances: None },
+                invoke_ns: 0,
+                done_ns: Some(ms * 1_000_000),
+            })
+            .collect();
+        let l = latencies(&pairs);
+        let [p50, p99, max] = l["read"];
+        assert!((50.0..=51.0).contains(&p50), "{p50}");
+        assert_eq!((p99, max), (99.0, 100.0));
+    }
 }
