@@ -139,6 +139,11 @@ impl Cluster {
         self.nodes[&id].child.is_some()
     }
 
+    /// The node's process id, while it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.nodes[&id].child.as_ref().map(Child::id)
+    }
+
     /// Whether the node is stopped with SIGSTOP.
     pub fn is_paused(&self, id: u64) -> bool {
         self.nodes[&id].paused

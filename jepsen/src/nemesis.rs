@@ -130,9 +130,24 @@ async fn sleep_until(ms: u64, until: Instant) {
     tokio::time::sleep_until(wake.into()).await;
 }
 
-/// Undoes every fault and records it.
+/// The kind of the history event that reports a node found dead that the nemesis did not kill.
+pub const CRASHED: &str = "crashed";
+
+/// Records nodes that died by themselves (with their log), then undoes every fault (restarting
+/// those nodes too) and records it.
 pub async fn heal(cluster: &Mutex<Cluster>, history: &Recorder) {
     let mut c = cluster.lock().await;
+    for (id, status) in c.crashed() {
+        let detail = format!(
+            "n{id} exited by itself ({status}); see {}",
+            c.log_path(id).display()
+        );
+        let value = Value::Fault {
+            kind: CRASHED.into(),
+            detail,
+        };
+        history.record(NEMESIS, Type::Info, F::Nemesis, value, None);
+    }
     let mut done = Vec::new();
     if !c.faulty_links().is_empty() {
         c.heal_links();

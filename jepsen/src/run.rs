@@ -143,6 +143,9 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
     ));
     let workers = spawn_workers(&opts, &addrs, &history, until)?;
     let faults = nemesis.await?;
+    // A node that dies right after its restart shows up here and is restarted once more.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    nemesis::heal(&cluster, &history).await;
     eprintln!("jepsen: healed; waiting for recovery");
     cluster
         .lock()
@@ -152,22 +155,14 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
     for w in workers {
         w.await?;
     }
+    let fin = {
+        let c = cluster.lock().await;
+        final_state(&c, &addrs, &opts, &history.snapshot()).await?
+    };
+    nemesis::heal(&cluster, &history).await;
     let ops = history.snapshot();
     history::write_jsonl(&opts.out.join("history.jsonl"), &ops)?;
-
-    let mut crashes: Vec<Anomaly> = Vec::new();
-    let fin = {
-        let mut c = cluster.lock().await;
-        for (id, status) in c.crashed() {
-            let log = c.log_path(id);
-            let detail = format!(
-                "node {id} exited by itself ({status}); see {}",
-                log.display()
-            );
-            crashes.push(Anomaly::new("node-crashed", detail));
-        }
-        final_state(&c, &addrs, &opts, &ops).await?
-    };
+    let crashes = crashes(&ops);
     write_final(&opts, &fin)?;
     cluster.lock().await.stop_all(Duration::from_secs(10));
     let summary = check(&opts, &ops, &fin, faults, crashes);
@@ -176,6 +171,18 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
         serde_json::to_vec_pretty(&summary)?,
     )?;
     Ok(summary)
+}
+
+/// A `node-crashed` anomaly for every node the nemesis found dead without having killed it.
+fn crashes(ops: &[history::Op]) -> Vec<Anomaly> {
+    ops.iter()
+        .filter_map(|o| match &o.value {
+            history::Value::Fault { kind, detail } if kind == nemesis::CRASHED => {
+                Some(Anomaly::new("node-crashed", detail.clone()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Runs every checker over the history and the final state, and sums up.
