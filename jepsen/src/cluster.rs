@@ -1,0 +1,393 @@
+//! A real cluster of `tally` processes on 127.0.0.1, with a proxy on every directed link.
+//!
+//! Node i listens on its own port; for every other node j it dials `proxy(i -> j)` instead of
+//! j's address (`--peer-via`), so [`Cluster::set_link`] can partition any pair in either
+//! direction. Clients talk to the nodes directly. Each node's stderr is appended to
+//! `<dir>/n<i>.log` across restarts, and its data lives in `<dir>/n<i>/`.
+//!
+//! Dropping a [`Cluster`] kills (SIGKILL) every process it started.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tally_proto::v1::admin_client::AdminClient;
+use tally_proto::v1::{GetStatusRequest, GetStatusResponse, ServerState};
+
+use crate::proxy::{Mode, Proxy};
+
+/// Where the release binary is built in this project's shared cache.
+pub const DEFAULT_TALLY_BIN: &str = "/root/.cache/tally-target/release/tally";
+
+/// The `tally` binary to run: `explicit`, else `$TALLY_BIN`, else [`DEFAULT_TALLY_BIN`] if it
+/// exists.
+pub fn find_tally_bin(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("TALLY_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let d = PathBuf::from(DEFAULT_TALLY_BIN);
+    d.exists().then_some(d)
+}
+
+/// How to start the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// The `tally` binary.
+    pub bin: PathBuf,
+    /// Number of voters (3 or 5).
+    pub nodes: u64,
+    /// Data dirs and logs go here.
+    pub dir: PathBuf,
+    /// Extra flags for every `tally start` (heartbeat, election timeout, snapshots).
+    pub extra_args: Vec<String>,
+}
+
+#[derive(Debug)]
+struct NodeProc {
+    addr: SocketAddr,
+    child: Option<Child>,
+    paused: bool,
+    clock_offset_ms: i64,
+}
+
+/// A running cluster; see the module docs.
+#[derive(Debug)]
+pub struct Cluster {
+    opts: ClusterOptions,
+    cluster_id: u128,
+    nodes: BTreeMap<u64, NodeProc>,
+    proxies: BTreeMap<(u64, u64), Proxy>,
+}
+
+/// A free port on 127.0.0.1 for a node, below Linux's ephemeral range (32768..): a node that is
+/// down for a while must be able to bind its port again, and ports in the ephemeral range may be
+/// taken meanwhile as the source port of some outgoing connection (the proxies', the clients').
+fn free_port() -> Result<SocketAddr> {
+    for _ in 0..1000 {
+        let port = fastrand::u16(20_000..32_000);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(l.local_addr()?);
+        }
+    }
+    bail!("no free port in 20000..32000")
+}
+
+impl Cluster {
+    /// Starts every node and the proxies between them; does not wait for a leader.
+    pub async fn start(opts: ClusterOptions) -> Result<Cluster> {
+        std::fs::create_dir_all(&opts.dir)?;
+        let mut nodes = BTreeMap::new();
+        for id in 1..=opts.nodes {
+            let mut addr = free_port()?;
+            while nodes.values().any(|n: &NodeProc| n.addr == addr) {
+                addr = free_port()?;
+            }
+            let node = NodeProc {
+                addr,
+                child: None,
+                paused: false,
+                clock_offset_ms: 0,
+            };
+            nodes.insert(id, node);
+        }
+        let mut proxies = BTreeMap::new();
+        for &i in nodes.keys() {
+            for (&j, nj) in &nodes {
+                if i != j {
+                    proxies.insert((i, j), Proxy::start(nj.addr).await?);
+                }
+            }
+        }
+        let mut c = Cluster {
+            opts,
+            cluster_id: (fastrand::u128(1..) >> 1) | 1,
+            nodes,
+            proxies,
+        };
+        for id in c.ids() {
+            c.spawn(id)?;
+        }
+        Ok(c)
+    }
+
+    /// Node ids, ascending.
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// A node's client address.
+    pub fn addr(&self, id: u64) -> SocketAddr {
+        self.nodes[&id].addr
+    }
+
+    /// Every node's client address, by id.
+    pub fn addrs(&self) -> BTreeMap<u64, SocketAddr> {
+        self.nodes.iter().map(|(&i, n)| (i, n.addr)).collect()
+    }
+
+    /// Whether the node's process is running (possibly paused).
+    pub fn is_up(&self, id: u64) -> bool {
+        self.nodes[&id].child.is_some()
+    }
+
+    /// The node's process id, while it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.nodes[&id].child.as_ref().map(Child::id)
+    }
+
+    /// Whether the node is stopped with SIGSTOP.
+    pub fn is_paused(&self, id: u64) -> bool {
+        self.nodes[&id].paused
+    }
+
+    /// The clock offset the node was last started with.
+    pub fn clock_offset(&self, id: u64) -> i64 {
+        self.nodes[&id].clock_offset_ms
+    }
+
+    /// Where the node's stderr goes.
+    pub fn log_path(&self, id: u64) -> PathBuf {
+        self.opts.dir.join(format!("n{id}.log"))
+    }
+
+    fn spawn(&mut self, id: u64) -> Result<()> {
+        let peers: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|(i, n)| format!("{i}={}", n.addr))
+            .collect();
+        let via: Vec<String> = self
+            .proxies
+            .iter()
+            .filter(|((from, _), _)| *from == id)
+            .map(|((_, to), p)| format!("{to}={}", p.addr()))
+            .collect();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))?;
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        let mut cmd = Command::new(&self.opts.bin);
+        cmd.arg("start")
+            .args(["--node-id", &id.to_string()])
+            .args(["--cluster-id", &format!("0x{:x}", self.cluster_id)])
+            .args(["--peers", &peers.join(",")])
+            .args(["--peer-via", &via.join(",")])
+            .arg("--data-dir")
+            .arg(self.opts.dir.join(format!("n{id}")))
+            .arg(format!("--clock-offset-ms={}", node.clock_offset_ms))
+            .args(&self.opts.extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("spawn {}", self.opts.bin.display()))?;
+        node.child = Some(child);
+        node.paused = false;
+        Ok(())
+    }
+
+    fn signal(&self, id: u64, sig: Signal) -> Result<()> {
+        let child = self.nodes[&id].child.as_ref().context("node is down")?;
+        let pid = Pid::from_raw(i32::try_from(child.id())?);
+        kill(pid, sig).with_context(|| format!("signal {sig} to node {id}"))
+    }
+
+    /// SIGKILL and reap. A node that is already down is left alone.
+    pub fn kill(&mut self, id: u64) -> Result<()> {
+        if self.nodes[&id].child.is_none() {
+            return Ok(());
+        }
+        self.signal(id, Signal::SIGKILL)?;
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        if let Some(mut child) = node.child.take() {
+            child.wait()?;
+        }
+        node.paused = false;
+        Ok(())
+    }
+
+    /// Starts a node that is down, with the same flags and data dir.
+    pub fn restart(&mut self, id: u64) -> Result<()> {
+        if self.is_up(id) {
+            bail!("node {id} is already running");
+        }
+        self.spawn(id)
+    }
+
+    /// Kills the node (if up) and starts it again with this clock offset.
+    pub fn restart_with_clock_offset(&mut self, id: u64, offset_ms: i64) -> Result<()> {
+        self.kill(id)?;
+        self.nodes
+            .get_mut(&id)
+            .context("no such node")?
+            .clock_offset_ms = offset_ms;
+        self.spawn(id)
+    }
+
+    /// SIGSTOP.
+    pub fn pause(&mut self, id: u64) -> Result<()> {
+        self.signal(id, Signal::SIGSTOP)?;
+        self.nodes.get_mut(&id).context("no such node")?.paused = true;
+        Ok(())
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self, id: u64) -> Result<()> {
+        if self.nodes[&id].child.is_some() {
+            self.signal(id, Signal::SIGCONT)?;
+        }
+        self.nodes.get_mut(&id).context("no such node")?.paused = false;
+        Ok(())
+    }
+
+    /// Node ids whose process exited without the harness killing it, with the exit status.
+    pub fn crashed(&mut self) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        for (&id, n) in &mut self.nodes {
+            if let Some(child) = n.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    out.push((id, status.to_string()));
+                    n.child = None;
+                }
+            }
+        }
+        out
+    }
+
+    /// Sets the mode of the link `from -> to`.
+    pub fn set_link(&self, from: u64, to: u64, mode: Mode) {
+        if let Some(p) = self.proxies.get(&(from, to)) {
+            p.set_mode(mode);
+        }
+    }
+
+    /// Cuts every link between `side` and the other nodes, both directions.
+    pub fn partition(&self, side: &[u64]) {
+        for ((from, to), p) in &self.proxies {
+            if side.contains(from) != side.contains(to) {
+                p.set_mode(Mode::Cut);
+            }
+        }
+    }
+
+    /// Every link back to [`Mode::Pass`].
+    pub fn heal_links(&self) {
+        for p in self.proxies.values() {
+            p.set_mode(Mode::Pass);
+        }
+    }
+
+    /// Links not in [`Mode::Pass`].
+    pub fn faulty_links(&self) -> Vec<(u64, u64, Mode)> {
+        self.proxies
+            .iter()
+            .filter(|(_, p)| p.mode() != Mode::Pass)
+            .map(|(&(f, t), p)| (f, t, p.mode()))
+            .collect()
+    }
+
+    /// One node's status, within `timeout`.
+    pub async fn status(&self, id: u64, timeout: Duration) -> Result<GetStatusResponse> {
+        let url = format!("http://{}", self.addr(id));
+        let call = async {
+            let mut c = AdminClient::connect(url).await?;
+            anyhow::Ok(c.get_status(GetStatusRequest {}).await?.into_inner())
+        };
+        tokio::time::timeout(timeout, call).await?
+    }
+
+    /// The node that says it leads with the highest term, among running, unpaused nodes.
+    pub async fn leader(&self) -> Option<u64> {
+        let mut best: Option<(u64, u64)> = None;
+        for id in self.ids() {
+            if !self.is_up(id) || self.is_paused(id) {
+                continue;
+            }
+            let Ok(s) = self.status(id, Duration::from_millis(500)).await else {
+                continue;
+            };
+            if s.state == ServerState::Leader as i32 && best.is_none_or(|(t, _)| s.term > t) {
+                best = Some((s.term, id));
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+
+    /// Waits until every running, unpaused node answers and names the same leader, and that
+    /// leader says it leads.
+    pub async fn wait_healthy(&self, timeout: Duration) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.agreed_leader().await {
+                return Ok(l);
+            }
+            if Instant::now() > deadline {
+                bail!("cluster not healthy after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn agreed_leader(&self) -> Option<u64> {
+        let mut leader = None;
+        for id in self.ids() {
+            if !self.is_up(id) || self.is_paused(id) {
+                continue;
+            }
+            let s = self.status(id, Duration::from_millis(500)).await.ok()?;
+            let named = s.leader_id?;
+            if leader.is_some_and(|l| l != named) {
+                return None;
+            }
+            leader = Some(named);
+        }
+        let l = leader?;
+        let s = self.status(l, Duration::from_millis(500)).await.ok()?;
+        (s.state == ServerState::Leader as i32).then_some(l)
+    }
+
+    /// SIGCONT every paused node, then SIGTERM every node and wait up to `grace` for each to
+    /// exit; SIGKILL the rest.
+    pub fn stop_all(&mut self, grace: Duration) {
+        for id in self.ids() {
+            let _ = self.resume(id);
+            let _ = self.signal(id, Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        for n in self.nodes.values_mut() {
+            let Some(mut child) = n.child.take() else {
+                continue;
+            };
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in self.nodes.values_mut() {
+            if let Some(mut child) = n.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}

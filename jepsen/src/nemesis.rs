@@ -1,0 +1,262 @@
+//! The nemesis: injects one fault at a time, holds it, heals it, lets the cluster recover, and
+//! again, until the run ends. Every fault and heal is recorded in the history (process 0).
+//!
+//! Families (`--nemesis`):
+//! - `kill`: SIGKILL a random node, the leader, or every node; heal restarts them.
+//! - `pause`: SIGSTOP a random node or the leader; heal sends SIGCONT.
+//! - `partition`: cut the leader off from everyone, or split the nodes into a random majority and
+//!   minority, or make the leader deaf: its requests reach the others but no answer or request
+//!   reaches it (a one-way partition); heal passes every link again.
+//! - `clock`: restart a random node with `--clock-offset-ms` of +-0.5..3 s; heal restarts it at 0.
+//! - `degrade`: make every link of a random node slow (delay) or lossy; heal passes them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use tokio::sync::Mutex;
+
+use crate::cluster::Cluster;
+use crate::history::{Recorder, Type, Value, F, NEMESIS};
+use crate::proxy::Mode;
+
+/// A family of faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Family {
+    /// Process crashes.
+    Kill,
+    /// Process pauses.
+    Pause,
+    /// Network partitions.
+    Partition,
+    /// Leader clock offsets.
+    Clock,
+    /// Slow or lossy links.
+    Degrade,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Family; 5] = [
+        Family::Kill,
+        Family::Pause,
+        Family::Partition,
+        Family::Clock,
+        Family::Degrade,
+    ];
+
+    /// Parses `all` or a comma-separated list of family names.
+    pub fn parse_list(s: &str) -> Result<Vec<Family>> {
+        let mut out = Vec::new();
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "all" => out.extend(Family::ALL),
+                "none" => {}
+                "kill" => out.push(Family::Kill),
+                "pause" => out.push(Family::Pause),
+                "partition" => out.push(Family::Partition),
+                "clock" => out.push(Family::Clock),
+                "degrade" => out.push(Family::Degrade),
+                other => bail!(
+                    "unknown nemesis {other:?} (kill, pause, partition, clock, degrade, all, none)"
+                ),
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// How long faults last and how long the cluster gets to recover between them.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Fault held for a random time in this range (ms).
+    pub fault_ms: (u64, u64),
+    /// Quiet (healed) time between faults, in this range (ms).
+    pub quiet_ms: (u64, u64),
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            fault_ms: (3_000, 6_000),
+            quiet_ms: (2_000, 4_000),
+        }
+    }
+}
+
+/// Runs the nemesis until `until`, then returns with every fault healed (links passed, nodes
+/// resumed and restarted, clocks reset). Returns how many faults of each kind it injected.
+pub async fn run(
+    cluster: Arc<Mutex<Cluster>>,
+    families: Vec<Family>,
+    schedule: Schedule,
+    history: Recorder,
+    seed: u64,
+    until: Instant,
+) -> BTreeMap<String, u64> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut counts = BTreeMap::new();
+    while !families.is_empty() && Instant::now() < until {
+        sleep_until(rng.u64(schedule.quiet_ms.0..=schedule.quiet_ms.1), until).await;
+        if Instant::now() >= until {
+            break;
+        }
+        let family = families[rng.usize(..families.len())];
+        let (kind, detail) = {
+            let mut c = cluster.lock().await;
+            match inject(&mut c, family, &mut rng).await {
+                Ok(f) => f,
+                Err(e) => ("error".to_string(), e.to_string()),
+            }
+        };
+        let value = Value::Fault {
+            kind: kind.clone(),
+            detail,
+        };
+        history.record(NEMESIS, Type::Info, F::Nemesis, value, None);
+        *counts.entry(kind).or_insert(0) += 1;
+        sleep_until(rng.u64(schedule.fault_ms.0..=schedule.fault_ms.1), until).await;
+        heal(&cluster, &history).await;
+    }
+    heal(&cluster, &history).await;
+    counts
+}
+
+async fn sleep_until(ms: u64, until: Instant) {
+    let wake = (Instant::now() + Duration::from_millis(ms)).min(until);
+    tokio::time::sleep_until(wake.into()).await;
+}
+
+/// The kind of the history event that reports a node found dead that the nemesis did not kill.
+pub const CRASHED: &str = "crashed";
+
+/// Records nodes that died by themselves (with their log), then undoes every fault (restarting
+/// those nodes too) and records it.
+pub async fn heal(cluster: &Mutex<Cluster>, history: &Recorder) {
+    let mut c = cluster.lock().await;
+    for (id, status) in c.crashed() {
+        let detail = format!(
+            "n{id} exited by itself ({status}); see {}",
+            c.log_path(id).display()
+        );
+        let value = Value::Fault {
+            kind: CRASHED.into(),
+            detail,
+        };
+        history.record(NEMESIS, Type::Info, F::Nemesis, value, None);
+    }
+    let mut done = Vec::new();
+    if !c.faulty_links().is_empty() {
+        c.heal_links();
+        done.push("links".to_string());
+    }
+    for id in c.ids() {
+        if c.is_paused(id) && c.resume(id).is_ok() {
+            done.push(format!("resume n{id}"));
+        }
+        if c.clock_offset(id) != 0 && c.restart_with_clock_offset(id, 0).is_ok() {
+            done.push(format!("clock n{id}"));
+        }
+        if !c.is_up(id) && c.restart(id).is_ok() {
+            done.push(format!("restart n{id}"));
+        }
+    }
+    if !done.is_empty() {
+        let value = Value::Fault {
+            kind: "heal".into(),
+            detail: done.join(", "),
+        };
+        history.record(NEMESIS, Type::Info, F::Nemesis, value, None);
+    }
+}
+
+/// Injects one fault of `family`; returns its kind and what it hit.
+async fn inject(
+    c: &mut Cluster,
+    family: Family,
+    rng: &mut fastrand::Rng,
+) -> Result<(String, String)> {
+    let ids = c.ids();
+    let random = ids[rng.usize(..ids.len())];
+    let leader = c.leader().await.unwrap_or(random);
+    let (kind, detail) = match (family, rng.u8(0..10)) {
+        (Family::Kill, 0) => {
+            for &id in &ids {
+                c.kill(id)?;
+            }
+            ("kill-all", format!("{ids:?}"))
+        }
+        (Family::Kill, 1..=4) => {
+            c.kill(leader)?;
+            ("kill-leader", format!("n{leader}"))
+        }
+        (Family::Kill, _) => {
+            c.kill(random)?;
+            ("kill-random", format!("n{random}"))
+        }
+        (Family::Pause, 0..=4) => {
+            c.pause(leader)?;
+            ("pause-leader", format!("n{leader}"))
+        }
+        (Family::Pause, _) => {
+            c.pause(random)?;
+            ("pause-random", format!("n{random}"))
+        }
+        (Family::Partition, 0..=3) => {
+            c.partition(&[leader]);
+            ("partition-leader", format!("n{leader} | rest"))
+        }
+        (Family::Partition, 4..=5) => {
+            for &id in ids.iter().filter(|&&i| i != leader) {
+                c.set_link(id, leader, Mode::Cut);
+                c.set_link(leader, id, Mode::DropReplies);
+            }
+            let detail = format!("n{leader} is heard but hears nothing");
+            ("partition-leader-deaf", detail)
+        }
+        (Family::Partition, _) => {
+            let mut shuffled = ids.clone();
+            rng.shuffle(&mut shuffled);
+            let minority = &shuffled[..ids.len() / 2];
+            c.partition(minority);
+            ("partition-halves", format!("{minority:?} | rest"))
+        }
+        (Family::Clock, _) => {
+            let ms = i64::try_from(rng.u64(500..=3_000))? * if rng.bool() { 1 } else { -1 };
+            c.restart_with_clock_offset(random, ms)?;
+            ("clock", format!("n{random} {ms:+} ms"))
+        }
+        (Family::Degrade, _) => {
+            let mode = if rng.bool() {
+                Mode::Delay(rng.u64(20..=150))
+            } else {
+                Mode::Lossy(0.2)
+            };
+            for &id in ids.iter().filter(|&&i| i != random) {
+                c.set_link(random, id, mode);
+                c.set_link(id, random, mode);
+            }
+            ("degrade", format!("n{random} links {mode:?}"))
+        }
+    };
+    Ok((kind.to_string(), detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_parse() {
+        assert_eq!(Family::parse_list("all").unwrap(), Family::ALL.to_vec());
+        assert_eq!(
+            Family::parse_list("partition,kill,kill").unwrap(),
+            vec![Family::Kill, Family::Partition]
+        );
+        assert_eq!(Family::parse_list("none").unwrap(), vec![]);
+        assert!(Family::parse_list("meteor").is_err());
+    }
+}
