@@ -7,7 +7,7 @@
 //! race into `Exists`. The harness wants to see indeterminate outcomes and decide itself whether
 //! to retry (the idempotency workload does, later, on purpose). So this wrapper retries only
 //! what certainly did not reach a log: a connection that could not be opened, `RESOURCE_EXHAUSTED`,
-//! and `UNAVAILABLE` whose message says "not the leader" (the server also answers `UNAVAILABLE`
+//! and `UNAVAILABLE` marked `tally-not-applied: true` (the server also answers `UNAVAILABLE`
 //! with a leader hint when leadership changed after the proposal, which may still commit, so a
 //! leader hint alone does not prove "not applied"). Everything else on a write is `Info`.
 //! A read has no effect, so a read that gets no answer is `Fail`.
@@ -202,7 +202,8 @@ fn judge(status: &Status, write: bool) -> Verdict {
     let not_sent = never_connected(status);
     match status.code() {
         Code::Unavailable if not_sent => Verdict::Retry(None, Duration::from_millis(20)),
-        Code::Unavailable if status.message().starts_with("not the leader") => {
+        // The server marks refusals that prove the write never reached the log.
+        Code::Unavailable if meta("tally-not-applied").as_deref() == Some("true") => {
             let hint = meta("tally-leader-addr").and_then(|a| a.parse().ok());
             let wait = meta("tally-retry-after-ms")
                 .and_then(|m| m.parse().ok())
@@ -301,8 +302,14 @@ mod tests {
         let mut s = Status::unavailable("not the leader (leader: node 2 at 127.0.0.1:9)");
         s.metadata_mut()
             .insert("tally-leader-addr", "127.0.0.1:9".parse().unwrap());
+        // A hint without the not-applied mark proves nothing.
+        assert!(matches!(judge(&s, true), Verdict::Done(true, _)));
+        s.metadata_mut()
+            .insert("tally-not-applied", "true".parse().unwrap());
         assert!(matches!(judge(&s, true), Verdict::Retry(Some(a), _) if a.port() == 9));
-        let lost = Status::unavailable("leadership changed after the command was proposed");
+        let mut lost = Status::unavailable("leadership changed after the command was proposed");
+        lost.metadata_mut()
+            .insert("tally-leader-addr", "127.0.0.1:9".parse().unwrap());
         assert!(matches!(judge(&lost, true), Verdict::Done(true, _)));
         assert!(matches!(judge(&lost, false), Verdict::Done(false, _)));
         let dl = Status::deadline_exceeded("x");

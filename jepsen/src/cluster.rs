@@ -22,11 +22,9 @@ use tally_proto::v1::{GetStatusRequest, GetStatusResponse, ServerState};
 
 use crate::proxy::{Mode, Proxy};
 
-/// Where the release binary is built in this project's shared cache.
-pub const DEFAULT_TALLY_BIN: &str = "/root/.cache/tally-target/release/tally";
-
-/// The `tally` binary to run: `explicit`, else `$TALLY_BIN`, else [`DEFAULT_TALLY_BIN`] if it
-/// exists.
+/// The `tally` binary to run: `explicit`, else `$TALLY_BIN`, else the release build in
+/// `$CARGO_TARGET_DIR` (what `scripts/dev.sh` sets), else in the workspace's `target/`, else in
+/// the shared cache `~/.cache/tally-target`, the first that exists.
 pub fn find_tally_bin(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = explicit {
         return Some(p.to_path_buf());
@@ -34,8 +32,23 @@ pub fn find_tally_bin(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("TALLY_BIN") {
         return Some(PathBuf::from(p));
     }
-    let d = PathBuf::from(DEFAULT_TALLY_BIN);
-    d.exists().then_some(d)
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        let t = PathBuf::from(t);
+        // A relative target dir is relative to the workspace.
+        dirs.push(if t.is_absolute() {
+            t
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(t)
+        });
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cache/tally-target"));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("release/tally"))
+        .find(|b| b.exists())
 }
 
 /// How to start the cluster.

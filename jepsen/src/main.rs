@@ -20,7 +20,8 @@ use tally_jepsen::workload::Shape;
 #[derive(Debug, Parser)]
 #[command(name = "tally-jepsen", version, about)]
 struct Args {
-    /// The `tally` binary [default: $TALLY_BIN, else /root/.cache/tally-target/release/tally].
+    /// The `tally` binary [default: $TALLY_BIN, else release/tally in $CARGO_TARGET_DIR, target/ or
+    /// ~/.cache/tally-target].
     #[arg(long)]
     tally_bin: Option<PathBuf>,
     /// Seconds of workload under faults.
