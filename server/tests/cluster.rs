@@ -529,7 +529,16 @@ async fn wiped_first_node_refuses_to_create_the_cluster_again() {
         .await
         .unwrap();
     nodes[0].take().unwrap().halt().await.unwrap();
-    std::fs::remove_dir_all(&cfgs[0].data_dir).unwrap();
+    // The halted node's background threads (RocksDB, a snapshot build) may still be finishing
+    // in this process; a crashed process would be gone. Wipe once they are.
+    tokio::time::timeout(BOUND, async {
+        while let Err(e) = std::fs::remove_dir_all(&cfgs[0].data_dir) {
+            assert_ne!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the data dir can be wiped");
     let e = Node::start(&cfgs[0]).await.unwrap_err();
     assert!(matches!(e, tally_server::StartError::Refused(_)), "{e}");
     assert!(
