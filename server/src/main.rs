@@ -255,10 +255,13 @@ async fn status(args: StatusArgs) -> Result<()> {
     Ok(())
 }
 
-async fn admin_client(addr: &str) -> Result<AdminClient<tonic::transport::Channel>> {
+async fn admin_client(
+    addr: &str,
+    timeout: Duration,
+) -> Result<AdminClient<tonic::transport::Channel>> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(60));
+        .timeout(timeout);
     Ok(AdminClient::new(
         endpoint
             .connect()
@@ -283,7 +286,7 @@ async fn admin(cmd: AdminCmd) -> Result<()> {
         if hops > 10 {
             break;
         }
-        let mut c = match admin_client(&addr).await {
+        let mut c = match admin_client(&addr, Duration::from_secs(60)).await {
             Ok(c) => c,
             Err(e) => {
                 last = e;
@@ -347,11 +350,7 @@ fn print_member_list(members: &[v1::Member]) {
 }
 
 async fn get_status(addr: &str) -> Result<v1::GetStatusResponse> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(2));
-    let channel = endpoint.connect().await.context("connect")?;
-    let mut c = AdminClient::new(channel);
+    let mut c = admin_client(addr, Duration::from_secs(2)).await?;
     Ok(c.get_status(GetStatusRequest {}).await?.into_inner())
 }
 

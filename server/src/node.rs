@@ -265,12 +265,9 @@ async fn pulse(raft: Arc<RaftNode>, config: Config) {
             reader.with_ledger(|l| query::next_expiry(l.store()))
         })
         .await;
-        let due = match next {
-            Ok(Ok(Ok(Some(at)))) => at <= leader_time_ns(config.coalesce.clock_offset_ms),
-            _ => false,
-        };
+        let now = leader_time_ns(config.coalesce.clock_offset_ms);
+        let due = matches!(next, Ok(Ok(Ok(Some(at)))) if at <= now);
         if due {
-            let now = leader_time_ns(config.coalesce.clock_offset_ms);
             // A failure (lost leadership) is retried on the next tick by whoever leads.
             let _ = raft
                 .propose(now, &tally_ledger::Command::Pulse, Duration::ZERO)
