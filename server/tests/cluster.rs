@@ -542,7 +542,19 @@ async fn wiped_first_node_refuses_to_create_the_cluster_again() {
     })
     .await
     .expect("the data dir can be wiped");
-    let e = Node::start(&cfgs[0]).await.unwrap_err();
+    // Same for its port and RocksDB locks: retry while the old incarnation still holds them.
+    let e = tokio::time::timeout(BOUND, async {
+        loop {
+            match Node::start(&cfgs[0]).await {
+                Err(tally_server::StartError::Raft(_) | tally_server::StartError::Bind { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                other => return other.unwrap_err(),
+            }
+        }
+    })
+    .await
+    .expect("the old incarnation lets go of its resources");
     assert!(matches!(e, tally_server::StartError::Refused(_)), "{e}");
     assert!(
         e.to_string().contains("already belongs to the cluster"),
