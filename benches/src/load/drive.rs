@@ -30,6 +30,23 @@ pub async fn create_accounts(client: &Client, gen: &Gen) -> Result<()> {
     Ok(())
 }
 
+/// Opens every connection before the timed load: one cheap read per client, all at once.
+/// The SDK connects lazily, so without this the first request of each of 10,000 connections
+/// would pay a TCP and HTTP/2 handshake inside the measured window, and the latencies would
+/// show a connection storm rather than the steady state.
+pub async fn warm_up(clients: &[Client], gen: &Gen) -> Result<()> {
+    let id = gen.account_ids()[0];
+    let mut tasks = JoinSet::new();
+    for c in clients {
+        let c = c.clone();
+        tasks.spawn(async move { c.lookup_accounts(&[id]).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.context("warm-up task")?.context("warm-up read")?;
+    }
+    Ok(())
+}
+
 /// What every driver shares while the load runs.
 struct Shared {
     gen: Mutex<Gen>,

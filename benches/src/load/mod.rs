@@ -156,6 +156,7 @@ async fn bench(
     let t0 = Instant::now();
     drive::create_accounts(&clients[0], &gen).await?;
     let accounts_secs = t0.elapsed().as_secs_f64();
+    drive::warm_up(&clients, &gen).await?;
     let load = drive::load(&clients, &mut gen, args).await?;
     let queries = drive::queries(&clients[0], &gen.account_ids(), args).await?;
     let validation = if args.validate {
