@@ -106,6 +106,10 @@ pub(crate) struct Exec<'a> {
     pub(crate) unexpire: Journaled<(u64, u64), ()>,
     /// Balance snapshots of `history` accounts: (account id, timestamp).
     pub(crate) balances: Journaled<(u128, u64), AccountBalance>,
+    /// Committed `transfer_ids` records of the ids this batch names, looked up in one batched
+    /// read before the batch runs (see [`Exec::prefetch_transfer_ids`]); `None` = absent.
+    /// Committed state does not change while a batch runs, so these stay true for the batch.
+    known_ids: FxHashMap<u128, Option<IdRecord>>,
 }
 
 impl std::fmt::Debug for Exec<'_> {
@@ -137,7 +141,41 @@ impl<'a> Exec<'a> {
             pending: Journaled::with_capacity(0),
             unexpire: Journaled::with_capacity(0),
             balances: Journaled::with_capacity(0),
+            known_ids: FxHashMap::default(),
         })
+    }
+
+    /// Looks up the committed id records of every transfer id and pending id in `events` in
+    /// one batched read. Each new transfer's idempotency check is a lookup that misses; one
+    /// MultiGet of the sorted ids costs the store much less than thousands of single gets.
+    pub(crate) fn prefetch_transfer_ids(&mut self, events: &[Transfer]) -> Result<(), StoreError> {
+        let mut ids: Vec<u128> = events
+            .iter()
+            .flat_map(|t| [t.id, t.pending_id])
+            .filter(|&id| id != 0 && id != u128::MAX)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let keys: Vec<[u8; 16]> = ids.iter().map(|&id| keys::id_key(id)).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        let mut known: FxHashMap<u128, Option<IdRecord>> =
+            ids.iter().map(|&id| (id, None)).collect();
+        let mut corrupt = None;
+        self.base.multi_get(
+            Cf::TransferIds,
+            &refs,
+            &mut |i, v| match keys::decode_id_record(v) {
+                Ok(r) => {
+                    known.insert(ids[i], Some(r));
+                }
+                Err(e) => corrupt = Some(e),
+            },
+        )?;
+        if let Some(e) = corrupt {
+            return Err(e);
+        }
+        self.known_ids = known;
+        Ok(())
     }
 
     /// The committed state under the overlay.
@@ -204,7 +242,11 @@ impl<'a> Exec<'a> {
         if self.failed.get(&id).is_some() {
             return Ok(Some(IdState::Failed));
         }
-        match read_id_record(self.base, id)? {
+        let record = match self.known_ids.get(&id) {
+            Some(known) => *known,
+            None => read_id_record(self.base, id)?,
+        };
+        match record {
             None => Ok(None),
             Some(IdRecord::Failed(_)) => Ok(Some(IdState::Failed)),
             Some(IdRecord::Created(ts)) => match read_transfer_at(self.base, ts)? {

@@ -172,6 +172,7 @@ fn execute_cached(
             if !imported {
                 expire::expire_due(&mut x)?;
             }
+            x.prefetch_transfer_ids(events)?;
             let runner = ChainRunner {
                 ok: CreateTransferResult::Ok,
                 linked_failed: CreateTransferResult::LinkedEventFailed,

@@ -78,6 +78,23 @@ pub trait KvRead {
     /// The callback form lets a backend lend its buffer instead of allocating.
     fn get(&self, cf: Cf, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError>;
 
+    /// Looks up every key of `keys` in `cf` (sorted ascending, as the caller promises) and
+    /// calls `visit(i, value)` for each `keys[i]` that is present. The default asks [`get`]
+    /// key by key; a backend that batches lookups (RocksDB's MultiGet) overrides it.
+    ///
+    /// [`get`]: KvRead::get
+    fn multi_get(
+        &self,
+        cf: Cf,
+        keys: &[&[u8]],
+        visit: &mut dyn FnMut(usize, &[u8]),
+    ) -> Result<(), StoreError> {
+        for (i, key) in keys.iter().enumerate() {
+            self.get(cf, key, &mut |v| visit(i, v))?;
+        }
+        Ok(())
+    }
+
     /// Visits every key in `lo..=hi` of `cf`, ascending (or descending if `reverse`), until
     /// `visit` returns `false`.
     fn scan(
@@ -292,6 +309,33 @@ pub mod conformance {
             account_prefixed_scans(&mut make(), cf);
         }
         empty_batch_is_a_no_op(&mut make());
+        multi_get_matches_get(&mut make());
+    }
+
+    fn multi_get_matches_get<S: KvStore>(s: &mut S) {
+        let mut b = WriteBatch::new();
+        for i in [1u64, 3, 4, 9] {
+            b.put(Cf::TransferIds, &i.to_be_bytes(), &i.to_le_bytes());
+        }
+        b.put(Cf::Accounts, &2u64.to_be_bytes(), b"other family");
+        s.write(&b).unwrap();
+        let keys: Vec<[u8; 8]> = [0u64, 1, 2, 3, 3, 5, 9, 10].map(u64::to_be_bytes).to_vec();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        let mut seen = Vec::new();
+        s.multi_get(Cf::TransferIds, &refs, &mut |i, v| {
+            seen.push((i, v.to_vec()))
+        })
+        .unwrap();
+        seen.sort();
+        let want: Vec<(usize, Vec<u8>)> = [(1, 1u64), (3, 3), (4, 3), (6, 9)]
+            .map(|(i, v)| (i, v.to_le_bytes().to_vec()))
+            .to_vec();
+        assert_eq!(
+            seen, want,
+            "found keys by position, duplicates each answered"
+        );
+        s.multi_get(Cf::TransferIds, &[], &mut |_, _| panic!("no keys"))
+            .unwrap();
     }
 
     fn put_get_delete<S: KvStore>(s: &mut S) {
