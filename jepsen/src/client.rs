@@ -52,6 +52,9 @@ pub struct Client {
     channels: Vec<LedgerClient<Channel>>,
     target: usize,
     timeout: Duration,
+    /// The deliberately broken mode (`--broken stale-reads`): "linearizable" account reads are
+    /// sent as stale reads to a random node. Only for showing that the checkers catch it.
+    stale_reads: bool,
 }
 
 impl Client {
@@ -71,7 +74,14 @@ impl Client {
             nodes,
             channels,
             timeout,
+            stale_reads: false,
         })
+    }
+
+    /// This client with its account reads broken on purpose (see [`crate::run::Broken`]).
+    pub fn with_stale_reads(mut self) -> Client {
+        self.stale_reads = true;
+        self
     }
 
     /// Sends the transfers as one request; `Ok` holds one result code per transfer.
@@ -102,6 +112,13 @@ impl Client {
 
     /// Linearizable lookup of accounts (from the leader).
     pub async fn lookup_accounts(&mut self, ids: &[u128]) -> Outcome<Vec<v1::Account>> {
+        if self.stale_reads {
+            let node = self.nodes[fastrand::usize(..self.nodes.len())];
+            return match self.lookup_accounts_stale(node, ids).await {
+                Ok(accounts) => Outcome::Ok(accounts),
+                Err(e) => Outcome::Fail(format!("stale read from {node}: {e}")),
+            };
+        }
         let req = lookup_accounts_req(ids, ReadConsistency::Linearizable);
         self.call(false, |mut c| {
             let req = req.clone();

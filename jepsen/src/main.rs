@@ -52,6 +52,9 @@ struct Args {
     /// Shortest and longest fault, in ms.
     #[arg(long, value_delimiter = ',', default_values_t = [3000u64, 6000])]
     fault_ms: Vec<u64>,
+    /// Run a deliberately broken client mode; the run must then report anomalies (exit 1).
+    #[arg(long, value_enum)]
+    broken: Option<tally_jepsen::run::Broken>,
     /// Extra flag for every `tally start`, repeatable, e.g. `--tally-arg=--snapshot-every=200`.
     #[arg(long, allow_hyphen_values = true)]
     tally_arg: Vec<String>,
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
             idem_accounts: 4,
         },
         tally_args: a.tally_arg.clone(),
+        broken: a.broken,
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -2,10 +2,11 @@
 //! again, until the run ends. Every fault and heal is recorded in the history (process 0).
 //!
 //! Families (`--nemesis`):
-//! - `kill`: SIGKILL a random node, the leader, or every node; heal restarts them.
+//! - `kill`: SIGKILL a random node, the leader, a majority, or every node; heal restarts them.
 //! - `pause`: SIGSTOP a random node or the leader; heal sends SIGCONT.
 //! - `partition`: cut the leader off from everyone, or split the nodes into a random majority and
-//!   minority, or make the leader deaf: its requests reach the others but no answer or request
+//!   minority, or a bridge (two halves that only the middle node joins), or a ring (5 nodes: each
+//!   node hears only its two neighbours), or make the leader deaf: its requests reach the others but no answer or request
 //!   reaches it (a one-way partition); heal passes every link again.
 //! - `clock`: restart a random node with `--clock-offset-ms` of +-0.5..3 s; heal restarts it at 0.
 //! - `degrade`: make every link of a random node slow (delay) or lossy; heal passes them.
@@ -189,7 +190,17 @@ async fn inject(
             }
             ("kill-all", format!("{ids:?}"))
         }
-        (Family::Kill, 1..=4) => {
+        (Family::Kill, 1) => {
+            // A majority at once: the cluster cannot commit until heal restarts them.
+            let mut shuffled = ids.clone();
+            rng.shuffle(&mut shuffled);
+            let majority = &shuffled[..ids.len() / 2 + 1];
+            for &id in majority {
+                c.kill(id)?;
+            }
+            ("kill-majority", format!("{majority:?}"))
+        }
+        (Family::Kill, 2..=4) => {
             c.kill(leader)?;
             ("kill-leader", format!("n{leader}"))
         }
@@ -205,9 +216,27 @@ async fn inject(
             c.pause(random)?;
             ("pause-random", format!("n{random}"))
         }
-        (Family::Partition, 0..=3) => {
+        (Family::Partition, 0..=2) => {
             c.partition(&[leader]);
             ("partition-leader", format!("n{leader} | rest"))
+        }
+        (Family::Partition, 3) => {
+            let mut order = ids.clone();
+            rng.shuffle(&mut order);
+            bridge(c, &order);
+            (
+                "partition-bridge",
+                format!("{order:?}, the middle node bridges"),
+            )
+        }
+        (Family::Partition, 4) if ids.len() >= 5 => {
+            let mut order = ids.clone();
+            rng.shuffle(&mut order);
+            ring(c, &order);
+            (
+                "partition-ring",
+                format!("{order:?}, each node hears its ring neighbours"),
+            )
         }
         (Family::Partition, 4..=5) => {
             for &id in ids.iter().filter(|&&i| i != leader) {
@@ -245,6 +274,49 @@ async fn inject(
     Ok((kind.to_string(), detail))
 }
 
+/// The directed links a bridge cuts: the nodes before the middle node of `order` and the nodes
+/// after it form two halves that cannot talk, and the middle node talks to both (with 5 nodes
+/// each half plus the bridge is a majority; neither half alone is).
+fn bridge_cuts(order: &[u64]) -> Vec<(u64, u64)> {
+    let mid = order.len() / 2;
+    let side = |i: usize| i.cmp(&mid);
+    cuts(order, |i, j| i != mid && j != mid && side(i) != side(j))
+}
+
+/// The directed links a ring cuts: each node of `order` talks only to its two neighbours, so
+/// with 5 nodes every node sees 3 of 5 but no two non-adjacent nodes can talk.
+fn ring_cuts(order: &[u64]) -> Vec<(u64, u64)> {
+    let n = order.len();
+    cuts(order, |i, j| {
+        let d = i.abs_diff(j);
+        d != 1 && d != n - 1
+    })
+}
+
+fn cuts(order: &[u64], cut: impl Fn(usize, usize) -> bool) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for (i, &a) in order.iter().enumerate() {
+        for (j, &b) in order.iter().enumerate() {
+            if i != j && cut(i, j) {
+                out.push((a, b));
+            }
+        }
+    }
+    out
+}
+
+fn bridge(c: &Cluster, order: &[u64]) {
+    for (a, b) in bridge_cuts(order) {
+        c.set_link(a, b, Mode::Cut);
+    }
+}
+
+fn ring(c: &Cluster, order: &[u64]) {
+    for (a, b) in ring_cuts(order) {
+        c.set_link(a, b, Mode::Cut);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +330,46 @@ mod tests {
         );
         assert_eq!(Family::parse_list("none").unwrap(), vec![]);
         assert!(Family::parse_list("meteor").is_err());
+    }
+
+    fn peers(cuts: &[(u64, u64)], ids: &[u64], node: u64) -> Vec<u64> {
+        ids.iter()
+            .copied()
+            .filter(|&o| o != node && !cuts.contains(&(node, o)) && !cuts.contains(&(o, node)))
+            .collect()
+    }
+
+    #[test]
+    fn bridge_joins_two_halves_through_the_middle_node() {
+        let order = [4, 2, 5, 1, 3];
+        let cuts = bridge_cuts(&order);
+        assert_eq!(
+            peers(&cuts, &order, 5),
+            vec![4, 2, 1, 3],
+            "the bridge hears everyone"
+        );
+        assert_eq!(peers(&cuts, &order, 4), vec![2, 5]);
+        assert_eq!(peers(&cuts, &order, 1), vec![5, 3]);
+        assert_eq!(cuts.len(), 8, "2 x 2 nodes across, both directions");
+        let three = bridge_cuts(&[1, 2, 3]);
+        assert_eq!(
+            three,
+            vec![(1, 3), (3, 1)],
+            "3 nodes: only the ends are cut"
+        );
+    }
+
+    #[test]
+    fn ring_leaves_each_node_its_two_neighbours() {
+        let order = [3, 1, 4, 5, 2];
+        let cuts = ring_cuts(&order);
+        assert_eq!(peers(&cuts, &order, 3), vec![1, 2]);
+        assert_eq!(peers(&cuts, &order, 4), vec![1, 5]);
+        assert_eq!(peers(&cuts, &order, 2), vec![3, 5]);
+        assert_eq!(
+            cuts.len(),
+            10,
+            "5 x 2 non-neighbours, each direction counted once per node"
+        );
     }
 }

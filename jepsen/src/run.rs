@@ -46,6 +46,17 @@ pub struct RunOptions {
     pub shape: Shape,
     /// Extra flags for every `tally start` (e.g. `--snapshot-every=100`).
     pub tally_args: Vec<String>,
+    /// A deliberately broken client mode, to show that the checkers catch what it breaks.
+    pub broken: Option<Broken>,
+}
+
+/// A deliberately broken mode of the harness's clients. A run with one must find anomalies;
+/// `tests/broken_mode.rs` checks that it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Broken {
+    /// The bank's balance reads, recorded as linearizable, are stale reads from a random node
+    /// (a follower, or a node cut off from the majority, answers with what it has applied).
+    StaleReads,
 }
 
 /// What the run saw, written to `summary.json`.
@@ -53,6 +64,8 @@ pub struct RunOptions {
 pub struct Summary {
     /// Seed used.
     pub seed: u64,
+    /// The deliberately broken mode the run used, if any (its anomalies are expected).
+    pub broken: Option<String>,
     /// ok / fail / info counts per function (`transfer`, `read`).
     pub ops: BTreeMap<String, BTreeMap<String, u64>>,
     /// Faults injected, by kind.
@@ -79,6 +92,9 @@ impl Summary {
     /// A short human-readable report.
     pub fn render(&self) -> String {
         let mut s = format!("seed {}\n", self.seed);
+        if let Some(b) = &self.broken {
+            s += &format!("BROKEN MODE {b}: anomalies are expected\n");
+        }
         for (f, counts) in &self.ops {
             s += &format!("ops {f}: {counts:?}\n");
         }
@@ -208,6 +224,7 @@ fn check(
         notes,
         fin.transfers.len(),
     );
+    summary.broken = opts.broken.map(|b| format!("{b:?}"));
     summary.info_resolved = resolve_infos(&pairs, fin);
     summary.latency_ms = latencies(&pairs);
     summary.linearizability_ops = checker::linear::sizes(&pairs, fin, &expect)
@@ -226,9 +243,13 @@ fn spawn_workers(
     let ids = Arc::new(AtomicU64::new(workload::FIRST_WORKLOAD_ID));
     let mut handles = Vec::new();
     for p in 1..=opts.bank_clients + opts.idem_clients {
+        let mut client = Client::new(addrs.to_vec(), Duration::from_millis(1500))?;
+        if opts.broken == Some(Broken::StaleReads) && p <= opts.bank_clients {
+            client = client.with_stale_reads();
+        }
         let w = Worker {
             process: p,
-            client: Client::new(addrs.to_vec(), Duration::from_millis(1500))?,
+            client,
             history: history.clone(),
             ids: ids.clone(),
             shape: opts.shape,

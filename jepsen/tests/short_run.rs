@@ -52,6 +52,7 @@ async fn kill_and_partition_run_finds_no_anomaly_and_injects_faults() {
             idem_accounts: 4,
         },
         tally_args: vec![],
+        broken: None,
     };
     let summary = run(opts).await.expect("the run completes");
     eprintln!("{}", summary.render());
