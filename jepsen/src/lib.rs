@@ -43,6 +43,7 @@ pub mod checker;
 pub mod client;
 pub mod cluster;
 pub mod history;
+pub mod membership;
 pub mod nemesis;
 pub mod proxy;
 pub mod run;

@@ -10,6 +10,8 @@
 //!   reaches it (a one-way partition); heal passes every link again.
 //! - `clock`: restart a random node with `--clock-offset-ms` of +-0.5..3 s; heal restarts it at 0.
 //! - `degrade`: make every link of a random node slow (delay) or lossy; heal passes them.
+//! - `membership`: remove a voter (the leader or a random node) through the Admin service;
+//!   heal adds it back as a learner, waits for it to catch up and promotes it to voter.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,16 +37,19 @@ pub enum Family {
     Clock,
     /// Slow or lossy links.
     Degrade,
+    /// Remove a voter; heal adds it back as a learner and promotes it.
+    Membership,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
         Family::Clock,
         Family::Degrade,
+        Family::Membership,
     ];
 
     /// Parses `all` or a comma-separated list of family names.
@@ -59,8 +64,10 @@ impl Family {
                 "partition" => out.push(Family::Partition),
                 "clock" => out.push(Family::Clock),
                 "degrade" => out.push(Family::Degrade),
+                "membership" => out.push(Family::Membership),
                 other => bail!(
-                    "unknown nemesis {other:?} (kill, pause, partition, clock, degrade, all, none)"
+                    "unknown nemesis {other:?} \
+                     (kill, pause, partition, clock, degrade, membership, all, none)"
                 ),
             }
         }
@@ -165,6 +172,19 @@ pub async fn heal(cluster: &Mutex<Cluster>, history: &Recorder) {
             done.push(format!("restart n{id}"));
         }
     }
+    // Last, with every node running and every link passing: a removed voter comes back as a
+    // learner and is promoted (a no-op, one status call, when the membership is whole).
+    match crate::membership::restore(&c).await {
+        Ok(Some(what)) => done.push(format!("membership: {what}")),
+        Ok(None) => {}
+        Err(e) => {
+            let value = Value::Fault {
+                kind: "membership-stuck".into(),
+                detail: e.to_string(),
+            };
+            history.record(NEMESIS, Type::Info, F::Nemesis, value, None);
+        }
+    }
     if !done.is_empty() {
         let value = Value::Fault {
             kind: "heal".into(),
@@ -257,6 +277,15 @@ async fn inject(
             let ms = i64::try_from(rng.u64(500..=3_000))? * if rng.bool() { 1 } else { -1 };
             c.restart_with_clock_offset(random, ms)?;
             ("clock", format!("n{random} {ms:+} ms"))
+        }
+        (Family::Membership, r) => {
+            // Half the time the leader itself, which steps down once it is removed.
+            let victim = if r < 5 { leader } else { random };
+            crate::membership::remove_voter(c, victim).await?;
+            (
+                "membership-remove",
+                format!("n{victim} removed from the voters"),
+            )
         }
         (Family::Degrade, _) => {
             let mode = if rng.bool() {

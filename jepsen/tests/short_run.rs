@@ -1,5 +1,5 @@
-//! A short real run: 3 `tally` processes, kill and partition faults, both workloads, every
-//! checker. Needs the release binary (`TALLY_BIN`, or the shared build cache); without it the
+//! A short real run: 3 `tally` processes, kill, partition and membership faults, both
+//! workloads, every checker. Needs the release binary (`TALLY_BIN`, or the shared build cache); without it the
 //! test says so and checks only that the harness refuses to start a cluster from a missing
 //! binary.
 
@@ -17,7 +17,7 @@ fn binary() -> Option<PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_and_partition_run_finds_no_anomaly_and_injects_faults() {
+async fn kill_partition_and_membership_run_finds_no_anomaly_and_injects_faults() {
     let Some(bin) = binary() else {
         eprintln!(
             "SKIPPED: no tally binary (set TALLY_BIN); checking only the missing-binary path"
@@ -38,7 +38,7 @@ async fn kill_and_partition_run_finds_no_anomaly_and_injects_faults() {
         bin,
         nodes: 3,
         time: Duration::from_secs(35),
-        nemeses: vec![Family::Kill, Family::Partition],
+        nemeses: vec![Family::Kill, Family::Partition, Family::Membership],
         schedule: Schedule {
             fault_ms: (2_000, 4_000),
             quiet_ms: (1_500, 3_000),
@@ -63,7 +63,9 @@ async fn kill_and_partition_run_finds_no_anomaly_and_injects_faults() {
         summary
             .faults
             .keys()
-            .all(|k| k.starts_with("kill") || k.starts_with("partition")),
+            .all(|k| ["kill", "partition", "membership-remove"]
+                .iter()
+                .any(|p| k.starts_with(p))),
         "{:?}",
         summary.faults
     );
