@@ -1,7 +1,7 @@
 //! A short real run: 3 `tally` processes, kill, partition and membership faults, both
-//! workloads, every checker. Needs the release binary (`TALLY_BIN`, or the shared build cache); without it the
-//! test says so and checks only that the harness refuses to start a cluster from a missing
-//! binary.
+//! workloads, every checker. Needs the release binary (`TALLY_BIN`, or the shared build
+//! cache); without it the test says so and checks only that the harness refuses to start a
+//! cluster from a missing binary.
 
 use std::path::PathBuf;
 use std::time::Duration;
