@@ -345,16 +345,7 @@ mod tests {
             .local_addr()
             .unwrap();
         let mut c = Client::new(vec![port], Duration::from_millis(500)).unwrap();
-        let t = to_wire(&Xfer {
-            id: 1,
-            debit: 1,
-            credit: 2,
-            amount: 1,
-            pending_id: 0,
-            flags: 0,
-            timeout: 0,
-            ledger: 1,
-        });
+        let t = to_wire(&Xfer::new(1, 1, 2, 1, 0, 1));
         match c.create_transfers(&[t]).await {
             Outcome::Fail(m) => assert!(m.contains("gave up"), "{m}"),
             other => panic!("expected a certain failure, got {other:?}"),

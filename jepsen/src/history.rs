@@ -65,6 +65,23 @@ pub struct Xfer {
     pub ledger: u32,
 }
 
+impl Xfer {
+    /// A transfer of `amount` from `debit` to `credit` on `ledger` with `flags`, no pending id
+    /// and no timeout (set those fields afterwards where needed).
+    pub fn new(id: u128, debit: u128, credit: u128, amount: u128, flags: u32, ledger: u32) -> Xfer {
+        Xfer {
+            id,
+            debit,
+            credit,
+            amount,
+            pending_id: 0,
+            flags,
+            timeout: 0,
+            ledger,
+        }
+    }
+}
+
 /// An account's four balances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Balance {

@@ -430,16 +430,7 @@ mod tests {
     use crate::history::{Recorder, Value, Xfer};
 
     fn xfer(id: u128) -> Value {
-        let x = Xfer {
-            id,
-            debit: 1,
-            credit: 2,
-            amount: 1,
-            pending_id: 0,
-            flags: 0,
-            timeout: 0,
-            ledger: 1,
-        };
+        let x = Xfer::new(id, 1, 2, 1, 0, 1);
         Value::Transfers {
             transfers: vec![x],
             results: None,

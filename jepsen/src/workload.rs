@@ -102,7 +102,7 @@ pub async fn setup(client: &mut Client, shape: Shape, timeout: Duration) -> Resu
         .bank_ids()
         .iter()
         .zip(shape.funding_ids())
-        .map(|(&a, id)| to_wire(&xfer(id, SOURCE, a, FUNDING, 0, BANK_LEDGER)))
+        .map(|(&a, id)| to_wire(&Xfer::new(id, SOURCE, a, FUNDING, 0, BANK_LEDGER)))
         .collect();
     let deadline = Instant::now() + timeout;
     // CreateAccountResult::Exists is 17, CreateTransferResult::Exists is 22.
@@ -132,19 +132,6 @@ async fn setup_done(out: Outcome<Vec<u32>>, exists: u32, deadline: Instant) -> R
             tokio::time::sleep(Duration::from_millis(200)).await;
             Ok(false)
         }
-    }
-}
-
-fn xfer(id: u128, debit: u128, credit: u128, amount: u128, flags: u32, ledger: u32) -> Xfer {
-    Xfer {
-        id,
-        debit,
-        credit,
-        amount,
-        pending_id: 0,
-        flags,
-        timeout: 0,
-        ledger,
     }
 }
 
@@ -239,16 +226,16 @@ impl Worker {
             match rng.u8(0..10) {
                 0..=2 => self.read().await,
                 3..=5 => {
-                    let x = xfer(self.next_id(), a, b, amount, 0, BANK_LEDGER);
+                    let x = Xfer::new(self.next_id(), a, b, amount, 0, BANK_LEDGER);
                     self.transfer(vec![x]).await;
                 }
                 6 => {
-                    let x1 = xfer(self.next_id(), a, b, amount, LINKED, BANK_LEDGER);
-                    let x2 = xfer(self.next_id(), b, c, amount, 0, BANK_LEDGER);
+                    let x1 = Xfer::new(self.next_id(), a, b, amount, LINKED, BANK_LEDGER);
+                    let x2 = Xfer::new(self.next_id(), b, c, amount, 0, BANK_LEDGER);
                     self.transfer(vec![x1, x2]).await;
                 }
                 7 | 8 => {
-                    let mut x = xfer(self.next_id(), a, b, amount, PENDING, BANK_LEDGER);
+                    let mut x = Xfer::new(self.next_id(), a, b, amount, PENDING, BANK_LEDGER);
                     x.timeout = rng.u32(1..=2);
                     if let Outcome::Ok(rs) = self.transfer(vec![x]).await {
                         if rs == [RESULT_OK] {
@@ -263,7 +250,7 @@ impl Worker {
                     let (pid, d, cr, amt) = pending.swap_remove(rng.usize(..pending.len()));
                     let post = rng.bool();
                     let flags = if post { POST } else { VOID };
-                    let mut x = xfer(
+                    let mut x = Xfer::new(
                         self.next_id(),
                         d,
                         cr,
@@ -292,10 +279,13 @@ impl Worker {
                 let (a, b, c) = three(&mut rng, &ids);
                 let amount = u128::from(rng.u32(1..=100));
                 if rng.bool() {
-                    vec![xfer(self.next_id(), a, b, amount, 0, IDEM_LEDGER)]
+                    vec![Xfer::new(self.next_id(), a, b, amount, 0, IDEM_LEDGER)]
                 } else {
-                    let x1 = xfer(self.next_id(), a, b, amount, LINKED, IDEM_LEDGER);
-                    vec![x1, xfer(self.next_id(), b, c, amount + 1, 0, IDEM_LEDGER)]
+                    let x1 = Xfer::new(self.next_id(), a, b, amount, LINKED, IDEM_LEDGER);
+                    vec![
+                        x1,
+                        Xfer::new(self.next_id(), b, c, amount + 1, 0, IDEM_LEDGER),
+                    ]
                 }
             };
             if let Outcome::Info(_) = self.transfer(req.clone()).await {

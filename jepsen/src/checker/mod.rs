@@ -88,16 +88,7 @@ pub(crate) mod synth {
     use crate::history::{Type, Value, Xfer, F};
 
     pub fn xfer(id: u128, debit: u128, credit: u128, amount: u128) -> Xfer {
-        Xfer {
-            id,
-            debit,
-            credit,
-            amount,
-            pending_id: 0,
-            flags: 0,
-            timeout: 0,
-            ledger: 1,
-        }
+        Xfer::new(id, debit, credit, amount, 0, 1)
     }
 
     pub fn transfer(
