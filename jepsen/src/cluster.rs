@@ -322,7 +322,12 @@ impl Cluster {
 
     /// The node that says it leads with the highest term, among running, unpaused nodes.
     pub async fn leader(&self) -> Option<u64> {
-        let mut best: Option<(u64, u64)> = None;
+        self.leader_status().await.map(|(id, _)| id)
+    }
+
+    /// Like [`Cluster::leader`], with the status that leader answered.
+    pub async fn leader_status(&self) -> Option<(u64, GetStatusResponse)> {
+        let mut best: Option<(u64, GetStatusResponse)> = None;
         for id in self.ids() {
             if !self.is_up(id) || self.is_paused(id) {
                 continue;
@@ -330,11 +335,13 @@ impl Cluster {
             let Ok(s) = self.status(id, Duration::from_millis(500)).await else {
                 continue;
             };
-            if s.state == ServerState::Leader as i32 && best.is_none_or(|(t, _)| s.term > t) {
-                best = Some((s.term, id));
+            if s.state == ServerState::Leader as i32
+                && best.as_ref().is_none_or(|(_, b)| s.term > b.term)
+            {
+                best = Some((id, s));
             }
         }
-        best.map(|(_, id)| id)
+        best
     }
 
     /// Waits until every running, unpaused node answers and names the same leader, and that

@@ -18,13 +18,6 @@ use crate::cluster::Cluster;
 /// How long a removal or a restore may take before the harness gives up on it.
 const BOUND: Duration = Duration::from_secs(60);
 
-/// The leader's id and status, or `None` if no running node says it leads.
-async fn leader_status(c: &Cluster) -> Option<(u64, GetStatusResponse)> {
-    let id = c.leader().await?;
-    let s = c.status(id, Duration::from_millis(1_000)).await.ok()?;
-    Some((id, s))
-}
-
 fn voters(s: &GetStatusResponse) -> BTreeSet<u64> {
     s.members
         .iter()
@@ -46,7 +39,7 @@ async fn admin(c: &Cluster, id: u64) -> Result<AdminClient<tonic::transport::Cha
 pub async fn remove_voter(c: &Cluster, victim: u64) -> Result<()> {
     let deadline = Instant::now() + BOUND;
     loop {
-        if let Some((leader, s)) = leader_status(c).await {
+        if let Some((leader, s)) = c.leader_status().await {
             if !members(&s).contains(&victim) {
                 return Ok(());
             }
@@ -77,7 +70,7 @@ pub async fn restore(c: &Cluster) -> Result<Option<String>> {
     let mut done = Vec::new();
     let mut last_error = String::from("no leader");
     loop {
-        if let Some((leader, s)) = leader_status(c).await {
+        if let Some((leader, s)) = c.leader_status().await {
             if voters(&s) == all {
                 return Ok((!done.is_empty()).then(|| done.join(", ")));
             }

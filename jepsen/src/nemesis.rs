@@ -243,7 +243,7 @@ async fn inject(
         (Family::Partition, 3) => {
             let mut order = ids.clone();
             rng.shuffle(&mut order);
-            bridge(c, &order);
+            cut_links(c, bridge_cuts(&order));
             (
                 "partition-bridge",
                 format!("{order:?}, the middle node bridges"),
@@ -252,7 +252,7 @@ async fn inject(
         (Family::Partition, 4) if ids.len() >= 5 => {
             let mut order = ids.clone();
             rng.shuffle(&mut order);
-            ring(c, &order);
+            cut_links(c, ring_cuts(&order));
             (
                 "partition-ring",
                 format!("{order:?}, each node hears its ring neighbours"),
@@ -334,14 +334,8 @@ fn cuts(order: &[u64], cut: impl Fn(usize, usize) -> bool) -> Vec<(u64, u64)> {
     out
 }
 
-fn bridge(c: &Cluster, order: &[u64]) {
-    for (a, b) in bridge_cuts(order) {
-        c.set_link(a, b, Mode::Cut);
-    }
-}
-
-fn ring(c: &Cluster, order: &[u64]) {
-    for (a, b) in ring_cuts(order) {
+fn cut_links(c: &Cluster, links: Vec<(u64, u64)>) {
+    for (a, b) in links {
         c.set_link(a, b, Mode::Cut);
     }
 }
