@@ -55,6 +55,11 @@ impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
         self.log.len()
     }
 
+    /// Number of distinct keys.
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
     pub(crate) fn rollback(&mut self, savepoint: usize) {
         while self.log.len() > savepoint {
             let (k, prev) = self.log.pop().expect("log longer than savepoint");
@@ -300,15 +305,15 @@ impl<'a> Exec<'a> {
             }
         }
         let mut idbuf = [0u8; 9];
+        // (account, timestamp, side) of every transfer: the account index, packed below.
+        let mut index = Vec::with_capacity(2 * self.transfers.len());
         for (_, t) in self.transfers.iter() {
             let ts = keys::ts_key(t.timestamp);
             out.put(Cf::Transfers, &ts, &keys::encode_transfer(t));
             let rec = keys::encode_id_record(IdRecord::Created(t.timestamp), &mut idbuf);
             out.put(Cf::TransferIds, &keys::id_key(t.id), rec);
-            let dr = keys::account_ts_key(t.debit_account_id, t.timestamp);
-            out.put(Cf::AccountTransfers, &dr, &[keys::SIDE_DEBIT]);
-            let cr = keys::account_ts_key(t.credit_account_id, t.timestamp);
-            out.put(Cf::AccountTransfers, &cr, &[keys::SIDE_CREDIT]);
+            index.push((t.debit_account_id, t.timestamp, keys::SIDE_DEBIT));
+            index.push((t.credit_account_id, t.timestamp, keys::SIDE_CREDIT));
             // Its `pending` status entry comes from the `pending` journal below.
             if t.flags().contains(TransferFlags::PENDING) {
                 if let Some(at) = t.expires_at() {
@@ -316,6 +321,7 @@ impl<'a> Exec<'a> {
                 }
             }
         }
+        encode_account_index(&mut index, out);
         for (id, code) in self.failed.iter() {
             let rec = keys::encode_id_record(IdRecord::Failed(*code), &mut idbuf);
             out.put(Cf::TransferIds, &keys::id_key(*id), rec);
@@ -343,6 +349,28 @@ impl<'a> Exec<'a> {
         if let Some(applied) = applied {
             out.put(Cf::Meta, keys::META_APPLIED, applied);
         }
+    }
+}
+
+/// Writes one `account_transfers` entry per account named in `index`, packing all of this
+/// command's transfers of the account under the newest one's timestamp
+/// ([`keys::encode_account_transfers`]). Sorting makes each account's items one run and puts
+/// the entries in key order. Timestamps are unique, and a transfer's two accounts differ, so
+/// no (account, timestamp) repeats.
+fn encode_account_index(index: &mut [(u128, u64, u8)], out: &mut WriteBatch) {
+    index.sort_unstable();
+    let mut value = Vec::new();
+    for run in index.chunk_by(|a, b| a.0 == b.0) {
+        let (account, newest, _) = run[run.len() - 1];
+        keys::encode_account_transfers(
+            run.iter().rev().map(|&(_, ts, side)| (ts, side)),
+            &mut value,
+        );
+        out.put(
+            Cf::AccountTransfers,
+            &keys::account_ts_key(account, newest),
+            &value,
+        );
     }
 }
 

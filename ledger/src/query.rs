@@ -93,47 +93,118 @@ fn matches_fields(f: &AccountFilter, t: &Transfer) -> bool {
 }
 
 /// Walks the account's transfer index within the filter, calling `visit(ts, transfer)` for each
-/// match until it returns false or the limit is reached.
+/// match until the limit is reached.
+///
+/// The index packs each command's transfers of an account into one entry keyed by the newest
+/// one's timestamp ([`keys::encode_account_transfers`]), and commands cover disjoint stretches
+/// of time. So an entry keyed before `min` holds nothing at or after `min`, the first entry
+/// keyed at or after `max` may hold items up to `max`, and every later one holds none.
 fn walk_account(
     s: &dyn KvRead,
     f: &AccountFilter,
     mut visit: impl FnMut(u64, &Transfer) -> Result<(), LedgerError>,
 ) -> Result<(), LedgerError> {
     let (min, max, flags) = check_account_filter(f)?;
+    let reverse = flags.contains(AccountFilterFlags::REVERSED);
     let want = |side: u8| {
         (side == keys::SIDE_DEBIT && flags.contains(AccountFilterFlags::DEBITS))
             || (side == keys::SIDE_CREDIT && flags.contains(AccountFilterFlags::CREDITS))
     };
     let mut taken = 0u32;
+    // One indexed item, in walk order; false ends the walk (past the range, or at the limit).
+    let mut step = |ts: u64, side: u8| -> Result<bool, LedgerError> {
+        let before_range = if reverse { ts > max } else { ts < min };
+        if before_range {
+            return Ok(true);
+        }
+        if ts < min || ts > max {
+            return Ok(false);
+        }
+        if !want(side) {
+            return Ok(true);
+        }
+        let t = read_transfer_at(s, ts)?
+            .ok_or_else(|| StoreError::Corrupt(format!("indexed transfer {ts} missing")))?;
+        if matches_fields(f, &t) {
+            visit(ts, &t)?;
+            taken += 1;
+        }
+        Ok(taken < f.limit)
+    };
+    let account = f.account_id;
+    if !reverse {
+        walk_entries(s, account, (min, u64::MAX), Walk::Forward, &mut step)?;
+    } else if walk_entries(
+        s,
+        account,
+        (max, u64::MAX),
+        Walk::FirstNewestFirst,
+        &mut step,
+    )? && max > min
+    {
+        walk_entries(s, account, (min, max - 1), Walk::Reverse, &mut step)?;
+    }
+    Ok(())
+}
+
+/// How [`walk_entries`] visits index entries and their items.
+#[derive(Clone, Copy, PartialEq)]
+enum Walk {
+    /// Every entry in key order, items oldest first.
+    Forward,
+    /// Every entry in reverse key order, items newest first.
+    Reverse,
+    /// Only the first entry in key order, items newest first.
+    FirstNewestFirst,
+}
+
+/// Feeds `step` the items of the account's index entries keyed within `keyed` (inclusive), in
+/// the order `walk` says, until `step` returns false. Returns whether `step` never said stop.
+fn walk_entries(
+    s: &dyn KvRead,
+    account: u128,
+    keyed: (u64, u64),
+    walk: Walk,
+    step: &mut dyn FnMut(u64, u8) -> Result<bool, LedgerError>,
+) -> Result<bool, LedgerError> {
+    let mut items = Vec::new();
+    let mut go_on = true;
     let mut err = None;
     s.scan(
         Cf::AccountTransfers,
-        &keys::account_ts_key(f.account_id, min),
-        &keys::account_ts_key(f.account_id, max),
-        flags.contains(AccountFilterFlags::REVERSED),
+        &keys::account_ts_key(account, keyed.0),
+        &keys::account_ts_key(account, keyed.1),
+        walk == Walk::Reverse,
         &mut |k, v| {
-            let step = (|| -> Result<bool, LedgerError> {
-                if !v.first().is_some_and(|side| want(*side)) {
-                    return Ok(false);
+            let entry = (|| -> Result<bool, LedgerError> {
+                items.clear();
+                keys::decode_account_transfers(keys::decode_account_ts_key(k)?, v, &mut items)?;
+                // Decoded newest first.
+                let ordered: &mut dyn Iterator<Item = &(u64, u8)> = match walk {
+                    Walk::Forward => &mut items.iter().rev(),
+                    Walk::Reverse | Walk::FirstNewestFirst => &mut items.iter(),
+                };
+                for &(ts, side) in ordered {
+                    if !step(ts, side)? {
+                        return Ok(false);
+                    }
                 }
-                let ts = keys::decode_account_ts_key(k)?;
-                let t = read_transfer_at(s, ts)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("indexed transfer {ts} missing")))?;
-                if !matches_fields(f, &t) {
-                    return Ok(false);
-                }
-                visit(ts, &t)?;
                 Ok(true)
             })();
-            match step {
-                Ok(true) => taken += 1,
-                Ok(false) => {}
-                Err(e) => err = Some(e),
+            match entry {
+                Ok(true) => walk != Walk::FirstNewestFirst,
+                Ok(false) => {
+                    go_on = false;
+                    false
+                }
+                Err(e) => {
+                    err = Some(e);
+                    false
+                }
             }
-            err.is_none() && taken < f.limit
         },
     )?;
-    err.map_or(Ok(()), Err)
+    err.map_or(Ok(go_on), Err)
 }
 
 /// The account's transfers matching the filter, by timestamp.

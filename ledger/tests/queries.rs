@@ -139,6 +139,79 @@ fn account_transfers_by_timestamp_range_and_limit() {
     assert_eq!(transfers_of(&l, limited(AFF::CREDITS)), [11, 13]);
 }
 
+/// The account index packs each command's transfers of an account into one entry keyed by the
+/// newest; a window may start or end inside an entry, or fall between two. Every window over
+/// transfers spread across four commands, every side selection, both orders and every limit
+/// give what a brute-force filter over the transfers gives.
+#[test]
+fn account_transfers_every_window_across_commands() {
+    let mut l = ledger();
+    let accounts = [1, 2, 3].map(|id| acct(id, 1, AF::empty()));
+    assert!(l
+        .create_accounts(&accounts, &ctx(T0))
+        .unwrap()
+        .iter()
+        .all(|r| r.as_u32() == 0));
+    // Commands of 3, 1, 4 and 2 transfers; account 1 is in most, on either side, and some
+    // transfers do not touch it at all.
+    let mut id = 10;
+    for (c, n) in [3, 1, 4, 2].into_iter().enumerate() {
+        let batch: Vec<Transfer> = (0..n)
+            .map(|i| {
+                id += 1;
+                let (dr, cr) = [(1, 2), (3, 1), (2, 3)][(id as usize + c + i) % 3];
+                tr(id, dr, cr, 1)
+            })
+            .collect();
+        let at = T1 + 100 * c as u64;
+        assert!(l
+            .create_transfers(&batch, &ctx(at))
+            .unwrap()
+            .iter()
+            .all(|r| *r == R::Ok));
+    }
+    let all: Vec<Transfer> = lookup_transfers(l.store(), &(11..=id).collect::<Vec<_>>()).unwrap();
+    let (lo, hi) = (all[0].timestamp - 1, all[all.len() - 1].timestamp + 1);
+    let mut windows = 0;
+    for min in lo..=hi {
+        for max in (min..=hi).chain([0]) {
+            for sides in [AFF::DEBITS, AFF::CREDITS, both()] {
+                for reversed in [false, true] {
+                    let mut want: Vec<u128> = all
+                        .iter()
+                        .filter(|t| t.timestamp >= min && (max == 0 || t.timestamp <= max))
+                        .filter(|t| {
+                            (sides.contains(AFF::DEBITS) && t.debit_account_id == 1)
+                                || (sides.contains(AFF::CREDITS) && t.credit_account_id == 1)
+                        })
+                        .map(|t| t.id)
+                        .collect();
+                    if reversed {
+                        want.reverse();
+                    }
+                    for limit in 1..=want.len().max(1) as u32 {
+                        let flags = if reversed {
+                            sides | AFF::REVERSED
+                        } else {
+                            sides
+                        };
+                        let f = AccountFilter {
+                            timestamp_min: min,
+                            timestamp_max: max,
+                            limit,
+                            ..filter(1, flags)
+                        };
+                        let expected = &want[..want.len().min(limit as usize)];
+                        assert_eq!(transfers_of(&l, f), expected, "{f:?}");
+                        windows += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(windows > 1000, "{windows} windows checked");
+}
+
 #[test]
 fn account_transfers_by_field() {
     let l = fixture();
