@@ -63,6 +63,6 @@ pub use api::{LeaderHint, Member, NodeStatus, ProposeError, Role};
 pub use log::{LogError, LogOptions, LogStore};
 pub use net::NetOptions;
 pub use node::{NodeError, NodeOptions, Raft, RaftNode};
-pub use rocks::{Durability, RocksOptions, RocksStore};
+pub use rocks::{Durability, RocksOptions, RocksReader, RocksStore};
 pub use sm::{LedgerStateMachine, SmOptions, StateReader};
 pub use types::{NodeId, Rejection, Request, Response, TallyNode, TypeConfig};

@@ -6,10 +6,11 @@
 //! log from that position. Alone (tests, benchmarks, tools) it can sync every write instead.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    FlushOptions, Options, ReadOptions, WriteOptions, DB,
+    FlushOptions, Options, ReadOptions, SnapshotWithThreadMode, WriteOptions, DB,
 };
 use tally_ledger::store::{Cf, KvRead, KvStore, StoreError, WriteBatch};
 
@@ -52,7 +53,8 @@ impl Default for RocksOptions {
 
 /// The RocksDB-backed ledger store.
 pub struct RocksStore {
-    db: DB,
+    /// Shared with the [`RocksReader`]s handed out, which read without the writer.
+    db: Arc<DB>,
     path: PathBuf,
     write_opts: WriteOptions,
 }
@@ -84,7 +86,7 @@ impl RocksStore {
         let cfs = Cf::ALL
             .iter()
             .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf, opts, &cache)));
-        let db = DB::open_cf_descriptors(&db_opts, &path, cfs).map_err(backend)?;
+        let db = Arc::new(DB::open_cf_descriptors(&db_opts, &path, cfs).map_err(backend)?);
         let mut write_opts = WriteOptions::default();
         match opts.durability {
             Durability::Sync => write_opts.set_sync(true),
@@ -105,7 +107,8 @@ impl RocksStore {
         let mut db_opts = Options::default();
         db_opts.set_db_log_dir(log_dir);
         let names = Cf::ALL.iter().map(|cf| cf.name());
-        let db = DB::open_cf_for_read_only(&db_opts, &path, names, false).map_err(backend)?;
+        let db =
+            Arc::new(DB::open_cf_for_read_only(&db_opts, &path, names, false).map_err(backend)?);
         Ok(Self {
             db,
             path,
@@ -114,9 +117,15 @@ impl RocksStore {
     }
 
     fn cf(&self, cf: Cf) -> &ColumnFamily {
-        self.db
-            .cf_handle(cf.name())
-            .expect("every column family is created at open")
+        cf_handle(&self.db, cf)
+    }
+
+    /// A handle that reads this store from any thread, each read on a consistent snapshot,
+    /// without waiting for writes. It keeps the database open while it lives.
+    pub fn reader(&self) -> RocksReader {
+        RocksReader {
+            db: self.db.clone(),
+        }
     }
 
     /// The directory of the database.
@@ -208,9 +217,35 @@ fn cf_options(cf: Cf, opts: &RocksOptions, cache: &Cache) -> Options {
     o
 }
 
-impl KvRead for RocksStore {
+fn cf_handle(db: &DB, cf: Cf) -> &ColumnFamily {
+    db.cf_handle(cf.name())
+        .expect("every column family is created at open")
+}
+
+/// Reads of `db`, at `snap` when given (else the latest state).
+struct View<'a> {
+    db: &'a DB,
+    snap: Option<&'a SnapshotWithThreadMode<'a, DB>>,
+}
+
+impl View<'_> {
+    fn read_opts(&self) -> ReadOptions {
+        let mut ro = ReadOptions::default();
+        if let Some(snap) = self.snap {
+            ro.set_snapshot(snap);
+        }
+        ro
+    }
+}
+
+impl KvRead for View<'_> {
     fn get(&self, cf: Cf, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
-        match self.db.get_pinned_cf(self.cf(cf), key).map_err(backend)? {
+        let h = cf_handle(self.db, cf);
+        let found = match self.snap {
+            None => self.db.get_pinned_cf(h, key),
+            Some(_) => self.db.get_pinned_cf_opt(h, key, &self.read_opts()),
+        };
+        match found.map_err(backend)? {
             Some(v) => {
                 visit(&v);
                 Ok(true)
@@ -226,9 +261,12 @@ impl KvRead for RocksStore {
         visit: &mut dyn FnMut(usize, &[u8]),
     ) -> Result<(), StoreError> {
         // The caller promises sorted keys, which lets RocksDB skip its own sort.
-        let found = self
-            .db
-            .batched_multi_get_cf(self.cf(cf), keys.iter().copied(), true);
+        let found = self.db.batched_multi_get_cf_opt(
+            cf_handle(self.db, cf),
+            keys.iter().copied(),
+            true,
+            &self.read_opts(),
+        );
         for (i, r) in found.into_iter().enumerate() {
             if let Some(v) = r.map_err(backend)? {
                 visit(i, &v);
@@ -248,13 +286,13 @@ impl KvRead for RocksStore {
         if lo > hi {
             return Ok(());
         }
-        let mut ro = ReadOptions::default();
+        let mut ro = self.read_opts();
         ro.set_iterate_lower_bound(lo.to_vec());
         // The smallest key above `hi` is `hi` followed by a zero byte: an exclusive bound.
         let mut upper = hi.to_vec();
         upper.push(0);
         ro.set_iterate_upper_bound(upper);
-        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf), ro);
+        let mut it = self.db.raw_iterator_cf_opt(cf_handle(self.db, cf), ro);
         if reverse {
             it.seek_for_prev(hi);
         } else {
@@ -274,6 +312,72 @@ impl KvRead for RocksStore {
             }
         }
         it.status().map_err(backend)
+    }
+}
+
+impl KvRead for RocksStore {
+    fn get(&self, cf: Cf, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        self.view().get(cf, key, visit)
+    }
+
+    fn multi_get(
+        &self,
+        cf: Cf,
+        keys: &[&[u8]],
+        visit: &mut dyn FnMut(usize, &[u8]),
+    ) -> Result<(), StoreError> {
+        self.view().multi_get(cf, keys, visit)
+    }
+
+    fn scan(
+        &self,
+        cf: Cf,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.view().scan(cf, lo, hi, reverse, visit)
+    }
+}
+
+impl RocksStore {
+    fn view(&self) -> View<'_> {
+        View {
+            db: &self.db,
+            snap: None,
+        }
+    }
+}
+
+/// Reads a [`RocksStore`] from any thread without waiting for its writer
+/// ([`RocksStore::reader`]).
+///
+/// Each [`RocksReader::read`] runs on one RocksDB snapshot: every get and scan inside it sees
+/// the store as of one instant, which (since every command is one atomic write) is between two
+/// commands. So a read spanning several keys (both sides of a transfer, an index entry and the
+/// transfer it names) is never torn by a command applied meanwhile.
+#[derive(Clone)]
+pub struct RocksReader {
+    db: Arc<DB>,
+}
+
+impl std::fmt::Debug for RocksReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksReader")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RocksReader {
+    /// Runs `f` on a snapshot of the store taken now.
+    pub fn read<T>(&self, f: impl FnOnce(&dyn KvRead) -> T) -> T {
+        let snap = self.db.snapshot();
+        f(&View {
+            db: &self.db,
+            snap: Some(&snap),
+        })
     }
 }
 

@@ -261,10 +261,7 @@ async fn pulse(raft: Arc<RaftNode>, config: Config) {
             continue;
         }
         let reader = raft.state().clone();
-        let next = tokio::task::spawn_blocking(move || {
-            reader.with_ledger(|l| query::next_expiry(l.store()))
-        })
-        .await;
+        let next = tokio::task::spawn_blocking(move || reader.read(query::next_expiry)).await;
         let now = leader_time_ns(config.coalesce.clock_offset_ms);
         let due = matches!(next, Ok(Ok(Ok(Some(at)))) if at <= now);
         if due {

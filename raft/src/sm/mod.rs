@@ -27,20 +27,20 @@ pub mod snapshot;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use futures_util::{Stream, TryStreamExt};
 use openraft::alias::LogIdOf;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::OptionalSend;
-use tally_ledger::Ledger;
+use tally_ledger::{KvRead, Ledger};
 
 pub use applied::{Applied, StoredMembership};
 pub use snapshot::{
     Manifest, Snapshot, SnapshotBuilder, SnapshotData, SnapshotMeta, SnapshotStore, Staging,
 };
 
-use crate::rocks::{Durability, RocksOptions, RocksStore};
+use crate::rocks::{Durability, RocksOptions, RocksReader, RocksStore};
 use crate::types::{Entry, Response, TypeConfig};
 
 /// Options of the state machine.
@@ -66,6 +66,10 @@ pub(crate) struct Shared {
 
 type SharedRef = Arc<Mutex<Shared>>;
 
+/// The read handle on the current state store; `None` while a snapshot install has it closed.
+/// Apart from [`Shared`] so that reads never wait for the command being applied.
+pub(crate) type ReadHandle = Arc<RwLock<Option<RocksReader>>>;
+
 fn lock(shared: &SharedRef) -> io::Result<MutexGuard<'_, Shared>> {
     // A panic while the lock was held may have left the ledger mid-command.
     shared
@@ -77,6 +81,7 @@ fn lock(shared: &SharedRef) -> io::Result<MutexGuard<'_, Shared>> {
 #[derive(Debug)]
 pub struct LedgerStateMachine {
     shared: SharedRef,
+    read: ReadHandle,
     state_dir: PathBuf,
     snapshots: Arc<SnapshotStore>,
     opts: SmOptions,
@@ -95,7 +100,9 @@ impl LedgerStateMachine {
         snapshot::recover(&state_dir)?;
         let (ledger, applied) = snapshot::open_ledger(&state_dir, &opts.rocks)?;
         let snapshots = SnapshotStore::open(&snapshots_dir, opts.cluster_id, &applied)?;
+        let read = Arc::new(RwLock::new(Some(ledger.store().reader())));
         Ok(Self {
+            read,
             shared: Arc::new(Mutex::new(Shared {
                 ledger: Some(ledger),
                 applied,
@@ -116,6 +123,7 @@ impl LedgerStateMachine {
     pub fn reader(&self) -> StateReader {
         StateReader {
             shared: self.shared.clone(),
+            read: self.read.clone(),
         }
     }
 
@@ -159,14 +167,36 @@ impl LedgerStateMachine {
     }
 }
 
-/// A read handle on a [`LedgerStateMachine`] ([`LedgerStateMachine::reader`]). It reads under
-/// the state lock, so it sees the state between two entries, never in the middle of one.
+/// A read handle on a [`LedgerStateMachine`] ([`LedgerStateMachine::reader`]).
+///
+/// [`StateReader::read`] runs on a RocksDB snapshot without the state lock: it sees the state
+/// between two entries (each entry is one atomic write) and never waits for the entry being
+/// applied. [`StateReader::with_ledger`] takes the lock, for what needs the ledger itself.
 #[derive(Debug, Clone)]
 pub struct StateReader {
     shared: SharedRef,
+    read: ReadHandle,
 }
 
 impl StateReader {
+    /// Runs `f` on a consistent snapshot of the applied state, without waiting for the entry
+    /// being applied. Everything applied before the call is visible (a linearizable read
+    /// calls it after its read barrier has seen the entries applied).
+    pub fn read<T>(&self, f: impl FnOnce(&dyn KvRead) -> T) -> io::Result<T> {
+        let current = self
+            .read
+            .read()
+            .map_err(|_| io::Error::other("state read handle poisoned by a panic"))?
+            .clone();
+        let reader = match current {
+            Some(r) => r,
+            // A snapshot install has the store closed and holds the state lock until the new
+            // store is open: wait for it there (or get its error if it failed).
+            None => self.with_ledger(|l| l.store().reader())?,
+        };
+        Ok(reader.read(f))
+    }
+
     /// Runs `f` on the ledger under the state lock: keep it short.
     pub fn with_ledger<T>(&self, f: impl FnOnce(&Ledger<RocksStore>) -> T) -> io::Result<T> {
         Ok(f(lock(&self.shared)?.ledger()?))
@@ -216,7 +246,11 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
         meta: &SnapshotMeta,
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
-        let (shared, state_dir) = (self.shared.clone(), self.state_dir.clone());
+        let (shared, read, state_dir) = (
+            self.shared.clone(),
+            self.read.clone(),
+            self.state_dir.clone(),
+        );
         let (rocks, snapshots, meta) = (
             self.opts.rocks.clone(),
             self.snapshots.clone(),
@@ -224,7 +258,9 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
         );
         // Links, copies, fsyncs and the reopen block: keep them off the async workers.
         tokio::task::spawn_blocking(move || {
-            snapshot::install(&shared, &state_dir, &rocks, &snapshots, &meta, snapshot)
+            snapshot::install(
+                &shared, &read, &state_dir, &rocks, &snapshots, &meta, snapshot,
+            )
         })
         .await
         .map_err(io::Error::other)?

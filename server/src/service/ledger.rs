@@ -1,11 +1,10 @@
 //! `tally.v1.Ledger`: writes through the coalescer, reads from the local state after a read
 //! barrier (linearizable, the default) or directly (stale, on request).
 
-use tally_ledger::{query, Ledger, LedgerError, BATCH_MAX};
+use tally_ledger::{query, KvRead, LedgerError, BATCH_MAX};
 use tally_proto::u128_from_wire;
 use tally_proto::v1::ledger_server::{Ledger as LedgerRpc, LedgerServer};
 use tally_proto::v1::{self, ReadConsistency};
-use tally_raft::RocksStore;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
@@ -36,11 +35,12 @@ impl LedgerService {
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    /// Runs `f` on the local ledger, after a read barrier unless `consistency` is stale.
+    /// Runs `f` on a snapshot of the local state, after a read barrier unless `consistency` is
+    /// stale. It does not wait for the command being applied.
     async fn read<T, F>(&self, consistency: i32, deadline: Instant, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
-        F: FnOnce(&Ledger<RocksStore>) -> Result<T, LedgerError> + Send + 'static,
+        F: FnOnce(&dyn KvRead) -> Result<T, LedgerError> + Send + 'static,
     {
         let c = ReadConsistency::try_from(consistency).map_err(|_| {
             Status::invalid_argument(format!("unknown read consistency {consistency}"))
@@ -54,7 +54,7 @@ impl LedgerService {
                 .map_err(status::propose)?;
         }
         let reader = self.ctx.node.state().clone();
-        let work = tokio::task::spawn_blocking(move || reader.with_ledger(f));
+        let work = tokio::task::spawn_blocking(move || reader.read(f));
         match tokio::time::timeout_at(deadline, work).await {
             Err(_) => Err(status::deadline("read")),
             Ok(Err(join)) => Err(Status::internal(format!("read task failed: {join}"))),
@@ -155,7 +155,7 @@ impl LedgerRpc for LedgerService {
         let ids = ids(&r.ids);
         let found = self
             .read(r.consistency, deadline, move |l| {
-                query::lookup_accounts(l.store(), &ids)
+                query::lookup_accounts(l, &ids)
             })
             .await?;
         let accounts = found.iter().map(convert::account_to_wire).collect();
@@ -172,7 +172,7 @@ impl LedgerRpc for LedgerService {
         let ids = ids(&r.ids);
         let found = self
             .read(r.consistency, deadline, move |l| {
-                query::lookup_transfers(l.store(), &ids)
+                query::lookup_transfers(l, &ids)
             })
             .await?;
         let transfers = found.iter().map(convert::transfer_to_wire).collect();
@@ -188,7 +188,7 @@ impl LedgerRpc for LedgerService {
         let f = convert::account_filter_from_wire(r.filter.as_ref()).map_err(status::invalid)?;
         let found = self
             .read(r.consistency, deadline, move |l| {
-                query::get_account_transfers(l.store(), &f)
+                query::get_account_transfers(l, &f)
             })
             .await?;
         let transfers = found.iter().map(convert::transfer_to_wire).collect();
@@ -204,7 +204,7 @@ impl LedgerRpc for LedgerService {
         let f = convert::account_filter_from_wire(r.filter.as_ref()).map_err(status::invalid)?;
         let found = self
             .read(r.consistency, deadline, move |l| {
-                query::get_account_balances(l.store(), &f)
+                query::get_account_balances(l, &f)
             })
             .await?;
         let balances = found.iter().map(convert::balance_to_wire).collect();
@@ -220,7 +220,7 @@ impl LedgerRpc for LedgerService {
         let f = convert::query_filter_from_wire(r.filter.as_ref()).map_err(status::invalid)?;
         let found = self
             .read(r.consistency, deadline, move |l| {
-                query::query_accounts(l.store(), &f)
+                query::query_accounts(l, &f)
             })
             .await?;
         let accounts = found.iter().map(convert::account_to_wire).collect();
@@ -236,7 +236,7 @@ impl LedgerRpc for LedgerService {
         let f = convert::query_filter_from_wire(r.filter.as_ref()).map_err(status::invalid)?;
         let found = self
             .read(r.consistency, deadline, move |l| {
-                query::query_transfers(l.store(), &f)
+                query::query_transfers(l, &f)
             })
             .await?;
         let transfers = found.iter().map(convert::transfer_to_wire).collect();

@@ -19,9 +19,9 @@ use tally_ledger::Ledger;
 
 use super::store::{link_or_copy, sync_dir, SnapshotData, SnapshotStore};
 use super::SnapshotMeta;
-use crate::rocks::{RocksOptions, RocksStore};
+use crate::rocks::{RocksOptions, RocksReader, RocksStore};
 use crate::sm::applied::Applied;
-use crate::sm::{lock, SharedRef};
+use crate::sm::{lock, ReadHandle, SharedRef};
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
@@ -31,6 +31,7 @@ fn invalid(msg: String) -> io::Error {
 /// of another store (not under `snapshots`) is first imported, which checks its sums.
 pub(crate) fn install(
     shared: &SharedRef,
+    read: &ReadHandle,
     state_dir: &Path,
     opts: &RocksOptions,
     snapshots: &SnapshotStore,
@@ -59,8 +60,11 @@ pub(crate) fn install(
     let new = sibling(state_dir, "new");
     stage_state(&data, &new)?;
     let mut g = lock(shared)?;
-    // Close the store: RocksDB releases its lock and files when the ledger drops. If anything
-    // below fails, the ledger stays closed and every later call errors: the node stops.
+    // Close the store: RocksDB releases its lock and files when the ledger and the read
+    // handle drop (a read still running keeps the old database open until it ends; it reads
+    // through open files, or fails). If anything below fails, the ledger stays closed and
+    // every later call errors: the node stops.
+    set_reader(read, None)?;
     drop(g.ledger.take());
     let old = sibling(state_dir, "old");
     if old.exists() {
@@ -77,10 +81,18 @@ pub(crate) fn install(
             applied.log_id, meta.last_log_id
         )));
     }
+    set_reader(read, Some(ledger.store().reader()))?;
     g.ledger = Some(ledger);
     g.applied = applied;
     drop(g);
     snapshots.installed(meta, &data)
+}
+
+fn set_reader(read: &ReadHandle, to: Option<RocksReader>) -> io::Result<()> {
+    *read
+        .write()
+        .map_err(|_| io::Error::other("state read handle poisoned by a panic"))? = to;
+    Ok(())
 }
 
 /// Builds `new` (a fresh directory) from snapshot `data`: SSTs linked, the rest copied.
