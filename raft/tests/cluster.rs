@@ -383,3 +383,87 @@ async fn rpc_errors_are_bounded_and_retryable() {
     }
     drop(stalled);
 }
+
+/// A linearizable read does not wait for an entry that is committed but still being applied:
+/// that entry has been acknowledged to nobody, so the read may be ordered before it. The read
+/// sees every acknowledged write, not the one in flight; once that write is acknowledged, the
+/// next read sees it. (Before, the barrier waited for the commit index to be applied, so under
+/// load every read waited out the entries being applied.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_linearizable_read_does_not_wait_for_an_entry_being_applied() {
+    tokio::time::timeout(Duration::from_secs(60), read_during_apply())
+        .await
+        .expect("test finishes in time");
+}
+
+async fn read_during_apply() {
+    use std::sync::mpsc;
+    use tally_ledger::query::lookup_accounts;
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = RaftNode::start(1, dir.path(), localhost(), &options())
+        .await
+        .unwrap();
+    node.initialize([(node.id(), node.node())].into()).await.unwrap();
+    wait_leader(&[&node]).await;
+    assert_all_ok(&write(&node, &accounts()).await.1);
+    assert_all_ok(&write(&node, &transfers(0, 20)).await.1);
+    let ids: Vec<u128> = (1..=ACCOUNTS).collect();
+    let read = |node: &RaftNode| {
+        node.state()
+            .read(|kv| lookup_accounts(kv, &ids))
+            .unwrap()
+            .unwrap()
+    };
+    node.read_barrier(BOUND).await.unwrap();
+    let acknowledged = read(&node);
+
+    // Hold the state lock, as a long apply would: the next entry commits but cannot apply.
+    let (held_tx, held_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let state = node.state().clone();
+    let holder = std::thread::spawn(move || {
+        state.with_ledger(|_| {
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        })
+    });
+    held_rx.recv_timeout(BOUND).unwrap();
+    let last = node.raft().metrics().borrow_watched().last_log_index;
+    let raft = node.raft().clone();
+    let in_flight = tokio::spawn(async move {
+        raft.client_write(Request::new(now_ns(), &transfers(1, 20)))
+            .await
+            .map(|r| r.data)
+    });
+    // Wait until the entry is committed (one node: as soon as it is on disk).
+    tokio::time::timeout(BOUND, async {
+        loop {
+            let m = node.raft().metrics().borrow_watched().clone();
+            if m.local_committed.map(|c| c.index) > last {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the entry commits");
+
+    let t0 = Instant::now();
+    node.read_barrier(Duration::from_secs(5))
+        .await
+        .expect("the barrier does not wait for the entry being applied");
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert_eq!(read(&node), acknowledged, "the unacknowledged write is not visible");
+    assert!(!in_flight.is_finished(), "the write is still being applied");
+
+    release_tx.send(()).unwrap();
+    holder.join().unwrap().unwrap();
+    assert_all_ok(&in_flight.await.unwrap().unwrap());
+    node.read_barrier(BOUND).await.unwrap();
+    assert_ne!(read(&node), acknowledged, "the acknowledged write is visible");
+    tokio::time::timeout(BOUND, node.shutdown())
+        .await
+        .expect("shutdown in time")
+        .unwrap();
+}
