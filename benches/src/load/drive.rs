@@ -2,7 +2,7 @@
 //! loop at a fixed rate), the queries afterwards, and validation.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -242,16 +242,47 @@ pub async fn queries(
     let mut h = hist();
     let mut rng = fastrand::Rng::with_seed(args.seed);
     for _ in 0..args.queries {
-        let id = gen_ids[rng.usize(..gen_ids.len())];
-        let mut f = AccountFilter::new(id);
-        f.limit = 10;
-        f.flags =
-            AccountFilterFlags::DEBITS | AccountFilterFlags::CREDITS | AccountFilterFlags::REVERSED;
-        let t0 = Instant::now();
-        client.get_account_transfers(f).await.context("query")?;
-        let _ = h.record(t0.elapsed().as_micros() as u64);
+        history_query(client, gen_ids, &mut rng, &mut h).await?;
     }
     Ok(h)
+}
+
+/// Pause between two queries under load: about 100 a second, a small load of their own.
+pub const UNDER_LOAD_PAUSE: Duration = Duration::from_millis(10);
+
+/// Times account-history queries made one at a time, [`UNDER_LOAD_PAUSE`] apart, until `stop`
+/// is set: what a reader sees while the load runs.
+pub async fn queries_under_load(
+    client: Client,
+    gen_ids: Vec<u128>,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+) -> Result<Histogram<u64>> {
+    let mut h = hist();
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
+    while !stop.load(Ordering::Relaxed) {
+        history_query(&client, &gen_ids, &mut rng, &mut h).await?;
+        tokio::time::sleep(UNDER_LOAD_PAUSE).await;
+    }
+    Ok(h)
+}
+
+/// One linearizable "newest 10 transfers of a random account" query, timed into `h`.
+async fn history_query(
+    client: &Client,
+    gen_ids: &[u128],
+    rng: &mut fastrand::Rng,
+    h: &mut Histogram<u64>,
+) -> Result<()> {
+    let id = gen_ids[rng.usize(..gen_ids.len())];
+    let mut f = AccountFilter::new(id);
+    f.limit = 10;
+    f.flags =
+        AccountFilterFlags::DEBITS | AccountFilterFlags::CREDITS | AccountFilterFlags::REVERSED;
+    let t0 = Instant::now();
+    client.get_account_transfers(f).await.context("query")?;
+    let _ = h.record(t0.elapsed().as_micros() as u64);
+    Ok(())
 }
 
 /// Looks up every transfer of the run and every account, and checks them against a replay of

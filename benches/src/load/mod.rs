@@ -19,6 +19,8 @@ mod gen;
 mod report;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -67,7 +69,8 @@ pub struct BenchArgs {
     /// Timeout of pending transfers, in seconds.
     #[arg(long, default_value_t = 60)]
     pub pending_timeout: u32,
-    /// Account-history queries to time after the load.
+    /// Account-history queries to time after the load. With any, queries are also made during
+    /// the load, one every 10 ms, and timed apart ("under load").
     #[arg(long, default_value_t = 1000)]
     pub queries: u64,
     /// Seed of every random choice.
@@ -157,7 +160,22 @@ async fn bench(
     drive::create_accounts(&clients[0], &gen).await?;
     let accounts_secs = t0.elapsed().as_secs_f64();
     drive::warm_up(&clients, &gen).await?;
-    let load = drive::load(&clients, &mut gen, args).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let querier = (args.queries > 0).then(|| {
+        tokio::spawn(drive::queries_under_load(
+            clients[0].clone(),
+            gen.account_ids(),
+            args.seed,
+            stop.clone(),
+        ))
+    });
+    let load = drive::load(&clients, &mut gen, args).await;
+    stop.store(true, Ordering::Relaxed);
+    let queries_under_load = match querier {
+        Some(task) => task.await.context("query task")??,
+        None => hdrhistogram::Histogram::new(3)?,
+    };
+    let load = load?;
     let queries = drive::queries(&clients[0], &gen.account_ids(), args).await?;
     let validation = if args.validate {
         Some(drive::validate(&clients[0], &gen, &load).await?)
@@ -169,6 +187,7 @@ async fn bench(
         accounts_secs,
         load,
         queries,
+        queries_under_load,
         validation,
         nodes,
     })
