@@ -404,7 +404,9 @@ async fn read_during_apply() {
     let node = RaftNode::start(1, dir.path(), localhost(), &options())
         .await
         .unwrap();
-    node.initialize([(node.id(), node.node())].into()).await.unwrap();
+    node.initialize([(node.id(), node.node())].into())
+        .await
+        .unwrap();
     wait_leader(&[&node]).await;
     assert_all_ok(&write(&node, &accounts()).await.1);
     assert_all_ok(&write(&node, &transfers(0, 20)).await.1);
@@ -454,14 +456,22 @@ async fn read_during_apply() {
         .await
         .expect("the barrier does not wait for the entry being applied");
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
-    assert_eq!(read(&node), acknowledged, "the unacknowledged write is not visible");
+    assert_eq!(
+        read(&node),
+        acknowledged,
+        "the unacknowledged write is not visible"
+    );
     assert!(!in_flight.is_finished(), "the write is still being applied");
 
     release_tx.send(()).unwrap();
     holder.join().unwrap().unwrap();
     assert_all_ok(&in_flight.await.unwrap().unwrap());
     node.read_barrier(BOUND).await.unwrap();
-    assert_ne!(read(&node), acknowledged, "the acknowledged write is visible");
+    assert_ne!(
+        read(&node),
+        acknowledged,
+        "the acknowledged write is visible"
+    );
     tokio::time::timeout(BOUND, node.shutdown())
         .await
         .expect("shutdown in time")
