@@ -251,15 +251,19 @@ pub fn get_account_balances(
                 if all {
                     return Ok(Some(b));
                 }
+                // The snapshot's timestamp is that of the transfer that changed the balances,
+                // or of an expiry (no transfer has it: timestamps are unique). Read the
+                // transfer directly: one point lookup, where going through the account index
+                // would decode a whole packed entry for every snapshot.
                 let ts = keys::decode_account_ts_key(k)?;
-                let one = AccountFilter {
-                    timestamp_min: ts,
-                    timestamp_max: ts,
-                    limit: 1,
-                    flags: f.flags & !AccountFilterFlags::REVERSED.bits(),
-                    ..*f
+                let Some(t) = read_transfer_at(s, ts)? else {
+                    return Ok(None);
                 };
-                Ok((!get_account_transfers(s, &one)?.is_empty()).then_some(b))
+                let side = (flags.contains(AccountFilterFlags::DEBITS)
+                    && t.debit_account_id == f.account_id)
+                    || (flags.contains(AccountFilterFlags::CREDITS)
+                        && t.credit_account_id == f.account_id);
+                Ok((side && matches_fields(f, &t)).then_some(b))
             })();
             match step {
                 Ok(Some(b)) => out.push(b),
