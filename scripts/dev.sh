@@ -13,11 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# bindgen loads libclang.so or libclang-N.so (the C API). libclang-cpp.so, which some other
+# packages bring in, is the C++ library and does not count.
 have_libclang() {
-    local f
-    for f in ${LIBCLANG_PATH:+"$LIBCLANG_PATH"/libclang*.so*} /usr/lib/llvm-*/lib/libclang*.so* \
-        /usr/lib/*-linux-gnu/libclang*.so* /usr/lib64/libclang*.so*; do
-        [ -e "$f" ] && return 0
+    local d f
+    for d in ${LIBCLANG_PATH:+"$LIBCLANG_PATH"} /usr/lib/llvm-*/lib /usr/lib/*-linux-gnu /usr/lib64; do
+        for f in "$d"/libclang.so* "$d"/libclang-[0-9]*.so*; do
+            [ -e "$f" ] && return 0
+        done
     done
     return 1
 }
