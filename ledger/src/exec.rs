@@ -293,7 +293,11 @@ impl<'a> Exec<'a> {
     }
 
     /// Encodes every change of the batch, in a deterministic order.
-    pub(crate) fn encode(&self, out: &mut WriteBatch, applied: Option<&[u8]>) {
+    pub(crate) fn encode(
+        &self,
+        out: &mut WriteBatch,
+        applied: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         for (id, (a, created)) in self.accounts.iter() {
             out.put(Cf::Accounts, &keys::id_key(*id), &keys::encode_account(a));
             if *created {
@@ -307,9 +311,9 @@ impl<'a> Exec<'a> {
         let mut idbuf = [0u8; 9];
         // (account, timestamp, side) of every transfer: the account index, packed below.
         let mut index = Vec::with_capacity(2 * self.transfers.len());
+        let mut buckets = BucketWriter::default();
         for (_, t) in self.transfers.iter() {
-            let ts = keys::ts_key(t.timestamp);
-            out.put(Cf::Transfers, &ts, &keys::encode_transfer(t));
+            buckets.push(self.base, t, out)?;
             let rec = keys::encode_id_record(IdRecord::Created(t.timestamp), &mut idbuf);
             out.put(Cf::TransferIds, &keys::id_key(t.id), rec);
             index.push((t.debit_account_id, t.timestamp, keys::SIDE_DEBIT));
@@ -321,6 +325,7 @@ impl<'a> Exec<'a> {
                 }
             }
         }
+        buckets.finish(out);
         encode_account_index(&mut index, out);
         for (id, code) in self.failed.iter() {
             let rec = keys::encode_id_record(IdRecord::Failed(*code), &mut idbuf);
@@ -349,6 +354,74 @@ impl<'a> Exec<'a> {
         if let Some(applied) = applied {
             out.put(Cf::Meta, keys::META_APPLIED, applied);
         }
+        Ok(())
+    }
+}
+
+/// Groups a command's new transfers, oldest first, into `transfers` bucket entries
+/// ([`keys::transfer_bucket_key`]).
+#[derive(Default)]
+struct BucketWriter {
+    /// The bucket being filled and the timestamp of its newest record.
+    current: Option<(u64, u64)>,
+    value: Vec<u8>,
+}
+
+impl BucketWriter {
+    fn push(
+        &mut self,
+        base: &dyn KvRead,
+        t: &Transfer,
+        out: &mut WriteBatch,
+    ) -> Result<(), StoreError> {
+        let bucket = keys::transfer_bucket(t.timestamp);
+        match self.current {
+            Some((b, newest)) => {
+                // Timestamps are assigned in increasing order (imported ones must not regress),
+                // and a bucket's records must stay sorted: anything else is a ledger bug.
+                assert!(
+                    t.timestamp > newest,
+                    "transfer timestamps out of order: {} after {newest}",
+                    t.timestamp
+                );
+                if b != bucket {
+                    self.flush(out);
+                    self.value.clear();
+                }
+            }
+            None => {
+                // The command's first bucket may already hold older transfers of a previous
+                // command (its timestamps ran up to here); every later bucket is new.
+                self.value.clear();
+                base.get(Cf::Transfers, &keys::ts_key(bucket), &mut |v| {
+                    self.value.extend_from_slice(v)
+                })?;
+                if !self.value.is_empty() {
+                    let old = keys::transfer_bucket_records(bucket, &self.value)?;
+                    if let Some(last) = old.last() {
+                        let newest = keys::decode_transfer(last)?.timestamp;
+                        assert!(
+                            newest < t.timestamp,
+                            "transfer timestamp {} not after its bucket's newest, {newest}",
+                            t.timestamp
+                        );
+                    }
+                }
+            }
+        }
+        self.value.extend_from_slice(&keys::encode_transfer(t));
+        self.current = Some((bucket, t.timestamp));
+        Ok(())
+    }
+
+    fn flush(&self, out: &mut WriteBatch) {
+        if let Some((bucket, _)) = self.current {
+            out.put(Cf::Transfers, &keys::ts_key(bucket), &self.value);
+        }
+    }
+
+    fn finish(self, out: &mut WriteBatch) {
+        self.flush(out);
     }
 }
 
@@ -421,8 +494,8 @@ pub(crate) fn read_id_record(s: &dyn KvRead, id: u128) -> Result<Option<IdRecord
 
 pub(crate) fn read_transfer_at(s: &dyn KvRead, ts: u64) -> Result<Option<Transfer>, StoreError> {
     let mut out = Ok(None);
-    s.get(Cf::Transfers, &keys::ts_key(ts), &mut |v| {
-        out = keys::decode_transfer(v).map(Some)
+    s.get(Cf::Transfers, &keys::transfer_bucket_key(ts), &mut |v| {
+        out = keys::find_transfer(v, ts)
     })?;
     out
 }

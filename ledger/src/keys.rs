@@ -15,7 +15,9 @@ use crate::types::{Account, AccountBalance, PendingStatus, Transfer};
 /// - 1: one `account_transfers` entry per (account, transfer).
 /// - 2: one `account_transfers` entry per (account, command), packing that command's
 ///   transfers of the account ([`encode_account_transfers`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: one `transfers` entry per bucket of [`TRANSFER_BUCKET_SPAN`] consecutive timestamps,
+///   holding the records of the transfers created in it ([`transfer_bucket_key`]).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// `meta` key: the layout version (u32 LE).
 pub const META_FORMAT: &[u8] = b"format";
@@ -86,6 +88,63 @@ pub fn decode_ts_key(k: &[u8]) -> Result<u64, StoreError> {
         return Err(corrupt(Cf::Transfers, "key length"));
     }
     Ok(be_u64(k))
+}
+
+/// log2 of [`TRANSFER_BUCKET_SPAN`].
+pub const TRANSFER_BUCKET_BITS: u32 = 5;
+/// Timestamps per `transfers` entry: the transfers whose timestamps share `ts >>`
+/// [`TRANSFER_BUCKET_BITS`] are stored together, so a full command of transfers (consecutive
+/// timestamps) costs one store record per 32 transfers instead of one each.
+pub const TRANSFER_BUCKET_SPAN: usize = 1 << TRANSFER_BUCKET_BITS;
+
+/// The `transfers` bucket that holds the transfer with timestamp `ts`.
+pub fn transfer_bucket(ts: u64) -> u64 {
+    ts >> TRANSFER_BUCKET_BITS
+}
+
+/// Key of the `transfers` entry holding the transfer with timestamp `ts`: its bucket number
+/// (u64 BE).
+pub fn transfer_bucket_key(ts: u64) -> [u8; 8] {
+    ts_key(transfer_bucket(ts))
+}
+
+/// Timestamp of an encoded transfer record (its last 8 bytes).
+fn record_timestamp(r: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&r[TRANSFER_SIZE - 8..TRANSFER_SIZE]);
+    u64::from_le_bytes(a)
+}
+
+/// The records of the `transfers` value of bucket `bucket`, oldest first, checked: a whole,
+/// non-zero number of [`TRANSFER_SIZE`] records, at most [`TRANSFER_BUCKET_SPAN`], with
+/// strictly increasing timestamps that all fall in the bucket.
+pub fn transfer_bucket_records(
+    bucket: u64,
+    v: &[u8],
+) -> Result<&[[u8; TRANSFER_SIZE]], StoreError> {
+    let (records, rest) = v.as_chunks::<TRANSFER_SIZE>();
+    if !rest.is_empty() || records.is_empty() || records.len() > TRANSFER_BUCKET_SPAN {
+        return Err(corrupt(Cf::Transfers, "value length"));
+    }
+    let mut prev = None;
+    for r in records {
+        let ts = record_timestamp(r);
+        if transfer_bucket(ts) != bucket || prev.is_some_and(|p| p >= ts) {
+            return Err(corrupt(Cf::Transfers, "record timestamp"));
+        }
+        prev = Some(ts);
+    }
+    Ok(records)
+}
+
+/// The transfer with timestamp `ts` in `v`, the value of the `transfers` entry
+/// [`transfer_bucket_key`]`(ts)`, if it holds one.
+pub fn find_transfer(v: &[u8], ts: u64) -> Result<Option<Transfer>, StoreError> {
+    let records = transfer_bucket_records(transfer_bucket(ts), v)?;
+    match records.binary_search_by_key(&ts, |r| record_timestamp(r)) {
+        Ok(i) => decode_transfer(&records[i]).map(Some),
+        Err(_) => Ok(None),
+    }
 }
 
 fn be_u64(b: &[u8]) -> u64 {
@@ -392,6 +451,49 @@ pub fn decode_id_value(b: &[u8]) -> Result<u128, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn transfer_at(ts: u64) -> [u8; TRANSFER_SIZE] {
+        encode_transfer(&Transfer {
+            id: u128::from(ts),
+            timestamp: ts,
+            ..Transfer::default()
+        })
+    }
+
+    #[test]
+    fn transfer_buckets_find_their_records_and_refuse_malformed_values() {
+        let base = 7 * TRANSFER_BUCKET_SPAN as u64;
+        let v: Vec<u8> = [base, base + 3, base + 31]
+            .iter()
+            .flat_map(|&t| transfer_at(t))
+            .collect();
+        for ts in [base, base + 3, base + 31] {
+            assert_eq!(find_transfer(&v, ts).unwrap().unwrap().timestamp, ts);
+        }
+        assert_eq!(find_transfer(&v, base + 4).unwrap(), None);
+        assert_eq!(transfer_bucket_key(base + 31), 7u64.to_be_bytes());
+        assert_eq!(transfer_bucket_key(base + 32), 8u64.to_be_bytes());
+        let bad = |v: &[u8], why: &str| {
+            assert!(
+                matches!(transfer_bucket_records(7, v), Err(StoreError::Corrupt(_))),
+                "{why}"
+            );
+        };
+        bad(&[], "empty");
+        bad(&v[..v.len() - 1], "truncated record");
+        let swapped: Vec<u8> = [base + 3, base]
+            .iter()
+            .flat_map(|&t| transfer_at(t))
+            .collect();
+        bad(&swapped, "out of order");
+        let twice: Vec<u8> = [base, base].iter().flat_map(|&t| transfer_at(t)).collect();
+        bad(&twice, "repeated timestamp");
+        bad(&transfer_at(base + 32), "record of another bucket");
+        let full: Vec<u8> = (0..=TRANSFER_BUCKET_SPAN as u64)
+            .flat_map(|i| transfer_at(base + i.min(31)))
+            .collect();
+        bad(&full, "more records than the bucket spans");
+    }
 
     #[test]
     fn records_round_trip() {

@@ -194,7 +194,7 @@ fn execute_cached(
             expired: expire::expire_due(&mut x)?,
         },
     };
-    x.encode(out, applied);
+    x.encode(out, applied)?;
     Ok(outcome)
 }
 

@@ -354,21 +354,58 @@ pub fn query_accounts(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Account>, L
 /// Transfers matching every non-zero field of the filter, by timestamp. This walks the transfers
 /// in the timestamp range; narrow the range to bound the work.
 pub fn query_transfers(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Transfer>, LedgerError> {
-    query_scan(
-        s,
+    let (min, max, reverse) = check_query(f)?;
+    let limit = f.limit as usize;
+    let mut out = Vec::new();
+    let mut err = None;
+    // The buckets overlapping the range; the first and last may hold records outside it.
+    let mut bucket = |k: &[u8], v: &[u8]| -> Result<bool, StoreError> {
+        let records = keys::transfer_bucket_records(keys::decode_ts_key(k)?, v)?;
+        let mut visit = |r: &[u8; keys::TRANSFER_SIZE]| -> Result<bool, StoreError> {
+            let t = keys::decode_transfer(r)?;
+            if (min..=max).contains(&t.timestamp)
+                && query_matches(
+                    f,
+                    t.user_data_128,
+                    t.user_data_64,
+                    t.user_data_32,
+                    t.ledger,
+                    t.code,
+                )
+            {
+                out.push(t);
+            }
+            Ok(out.len() < limit)
+        };
+        if reverse {
+            for r in records.iter().rev() {
+                if !visit(r)? {
+                    return Ok(false);
+                }
+            }
+        } else {
+            for r in records {
+                if !visit(r)? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    };
+    s.scan(
         Cf::Transfers,
-        f,
-        keys::decode_transfer,
-        |t: &Transfer| {
-            (
-                t.user_data_128,
-                t.user_data_64,
-                t.user_data_32,
-                t.ledger,
-                t.code,
-            )
+        &keys::transfer_bucket_key(min),
+        &keys::transfer_bucket_key(max),
+        reverse,
+        &mut |k, v| match bucket(k, v) {
+            Ok(more) => more,
+            Err(e) => {
+                err = Some(e);
+                false
+            }
         },
-    )
+    )?;
+    err.map_or(Ok(out), |e| Err(e.into()))
 }
 
 /// The earliest time (ns, ledger time) at which a pending transfer expires, if any is pending
