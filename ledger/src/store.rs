@@ -16,7 +16,8 @@ pub enum Cf {
     Accounts = 1,
     /// Account timestamp -> account id (creation order, for `query_accounts`).
     AccountsByTs = 2,
-    /// Transfer timestamp -> transfer record (creation order).
+    /// Timestamp bucket (`timestamp >> 5`) -> the records of the transfers created in it,
+    /// oldest first ([`crate::keys::transfer_bucket_key`]).
     Transfers = 3,
     /// Transfer id -> created timestamp, or the transient failure that burned the id.
     TransferIds = 4,
