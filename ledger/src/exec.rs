@@ -325,7 +325,7 @@ impl<'a> Exec<'a> {
                 }
             }
         }
-        buckets.finish(out);
+        buckets.flush(out);
         encode_account_index(&mut index, out);
         for (id, code) in self.failed.iter() {
             let rec = keys::encode_id_record(IdRecord::Failed(*code), &mut idbuf);
@@ -375,53 +375,46 @@ impl BucketWriter {
         out: &mut WriteBatch,
     ) -> Result<(), StoreError> {
         let bucket = keys::transfer_bucket(t.timestamp);
-        match self.current {
+        let newest = match self.current {
             Some((b, newest)) => {
-                // Timestamps are assigned in increasing order (imported ones must not regress),
-                // and a bucket's records must stay sorted: anything else is a ledger bug.
-                assert!(
-                    t.timestamp > newest,
-                    "transfer timestamps out of order: {} after {newest}",
-                    t.timestamp
-                );
                 if b != bucket {
                     self.flush(out);
                     self.value.clear();
                 }
+                Some(newest)
             }
-            None => {
-                // The command's first bucket may already hold older transfers of a previous
-                // command (its timestamps ran up to here); every later bucket is new.
-                self.value.clear();
-                base.get(Cf::Transfers, &keys::ts_key(bucket), &mut |v| {
-                    self.value.extend_from_slice(v)
-                })?;
-                if !self.value.is_empty() {
-                    let old = keys::transfer_bucket_records(bucket, &self.value)?;
-                    if let Some(last) = old.last() {
-                        let newest = keys::decode_transfer(last)?.timestamp;
-                        assert!(
-                            newest < t.timestamp,
-                            "transfer timestamp {} not after its bucket's newest, {newest}",
-                            t.timestamp
-                        );
-                    }
-                }
-            }
-        }
+            None => self.load(base, bucket)?,
+        };
+        // Timestamps are assigned in increasing order (imported ones must not regress), and a
+        // bucket's records must stay sorted: anything else is a ledger bug.
+        assert!(
+            newest.is_none_or(|n| n < t.timestamp),
+            "transfer timestamp {} not after the newest before it, {newest:?}",
+            t.timestamp
+        );
         self.value.extend_from_slice(&keys::encode_transfer(t));
         self.current = Some((bucket, t.timestamp));
         Ok(())
+    }
+
+    /// Starts the command's first bucket from its stored records, if a previous command's
+    /// timestamps ran into it (every later bucket is new), and returns the newest one's
+    /// timestamp.
+    fn load(&mut self, base: &dyn KvRead, bucket: u64) -> Result<Option<u64>, StoreError> {
+        base.get(Cf::Transfers, &keys::ts_key(bucket), &mut |v| {
+            self.value.extend_from_slice(v)
+        })?;
+        if self.value.is_empty() {
+            return Ok(None);
+        }
+        let stored = keys::transfer_bucket_records(bucket, &self.value)?;
+        Ok(stored.last().map(keys::record_timestamp))
     }
 
     fn flush(&self, out: &mut WriteBatch) {
         if let Some((bucket, _)) = self.current {
             out.put(Cf::Transfers, &keys::ts_key(bucket), &self.value);
         }
-    }
-
-    fn finish(self, out: &mut WriteBatch) {
-        self.flush(out);
     }
 }
 

@@ -108,8 +108,8 @@ pub fn transfer_bucket_key(ts: u64) -> [u8; 8] {
     ts_key(transfer_bucket(ts))
 }
 
-/// Timestamp of an encoded transfer record (its last 8 bytes).
-fn record_timestamp(r: &[u8]) -> u64 {
+/// Timestamp of an encoded transfer record (its last 8 bytes), without decoding the rest.
+pub fn record_timestamp(r: &[u8; TRANSFER_SIZE]) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&r[TRANSFER_SIZE - 8..TRANSFER_SIZE]);
     u64::from_le_bytes(a)
@@ -141,7 +141,7 @@ pub fn transfer_bucket_records(
 /// [`transfer_bucket_key`]`(ts)`, if it holds one.
 pub fn find_transfer(v: &[u8], ts: u64) -> Result<Option<Transfer>, StoreError> {
     let records = transfer_bucket_records(transfer_bucket(ts), v)?;
-    match records.binary_search_by_key(&ts, |r| record_timestamp(r)) {
+    match records.binary_search_by_key(&ts, record_timestamp) {
         Ok(i) => decode_transfer(&records[i]).map(Some),
         Err(_) => Ok(None),
     }

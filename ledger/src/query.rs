@@ -361,31 +361,23 @@ pub fn query_transfers(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Transfer>,
     // The buckets overlapping the range; the first and last may hold records outside it.
     let mut bucket = |k: &[u8], v: &[u8]| -> Result<bool, StoreError> {
         let records = keys::transfer_bucket_records(keys::decode_ts_key(k)?, v)?;
-        let mut visit = |r: &[u8; keys::TRANSFER_SIZE]| -> Result<bool, StoreError> {
-            let t = keys::decode_transfer(r)?;
-            if (min..=max).contains(&t.timestamp)
-                && query_matches(
-                    f,
-                    t.user_data_128,
-                    t.user_data_64,
-                    t.user_data_32,
-                    t.ledger,
-                    t.code,
-                )
-            {
-                out.push(t);
-            }
-            Ok(out.len() < limit)
-        };
-        if reverse {
-            for r in records.iter().rev() {
-                if !visit(r)? {
-                    return Ok(false);
-                }
-            }
+        let (mut forward, mut backward);
+        let ordered: &mut dyn Iterator<Item = &[u8; keys::TRANSFER_SIZE]> = if reverse {
+            backward = records.iter().rev();
+            &mut backward
         } else {
-            for r in records {
-                if !visit(r)? {
+            forward = records.iter();
+            &mut forward
+        };
+        for r in ordered {
+            if !(min..=max).contains(&keys::record_timestamp(r)) {
+                continue;
+            }
+            let t = keys::decode_transfer(r)?;
+            let (ud128, ud64, ud32) = (t.user_data_128, t.user_data_64, t.user_data_32);
+            if query_matches(f, ud128, ud64, ud32, t.ledger, t.code) {
+                out.push(t);
+                if out.len() >= limit {
                     return Ok(false);
                 }
             }
