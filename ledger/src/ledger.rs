@@ -219,6 +219,10 @@ impl AccountCache {
         self.map.get(&id).copied()
     }
 
+    fn clear(&mut self) {
+        self.map.clear();
+    }
+
     fn insert(&mut self, a: Account) {
         if self.capacity == 0 {
             return;
@@ -228,6 +232,14 @@ impl AccountCache {
         }
         self.map.insert(a.id, a);
     }
+}
+
+/// Clears `out` and puts only the caller's position `applied` in it: what
+/// [`Ledger::record_applied`] writes, for a caller that writes batches itself
+/// ([`Ledger::stage`]).
+pub fn stage_applied(applied: &[u8], out: &mut WriteBatch) {
+    out.clear();
+    out.put(Cf::Meta, keys::META_APPLIED, applied);
 }
 
 /// Default [`AccountCache`] capacity: one million accounts (about 200 MB).
@@ -298,38 +310,74 @@ impl<S: KvStore> Ledger<S> {
         ctx: &Context,
         applied: Option<&[u8]>,
     ) -> Result<Outcome, LedgerError> {
-        self.batch.clear();
-        let outcome = match execute_cached(
-            &self.store,
-            Some(&self.cache),
-            cmd,
-            ctx,
-            &mut self.batch,
-            applied,
-        ) {
-            Ok(outcome) => outcome,
-            Err(e) if e.is_deterministic() => {
-                if let Some(applied) = applied {
-                    self.record_applied(applied)?;
-                }
-                return Err(e);
-            }
-            Err(e) => return Err(e),
+        let mut batch = std::mem::take(&mut self.batch);
+        let outcome = self.stage_ref(cmd, ctx, applied, &mut batch);
+        let written = match batch.is_empty() {
+            true => Ok(()),
+            false => self.store.write(&batch),
         };
-        self.store.write(&self.batch)?;
-        for (cf, _, value) in self.batch.iter() {
-            if let (Cf::Accounts, Some(v)) = (cf, value) {
-                self.cache.insert(keys::decode_account(v)?);
+        self.batch = batch;
+        if let Err(e) = written {
+            // The cache already holds the batch's accounts: forget them with the batch.
+            self.cache.clear();
+            return Err(e.into());
+        }
+        outcome
+    }
+
+    /// Executes `cmd` like [`Ledger::apply`], but leaves the write to the caller: `out` is
+    /// cleared and receives the command's changes and `applied`, ready for [`KvStore::write`].
+    ///
+    /// For a command rejected deterministically ([`LedgerError::is_deterministic`]) `out` holds
+    /// only the `applied` position, which must still be written; for any other error it is
+    /// empty. The account cache already reflects `out` when this returns, so the caller must
+    /// write `out` before anything reads this ledger's store again (the next `stage` or
+    /// `apply` included), and must stop using this ledger if that write fails. This lets a
+    /// caller answer a command as soon as it has run and write its effects on another thread
+    /// (`tally-raft` does, with the Raft log as the write-ahead log).
+    pub fn stage(
+        &mut self,
+        cmd: &Command,
+        ctx: &Context,
+        applied: Option<&[u8]>,
+        out: &mut WriteBatch,
+    ) -> Result<Outcome, LedgerError> {
+        self.stage_ref(cmd.as_ref(), ctx, applied, out)
+    }
+
+    fn stage_ref(
+        &mut self,
+        cmd: Cmd<'_>,
+        ctx: &Context,
+        applied: Option<&[u8]>,
+        out: &mut WriteBatch,
+    ) -> Result<Outcome, LedgerError> {
+        out.clear();
+        let result = execute_cached(&self.store, Some(&self.cache), cmd, ctx, out, applied)
+            .and_then(|outcome| {
+                for (cf, _, value) in out.iter() {
+                    if let (Cf::Accounts, Some(v)) = (cf, value) {
+                        self.cache.insert(keys::decode_account(v)?);
+                    }
+                }
+                Ok(outcome)
+            });
+        if let Err(e) = &result {
+            out.clear();
+            if e.is_deterministic() {
+                if let Some(applied) = applied {
+                    stage_applied(applied, out);
+                }
             }
         }
-        Ok(outcome)
+        result
     }
 
     /// Records `applied` as the caller's position without changing ledger state: for log
     /// entries that carry no command (Raft blank and membership entries).
     pub fn record_applied(&mut self, applied: &[u8]) -> Result<(), LedgerError> {
         self.batch.clear();
-        self.batch.put(Cf::Meta, keys::META_APPLIED, applied);
+        stage_applied(applied, &mut self.batch);
         self.store.write(&self.batch)?;
         Ok(())
     }

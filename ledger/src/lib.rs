@@ -59,7 +59,8 @@ pub mod types;
 
 pub use exec::{read_applied, read_last_timestamp, Context};
 pub use ledger::{
-    execute, AccountCache, Command, Ledger, LedgerError, Outcome, ACCOUNT_CACHE_DEFAULT,
+    execute, stage_applied, AccountCache, Command, Ledger, LedgerError, Outcome,
+    ACCOUNT_CACHE_DEFAULT,
 };
 pub use ops::expire::EXPIRE_MAX;
 pub use results::{CreateAccountResult, CreateTransferResult};

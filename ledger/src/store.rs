@@ -176,6 +176,11 @@ impl WriteBatch {
         self.ops.is_empty()
     }
 
+    /// Bytes of keys and values in the batch (for sizing a backend's own batch buffer).
+    pub fn byte_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The operations in order: (column family, key, value or `None` for a delete).
     pub fn iter(&self) -> impl Iterator<Item = (Cf, &[u8], Option<&[u8]>)> + '_ {
         let slice = |(s, l): (u32, u32)| &self.buf[s as usize..(s + l) as usize];

@@ -1,17 +1,19 @@
 //! Applying one Raft entry to the ledger: exactly one ledger write per entry, carrying the new
-//! applied position (`docs/internals/replication-design.md` §4.4).
+//! applied position (`docs/internals/replication-design.md` §4.4). The entry runs here; its
+//! write is staged in a batch for the state machine's writer thread (`super::writer`).
 
 use std::io;
 
 use openraft::EntryPayload;
-use tally_ledger::{Context, KvStore, Ledger, LedgerError};
+use tally_ledger::{stage_applied, Context, KvStore, Ledger, LedgerError, WriteBatch};
 
 use super::applied::Applied;
 use crate::types::{Entry, Rejection, Request, Response};
 
-/// Applies `entry` on top of position `applied` and returns the new position and the entry's
-/// response. On `Ok` exactly one write reached the store, holding the entry's effects (if any)
-/// and the new position; on `Err` nothing was written and the node must stop.
+/// Runs `entry` on top of position `applied` and returns the new position and the entry's
+/// response. On `Ok`, `out` holds the one write the entry makes, its effects (if any) and the
+/// new position, which the caller must write before the ledger reads its store again; on
+/// `Err` nothing is to be written and the node must stop.
 ///
 /// - A blank or membership entry writes only the position.
 /// - A normal entry runs its command. A command every replica refuses the same way (malformed
@@ -22,15 +24,16 @@ pub(super) fn apply_entry<S: KvStore>(
     ledger: &mut Ledger<S>,
     applied: &Applied,
     entry: &Entry,
+    out: &mut WriteBatch,
 ) -> io::Result<(Applied, Response)> {
     let next = applied.after(entry)?;
     let position = next.encode()?;
     let response = match &entry.payload {
         EntryPayload::Blank | EntryPayload::Membership(_) => {
-            ledger.record_applied(&position).map_err(fatal)?;
+            stage_applied(&position, out);
             Response::Empty
         }
-        EntryPayload::Normal(req) => apply_request(ledger, req, &position)?,
+        EntryPayload::Normal(req) => apply_request(ledger, req, &position, out)?,
     };
     Ok((next, response))
 }
@@ -39,21 +42,22 @@ fn apply_request<S: KvStore>(
     ledger: &mut Ledger<S>,
     req: &Request,
     position: &[u8],
+    out: &mut WriteBatch,
 ) -> io::Result<Response> {
     let cmd = match req.command() {
         Ok(cmd) => cmd,
         Err(e) => {
             // Every replica holds the same bytes and fails the same way.
-            ledger.record_applied(position).map_err(fatal)?;
+            stage_applied(position, out);
             return Ok(Response::Rejected(Rejection::Malformed(e.to_string())));
         }
     };
     let ctx = Context {
         timestamp: req.leader_time_ns(),
     };
-    match ledger.apply(&cmd, &ctx, Some(position)) {
+    match ledger.stage(&cmd, &ctx, Some(position), out) {
         Ok(outcome) => Ok(Response::from_outcome(&outcome)),
-        // The ledger has already written the position, alone, for a deterministic error.
+        // The ledger has staged the position, alone, for a deterministic error.
         Err(e) if e.is_deterministic() => match Rejection::from_ledger_error(&e) {
             Some(r) => Ok(Response::Rejected(r)),
             // A deterministic error this crate cannot express: the position is written but

@@ -24,6 +24,7 @@
 pub mod applied;
 mod apply;
 pub mod snapshot;
+mod writer;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ pub use snapshot::{
 
 use crate::rocks::{Durability, RocksOptions, RocksReader, RocksStore};
 use crate::types::{Entry, Response, TypeConfig};
+use writer::{Slot, Writer};
 
 /// Options of the state machine.
 #[derive(Debug, Clone, Default)]
@@ -60,8 +62,11 @@ pub struct SmOptions {
 pub(crate) struct Shared {
     /// `None` only after a failed snapshot install (the node must stop).
     ledger: Option<Ledger<RocksStore>>,
-    /// The position of the last write; equals what the store holds.
+    /// The position of the last entry applied; what the store holds once the write in flight
+    /// has landed (which [`lock`] waits for).
     applied: Applied,
+    /// Writes each applied entry's batch behind the entry's answer (see [`writer`]).
+    writer: Writer,
 }
 
 type SharedRef = Arc<Mutex<Shared>>;
@@ -70,11 +75,15 @@ type SharedRef = Arc<Mutex<Shared>>;
 /// Apart from [`Shared`] so that reads never wait for the command being applied.
 pub(crate) type ReadHandle = Arc<RwLock<Option<RocksReader>>>;
 
+/// Takes the state lock once the write in flight (if any) has landed, so that the holder sees
+/// the store with every applied entry in it.
 fn lock(shared: &SharedRef) -> io::Result<MutexGuard<'_, Shared>> {
     // A panic while the lock was held may have left the ledger mid-command.
-    shared
+    let g = shared
         .lock()
-        .map_err(|_| io::Error::other("state machine lock poisoned by a panic"))
+        .map_err(|_| io::Error::other("state machine lock poisoned by a panic"))?;
+    g.writer.wait_written()?;
+    Ok(g)
 }
 
 /// openraft's state machine over `Ledger<RocksStore>`.
@@ -82,6 +91,7 @@ fn lock(shared: &SharedRef) -> io::Result<MutexGuard<'_, Shared>> {
 pub struct LedgerStateMachine {
     shared: SharedRef,
     read: ReadHandle,
+    written: Arc<Slot>,
     state_dir: PathBuf,
     snapshots: Arc<SnapshotStore>,
     opts: SmOptions,
@@ -101,11 +111,15 @@ impl LedgerStateMachine {
         let (ledger, applied) = snapshot::open_ledger(&state_dir, &opts.rocks)?;
         let snapshots = SnapshotStore::open(&snapshots_dir, opts.cluster_id, &applied)?;
         let read = Arc::new(RwLock::new(Some(ledger.store().reader())));
+        let writer = Writer::spawn()?;
+        let written = writer.slot();
         Ok(Self {
             read,
+            written,
             shared: Arc::new(Mutex::new(Shared {
                 ledger: Some(ledger),
                 applied,
+                writer,
             })),
             state_dir,
             snapshots: Arc::new(snapshots),
@@ -124,6 +138,7 @@ impl LedgerStateMachine {
         StateReader {
             shared: self.shared.clone(),
             read: self.read.clone(),
+            written: self.written.clone(),
         }
     }
 
@@ -142,14 +157,20 @@ impl LedgerStateMachine {
 
     /// Applies one entry and returns its response: what [`RaftStateMachine::apply`] does for
     /// each entry of its stream (exposed because openraft's responders cannot be built outside
-    /// openraft). On error nothing was written and the node must stop.
+    /// openraft). The entry's batch is written by the writer thread after this returns; the
+    /// next call, and anything else that takes the state lock, waits for that write. On error
+    /// nothing was written and the node must stop; a failed write is returned by the next call.
     pub fn apply_entry(&mut self, entry: &Entry) -> io::Result<Response> {
         let mut g = lock(&self.shared)?;
         let Shared {
-            ledger, applied, ..
+            ledger,
+            applied,
+            writer,
         } = &mut *g;
         let ledger = ledger.as_mut().ok_or_else(snapshot::closed)?;
-        let (next, response) = apply::apply_entry(ledger, applied, entry)?;
+        let mut batch = writer.take_spare();
+        let (next, response) = apply::apply_entry(ledger, applied, entry, &mut batch)?;
+        writer.submit(ledger.store().writer(), batch);
         *applied = next;
         Ok(response)
     }
@@ -176,13 +197,31 @@ impl LedgerStateMachine {
 pub struct StateReader {
     shared: SharedRef,
     read: ReadHandle,
+    written: Arc<Slot>,
 }
 
 impl StateReader {
     /// Runs `f` on a consistent snapshot of the applied state, without waiting for the entry
-    /// being applied. Everything applied before the call is visible (a linearizable read
-    /// calls it after its read barrier has seen the entries applied).
+    /// being applied. Everything applied before the call is visible: it waits for the write
+    /// of the last applied entry if that is still in flight, since the entry's client may have
+    /// been answered already. Same as `read_after(write_mark(), f)`.
     pub fn read<T>(&self, f: impl FnOnce(&dyn KvRead) -> T) -> io::Result<T> {
+        self.read_after(self.write_mark(), f)
+    }
+
+    /// A mark of the entries applied so far, for [`StateReader::read_after`]. A linearizable
+    /// read takes it when it starts, before its read barrier: every write acknowledged before
+    /// then is inside the mark, because an entry is answered only after it is applied.
+    pub fn write_mark(&self) -> u64 {
+        self.written.mark()
+    }
+
+    /// Runs `f` on a consistent snapshot of the applied state once the writes of the entries
+    /// inside `mark` ([`StateReader::write_mark`]) have landed; a mark of 0 never waits (a
+    /// stale read). It waits for at most the one write in flight, never for the entry being
+    /// applied.
+    pub fn read_after<T>(&self, mark: u64, f: impl FnOnce(&dyn KvRead) -> T) -> io::Result<T> {
+        self.written.wait_for(mark)?;
         let current = self
             .read
             .read()

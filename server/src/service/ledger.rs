@@ -36,7 +36,9 @@ impl LedgerService {
     }
 
     /// Runs `f` on a snapshot of the local state, after a read barrier unless `consistency` is
-    /// stale. It does not wait for the command being applied.
+    /// stale. It does not wait for the command being applied; a linearizable read waits for
+    /// the state write of a command answered before the read began, if that is still in
+    /// flight (at most one write).
     async fn read<T, F>(&self, consistency: i32, deadline: Instant, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
@@ -45,7 +47,10 @@ impl LedgerService {
         let c = ReadConsistency::try_from(consistency).map_err(|_| {
             Status::invalid_argument(format!("unknown read consistency {consistency}"))
         })?;
+        let reader = self.ctx.node.state().clone();
+        let mut mark = 0;
         if c == ReadConsistency::Linearizable {
+            mark = reader.write_mark();
             let left = deadline.saturating_duration_since(Instant::now());
             self.ctx
                 .node
@@ -53,8 +58,7 @@ impl LedgerService {
                 .await
                 .map_err(status::propose)?;
         }
-        let reader = self.ctx.node.state().clone();
-        let work = tokio::task::spawn_blocking(move || reader.read(f));
+        let work = tokio::task::spawn_blocking(move || reader.read_after(mark, f));
         match tokio::time::timeout_at(deadline, work).await {
             Err(_) => Err(status::deadline("read")),
             Ok(Err(join)) => Err(Status::internal(format!("read task failed: {join}"))),
