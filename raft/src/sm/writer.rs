@@ -38,7 +38,7 @@ pub(crate) struct Slot {
     changed: Condvar,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     /// The batch waiting for the thread (taken when it starts writing).
     job: Option<(RocksWriter, WriteBatch)>,
@@ -52,6 +52,19 @@ struct State {
     spare: Option<WriteBatch>,
     /// Set when the [`Writer`] is dropped.
     stop: bool,
+    /// Tests: runs on the writer thread before each write (to hold a write in flight).
+    #[cfg(test)]
+    before_write: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("submitted", &self.submitted)
+            .field("finished", &self.finished)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Slot {
@@ -160,6 +173,11 @@ fn run(slot: &Slot) {
             let mut s = slot.lock();
             loop {
                 if let Some(job) = s.job.take() {
+                    #[cfg(test)]
+                    if let Some(hook) = s.before_write.clone() {
+                        drop(s);
+                        hook();
+                    }
                     break job;
                 }
                 if s.stop {
@@ -180,5 +198,90 @@ fn run(slot: &Slot) {
         }
         s.spare = Some(batch);
         slot.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use tally_ledger::Cf;
+
+    use super::*;
+    use crate::rocks::{RocksOptions, RocksStore};
+
+    fn batch_putting(key: &[u8]) -> WriteBatch {
+        let mut b = WriteBatch::new();
+        b.put(Cf::Meta, key, b"v");
+        b
+    }
+
+    fn has(store: &RocksStore, key: &[u8]) -> bool {
+        store
+            .reader()
+            .read(|r| r.get(Cf::Meta, key, &mut |_| {}))
+            .unwrap()
+    }
+
+    /// Holds every write until the returned sender sends (or is dropped).
+    fn gate(w: &Writer) -> mpsc::Sender<()> {
+        let (tx, rx) = mpsc::channel::<()>();
+        let rx = Mutex::new(rx);
+        w.slot.lock().before_write = Some(Arc::new(move || {
+            let _ = rx.lock().unwrap().recv();
+        }));
+        tx
+    }
+
+    /// What a linearizable read relies on: waiting for a mark taken after a submit returns only
+    /// once that batch is in the store, and a mark of 0 (a stale read) never waits.
+    #[test]
+    fn a_wait_returns_once_the_batch_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path(), &RocksOptions::default()).unwrap();
+        let w = Writer::spawn().unwrap();
+        let open = gate(&w);
+        w.submit(store.writer(), batch_putting(b"k"));
+        let slot = w.slot();
+        let mark = slot.mark();
+        assert_eq!(mark, 1);
+        slot.wait_for(0).unwrap();
+        assert!(!has(&store, b"k"), "the gate holds the write");
+        let reader = std::thread::spawn({
+            let (slot, store) = (slot.clone(), store.reader());
+            move || {
+                slot.wait_for(mark).unwrap();
+                store.read(|r| r.get(Cf::Meta, b"k", &mut |_| {})).unwrap()
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!reader.is_finished(), "the wait returned before the write");
+        open.send(()).unwrap();
+        assert!(
+            reader.join().unwrap(),
+            "the write is visible after the wait"
+        );
+        // The written batch comes back, emptied, for the next entry.
+        assert!(w.take_spare().is_empty());
+    }
+
+    /// A failed write fails every later wait, so the node stops instead of reading a store
+    /// that misses an answered entry.
+    #[test]
+    fn a_failed_write_fails_every_later_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        RocksStore::open(dir.path(), &RocksOptions::default()).unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let read_only = RocksStore::open_read_only(dir.path(), logs.path()).unwrap();
+        let w = Writer::spawn().unwrap();
+        w.submit(read_only.writer(), batch_putting(b"k"));
+        let err = w.wait_written().unwrap_err();
+        assert!(
+            err.to_string().contains("state store write failed"),
+            "{err}"
+        );
+        assert!(w.slot().wait_for(0).is_err());
+        assert!(w.wait_written().is_err());
     }
 }
