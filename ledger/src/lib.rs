@@ -20,6 +20,7 @@
 //! - [`keys`]: every key and value layout.
 //! - [`store`]: the storage trait, the write batch, the in-memory store, the state hash and the
 //!   storage conformance suite.
+//! - [`overlay`]: a write batch indexed by key, and reads as if it had been written.
 //! - `exec`, `ops/`: the executor and one module per operation.
 //! - [`query`]: lookups and filtered reads.
 //!
@@ -52,6 +53,7 @@ mod exec;
 pub mod keys;
 mod ledger;
 mod ops;
+pub mod overlay;
 pub mod query;
 pub mod results;
 pub mod store;
@@ -63,6 +65,7 @@ pub use ledger::{
     ACCOUNT_CACHE_DEFAULT,
 };
 pub use ops::expire::EXPIRE_MAX;
+pub use overlay::{sorted_ops, IndexedBatch, Overlay};
 pub use results::{CreateAccountResult, CreateTransferResult};
 pub use store::{state_hash, Cf, KvRead, KvStore, MemStore, StoreError, WriteBatch};
 pub use types::*;

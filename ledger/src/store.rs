@@ -181,6 +181,14 @@ impl WriteBatch {
         self.buf.len()
     }
 
+    /// Operation `i` (in the order added): (column family, key, value or `None` for a delete).
+    /// Panics if `i` is out of range.
+    pub(crate) fn op(&self, i: usize) -> (Cf, &[u8], Option<&[u8]>) {
+        let op = self.ops[i];
+        let slice = |(s, l): (u32, u32)| &self.buf[s as usize..(s + l) as usize];
+        (op.cf, slice(op.key), op.value.map(slice))
+    }
+
     /// The operations in order: (column family, key, value or `None` for a delete).
     pub fn iter(&self) -> impl Iterator<Item = (Cf, &[u8], Option<&[u8]>)> + '_ {
         let slice = |(s, l): (u32, u32)| &self.buf[s as usize..(s + l) as usize];

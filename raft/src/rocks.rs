@@ -13,6 +13,7 @@ use rocksdb::{
     FlushOptions, Options, ReadOptions, SnapshotWithThreadMode, WriteOptions, DB,
 };
 use tally_ledger::store::{Cf, KvRead, KvStore, StoreError, WriteBatch};
+use tally_ledger::{sorted_ops, IndexedBatch};
 
 /// How a write reaches the disk before [`KvStore::write`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,8 +231,9 @@ impl std::fmt::Debug for RocksWriter {
 
 impl RocksWriter {
     /// Applies `batch` all or nothing, like [`KvStore::write`] on the store.
-    pub fn write(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        write_batch(&self.db, &write_options(self.durability), batch)
+    pub fn write(&self, batch: &IndexedBatch) -> Result<(), StoreError> {
+        let opts = write_options(self.durability);
+        write_ops(&self.db, &opts, batch.batch(), batch.ops())
     }
 }
 
@@ -446,21 +448,64 @@ impl std::fmt::Debug for RocksReader {
 impl RocksReader {
     /// Runs `f` on a snapshot of the store taken now.
     pub fn read<T>(&self, f: impl FnOnce(&dyn KvRead) -> T) -> T {
-        let snap = self.db.snapshot();
-        f(&View {
+        self.snapshot().read(None, f)
+    }
+
+    /// A snapshot of the store taken now, to read later ([`RocksSnapshot::read`]).
+    pub fn snapshot(&self) -> RocksSnapshot<'_> {
+        RocksSnapshot {
             db: &self.db,
-            snap: Some(&snap),
-        })
+            snap: self.db.snapshot(),
+        }
+    }
+}
+
+/// One point in time of a [`RocksStore`] ([`RocksReader::snapshot`]).
+pub struct RocksSnapshot<'a> {
+    db: &'a DB,
+    snap: SnapshotWithThreadMode<'a, DB>,
+}
+
+impl std::fmt::Debug for RocksSnapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksSnapshot")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RocksSnapshot<'_> {
+    /// Runs `f` on this snapshot, seen through `over` (a batch being written: see
+    /// [`IndexedBatch::over`]) when given.
+    pub fn read<T>(&self, over: Option<&IndexedBatch>, f: impl FnOnce(&dyn KvRead) -> T) -> T {
+        let view = View {
+            db: self.db,
+            snap: Some(&self.snap),
+        };
+        match over {
+            Some(batch) => f(&batch.over(&view)),
+            None => f(&view),
+        }
     }
 }
 
 impl KvStore for RocksStore {
     fn write(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
-        write_batch(&self.db, &self.write_opts, batch)
+        write_ops(&self.db, &self.write_opts, batch, sorted_ops(batch))
     }
 }
 
-fn write_batch(db: &DB, opts: &WriteOptions, batch: &WriteBatch) -> Result<(), StoreError> {
+/// Writes `ops`, the operations of `batch` that count, in one atomic RocksDB write.
+///
+/// They come in (column family, key) order, one per key ([`sorted_ops`]): memtable inserts in
+/// key order reuse the skiplist's last insert position, which is much cheaper than random
+/// inserts, and keeping only a key's final operation has the same effect as all of them.
+fn write_ops<'a>(
+    db: &DB,
+    opts: &WriteOptions,
+    batch: &WriteBatch,
+    ops: impl IntoIterator<Item = (Cf, &'a [u8], Option<&'a [u8]>)>,
+) -> Result<(), StoreError> {
     let handles = Cf::ALL.map(|c| cf_handle(db, c));
     // Sized up front: RocksDB's batch is one growing string, and growing it by doubling
     // copied a full batch's megabyte several times (measured with perf in the apply path).
@@ -468,7 +513,7 @@ fn write_batch(db: &DB, opts: &WriteOptions, batch: &WriteBatch) -> Result<(), S
     let mut wb = rocksdb::WriteBatch::with_capacity_bytes(
         WRITE_BATCH_HEADER + batch.byte_len() + WRITE_BATCH_RECORD_OVERHEAD * batch.len(),
     );
-    for (cf, key, value) in sorted_ops(batch) {
+    for (cf, key, value) in ops {
         let h = handles[cf as usize];
         match value {
             Some(v) => wb.put_cf(h, key, v),
@@ -483,109 +528,3 @@ const WRITE_BATCH_HEADER: usize = 12;
 /// Upper bound of a record's bytes besides its key and value: tag (1), column family id
 /// (varint, 1 for ours), key and value lengths (varints, at most 3 each for ours).
 const WRITE_BATCH_RECORD_OVERHEAD: usize = 8;
-
-type BatchOp<'a> = (Cf, &'a [u8], Option<&'a [u8]>);
-
-/// The operations of `batch` sorted by (column family, key), keeping the batch order of
-/// operations on the same key (so the last one still wins).
-///
-/// Why sort: memtable inserts in key order reuse the skiplist's last insert position, which
-/// is much cheaper than random inserts. Why not one `sort_by` over byte slices: with ~40,000
-/// operations per full batch it cost about a sixth of the apply thread's instructions. So the
-/// operations are first grouped by column family (stable), and each group that is not already
-/// in order (transfers by timestamp usually are) is sorted on integers: every ledger key of a
-/// column family has the same width, at most 24 bytes, which fits (u128, u64) big-endian.
-fn sorted_ops(batch: &WriteBatch) -> Vec<BatchOp<'_>> {
-    let mut groups: [Vec<BatchOp<'_>>; Cf::ALL.len()] = Default::default();
-    for op in batch.iter() {
-        groups[op.0 as usize].push(op);
-    }
-    let mut out = Vec::with_capacity(batch.len());
-    for mut group in groups {
-        sort_group(&mut group);
-        out.append(&mut group);
-    }
-    out
-}
-
-fn sort_group(group: &mut Vec<BatchOp<'_>>) {
-    if group.windows(2).all(|w| w[0].1 < w[1].1) {
-        return;
-    }
-    let width = group[0].1.len();
-    if width > 24 || group.iter().any(|op| op.1.len() != width) {
-        // Not a fixed-width ledger key space (the few `meta` keys): compare the bytes.
-        group.sort_by(|a, b| a.1.cmp(b.1));
-        return;
-    }
-    let mut order: Vec<(u128, u64, u32)> = group
-        .iter()
-        .enumerate()
-        .map(|(i, op)| {
-            let mut buf = [0u8; 24];
-            buf[..width].copy_from_slice(op.1);
-            let (hi, lo) = buf.split_at(16);
-            let hi = u128::from_be_bytes(hi.try_into().expect("16 bytes"));
-            let lo = u64::from_be_bytes(lo.try_into().expect("8 bytes"));
-            (hi, lo, i as u32)
-        })
-        .collect();
-    // The position breaks ties, so the unstable sort keeps same-key operations in order.
-    order.sort_unstable();
-    let sorted: Vec<_> = order.iter().map(|&(_, _, i)| group[i as usize]).collect();
-    *group = sorted;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `sorted_ops` must give exactly (column family, key bytes) order, stable for equal keys,
-    /// or a batch's inserts would lose their key order (slower) and, worse, reorder two
-    /// operations on one key (the wrong one would win).
-    #[test]
-    fn sorted_ops_is_byte_order_and_stable() {
-        let mut rng = fastrand::Rng::with_seed(7);
-        for round in 0..300 {
-            let mut batch = WriteBatch::new();
-            let mut expected = Vec::new();
-            for i in 0..rng.usize(1..200) {
-                let cf = Cf::ALL[rng.usize(0..Cf::ALL.len())];
-                // Fixed width per column family except `meta` (and, every tenth round, one
-                // other family gets mixed widths, to exercise the byte-compare fallback).
-                let width = match cf {
-                    Cf::Meta => rng.usize(0..30),
-                    Cf::Transfers if round % 10 == 0 => rng.usize(0..30),
-                    _ => 8 + 8 * (cf as usize % 3),
-                };
-                // Few distinct bytes, so shared prefixes are common; and often an earlier
-                // key again, so the order of operations on one key is tested.
-                let earlier: Vec<&Vec<u8>> = expected
-                    .iter()
-                    .filter(|e: &&(Cf, Vec<u8>, _, usize)| e.0 == cf)
-                    .map(|e| &e.1)
-                    .collect();
-                let key: Vec<u8> = match earlier.is_empty() || rng.u8(..) < 160 {
-                    true => (0..width).map(|_| [0, 1, 0xff][rng.usize(0..3)]).collect(),
-                    false => earlier[rng.usize(0..earlier.len())].clone(),
-                };
-                let value = (i as u32).to_le_bytes();
-                if rng.bool() {
-                    batch.put(cf, &key, &value);
-                    expected.push((cf, key, Some(value.to_vec()), i));
-                } else {
-                    batch.delete(cf, &key);
-                    expected.push((cf, key, None, i));
-                }
-            }
-            // Stable by position within equal (cf, key).
-            expected.sort_by(|a, b| (a.0, &a.1, a.3).cmp(&(b.0, &b.1, b.3)));
-            let got: Vec<_> = sorted_ops(&batch)
-                .into_iter()
-                .map(|(cf, k, v)| (cf, k.to_vec(), v.map(<[u8]>::to_vec)))
-                .collect();
-            let want: Vec<_> = expected.into_iter().map(|(c, k, v, _)| (c, k, v)).collect();
-            assert_eq!(got, want, "round {round}");
-        }
-    }
-}

@@ -202,9 +202,9 @@ pub struct StateReader {
 
 impl StateReader {
     /// Runs `f` on a consistent snapshot of the applied state, without waiting for the entry
-    /// being applied. Everything applied before the call is visible: it waits for the write
-    /// of the last applied entry if that is still in flight, since the entry's client may have
-    /// been answered already. Same as `read_after(write_mark(), f)`.
+    /// being applied. Everything applied before the call is visible, including an entry whose
+    /// state write is still in flight (its client may have been answered already). Same as
+    /// `read_after(write_mark(), f)`.
     pub fn read<T>(&self, f: impl FnOnce(&dyn KvRead) -> T) -> io::Result<T> {
         self.read_after(self.write_mark(), f)
     }
@@ -216,12 +216,12 @@ impl StateReader {
         self.written.mark()
     }
 
-    /// Runs `f` on a consistent snapshot of the applied state once the writes of the entries
-    /// inside `mark` ([`StateReader::write_mark`]) have landed; a mark of 0 never waits (a
-    /// stale read). It waits for at most the one write in flight, never for the entry being
-    /// applied.
+    /// Runs `f` on a consistent snapshot of the applied state that holds every entry inside
+    /// `mark` ([`StateReader::write_mark`]); a mark of 0 asks for nothing (a stale read). An
+    /// entry whose state write is still in flight is read through its batch (see
+    /// `writer.rs`), so this waits at most for the writer thread to index that batch, never
+    /// for the write itself or for the entry being applied.
     pub fn read_after<T>(&self, mark: u64, f: impl FnOnce(&dyn KvRead) -> T) -> io::Result<T> {
-        self.written.wait_for(mark)?;
         let current = self
             .read
             .read()
@@ -233,7 +233,10 @@ impl StateReader {
             // store is open: wait for it there (or get its error if it failed).
             None => self.with_ledger(|l| l.store().reader())?,
         };
-        Ok(reader.read(f))
+        // The snapshot is taken while the writer cannot start a later batch (see
+        // `Slot::hold`): seen through the batch in flight, it is the state after it.
+        let (snapshot, in_flight) = self.written.hold(mark, |b| (reader.snapshot(), b))?;
+        Ok(snapshot.read(in_flight.as_deref(), f))
     }
 
     /// Runs `f` on the ledger under the state lock: keep it short.

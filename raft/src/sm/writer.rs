@@ -5,11 +5,16 @@
 //! write-ahead log (the store runs without a WAL of its own), so a crash before the write is
 //! repaired by replay exactly as a crash before a memtable flush is. What must hold instead:
 //!
-//! - Nothing reads the store until the write landed: the next entry's execution, the snapshot
-//!   builder, every `with_ledger` caller (all of them take the state lock through
-//!   [`super::lock`], which waits for the write in flight) and the lock-free readers
-//!   ([`super::StateReader::read`], which wait for the write in flight when they start, since it
-//!   may hold an entry whose client has already been answered).
+//! - Nothing reads the store without the write in flight: the next entry's execution, the
+//!   snapshot builder and every `with_ledger` caller take the state lock through
+//!   [`super::lock`], which waits for the write to land. The lock-free readers
+//!   ([`super::StateReader::read`]) must see it too, since it may hold an entry whose client has
+//!   already been answered: the thread first indexes the batch by key ([`IndexedBatch`], the
+//!   sort the write needs anyway) and publishes it, and a reader takes its RocksDB snapshot
+//!   under this slot's lock and reads it through the published batch ([`Slot::hold`]). The
+//!   snapshot holds the store before or after the write (RocksDB writes are atomic to
+//!   snapshots), and through the batch both are the state after it; no later write can start
+//!   while the lock is held.
 //! - At most one write is in flight, so stored state is always the effect of a prefix of the
 //!   applied entries, as before.
 //! - A failed write stops the node: every later wait returns the error, so the next apply,
@@ -20,7 +25,7 @@ use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use tally_ledger::WriteBatch;
+use tally_ledger::{IndexedBatch, WriteBatch};
 
 use crate::rocks::RocksWriter;
 
@@ -42,6 +47,8 @@ pub(crate) struct Slot {
 struct State {
     /// The batch waiting for the thread (taken when it starts writing).
     job: Option<(RocksWriter, WriteBatch)>,
+    /// The batch being written, indexed so that readers can see through it meanwhile.
+    in_flight: Option<Arc<IndexedBatch>>,
     /// Batches submitted so far.
     submitted: u64,
     /// Batches whose write has finished (written or failed).
@@ -52,7 +59,8 @@ struct State {
     spare: Option<WriteBatch>,
     /// Set when the [`Writer`] is dropped.
     stop: bool,
-    /// Tests: runs on the writer thread before each write (to hold a write in flight).
+    /// Tests: runs on the writer thread before each write, once the batch is indexed and
+    /// visible to readers (to hold a write in flight).
     #[cfg(test)]
     before_write: Option<Arc<dyn Fn() + Send + Sync>>,
 }
@@ -92,10 +100,39 @@ impl Slot {
         while s.finished < mark && s.failed.is_none() {
             s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
         }
-        match &s.failed {
-            Some(e) => Err(io::Error::other(format!("state store write failed: {e}"))),
-            None => Ok(()),
+        failure(&s)
+    }
+
+    /// Calls `take` once the first `mark` batches submitted are either written (`take(None)`)
+    /// or, for the last of them, being written (`take(Some(batch))`), and returns what it
+    /// returns. `take` runs under this slot's lock, so no later batch can start meanwhile: a
+    /// store snapshot taken inside it, read through the batch given (if any), is the state
+    /// after batch `mark`, whether or not the write landed before the snapshot.
+    pub(crate) fn hold<R>(
+        &self,
+        mark: u64,
+        take: impl FnOnce(Option<Arc<IndexedBatch>>) -> R,
+    ) -> io::Result<R> {
+        let mut s = self.lock();
+        loop {
+            failure(&s)?;
+            if s.finished >= mark {
+                return Ok(take(None));
+            }
+            // At most one batch is outstanding, so batch `mark` is that one: wait until the
+            // thread has indexed it.
+            if let Some(batch) = &s.in_flight {
+                return Ok(take(Some(batch.clone())));
+            }
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+fn failure(s: &State) -> io::Result<()> {
+    match &s.failed {
+        Some(e) => Err(io::Error::other(format!("state store write failed: {e}"))),
+        None => Ok(()),
     }
 }
 
@@ -169,15 +206,10 @@ fn run(slot: &Slot) {
     }
     let _guard = Guard(slot);
     loop {
-        let (to, mut batch) = {
+        let (to, batch) = {
             let mut s = slot.lock();
             loop {
                 if let Some(job) = s.job.take() {
-                    #[cfg(test)]
-                    if let Some(hook) = s.before_write.clone() {
-                        drop(s);
-                        hook();
-                    }
                     break job;
                 }
                 if s.stop {
@@ -186,17 +218,35 @@ fn run(slot: &Slot) {
                 s = slot.changed.wait(s).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let result = to.write(&batch);
+        // Sorting the batch by key is work the write needs anyway; publishing the result lets
+        // readers see through the batch instead of waiting for the write.
+        let indexed = Arc::new(IndexedBatch::new(batch));
+        {
+            let mut s = slot.lock();
+            s.in_flight = Some(indexed.clone());
+            slot.changed.notify_all();
+            #[cfg(test)]
+            if let Some(hook) = s.before_write.clone() {
+                drop(s);
+                hook();
+            }
+        }
+        let result = to.write(&indexed);
         // Drop the database handle before announcing the write: a snapshot install waiting
         // for it may close the database next.
         drop(to);
-        batch.clear();
         let mut s = slot.lock();
+        s.in_flight = None;
         s.finished += 1;
         if let Err(e) = result {
             s.failed.get_or_insert_with(|| e.to_string());
         }
-        s.spare = Some(batch);
+        // Reuse the batch's buffers unless a reader still holds it.
+        if let Ok(indexed) = Arc::try_unwrap(indexed) {
+            let mut batch = indexed.into_batch();
+            batch.clear();
+            s.spare = Some(batch);
+        }
         slot.changed.notify_all();
     }
 }
@@ -264,6 +314,39 @@ mod tests {
         );
         // The written batch comes back, emptied, for the next entry.
         assert!(w.take_spare().is_empty());
+    }
+
+    /// A read never waits for the write itself: once the batch is indexed, a reader gets it
+    /// and reads its snapshot through it; once written, the store alone has it.
+    #[test]
+    fn a_reader_sees_the_batch_in_flight_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path(), &RocksOptions::default()).unwrap();
+        let reader = store.reader();
+        let w = Writer::spawn().unwrap();
+        let open = gate(&w);
+        w.submit(store.writer(), batch_putting(b"k"));
+        let slot = w.slot();
+        let mark = slot.mark();
+        let (snap, in_flight) = slot.hold(mark, |b| (reader.snapshot(), b)).unwrap();
+        assert!(in_flight.is_some(), "the write is held, so it is in flight");
+        let get = |over: Option<&IndexedBatch>| {
+            snap.read(over, |r| r.get(Cf::Meta, b"k", &mut |_| {}))
+                .unwrap()
+        };
+        assert!(!get(None), "the store alone does not have it yet");
+        assert!(
+            get(in_flight.as_deref()),
+            "read through the batch, it is there"
+        );
+        drop((snap, in_flight));
+        open.send(()).unwrap();
+        w.wait_written().unwrap();
+        let (snap, in_flight) = slot.hold(mark, |b| (reader.snapshot(), b)).unwrap();
+        assert!(in_flight.is_none());
+        assert!(snap
+            .read(None, |r| r.get(Cf::Meta, b"k", &mut |_| {}))
+            .unwrap());
     }
 
     /// A failed write fails every later wait, so the node stops instead of reading a store

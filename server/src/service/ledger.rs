@@ -36,9 +36,9 @@ impl LedgerService {
     }
 
     /// Runs `f` on a snapshot of the local state, after a read barrier unless `consistency` is
-    /// stale. It does not wait for the command being applied; a linearizable read waits for
-    /// the state write of a command answered before the read began, if that is still in
-    /// flight (at most one write).
+    /// stale. It does not wait for the command being applied; a linearizable read also sees a
+    /// command answered before it began whose state write is still in flight (through that
+    /// write's batch: `StateReader::read_after`).
     async fn read<T, F>(&self, consistency: i32, deadline: Instant, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
