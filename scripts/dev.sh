@@ -5,6 +5,7 @@
 #                               127.0.0.1:7100, data in ./tally-data); extra arguments go to it
 #   bash scripts/dev.sh test    build and run the whole test suite
 #   bash scripts/dev.sh clippy  lint every crate and target (warnings are errors)
+#   bash scripts/dev.sh build   build the release binaries (tally, apply, ...) and nothing else
 #
 # It installs what a fresh machine lacks (libclang, for RocksDB's bindings) and keeps build
 # output in a persistent CARGO_TARGET_DIR outside the clone when none is set, because RocksDB's
@@ -61,13 +62,18 @@ case "$cmd" in
         ensure_target_dir
         exec cargo test --release --workspace "$@"
         ;;
+    build)
+        ensure_libclang
+        ensure_target_dir
+        exec cargo build --release --workspace "$@"
+        ;;
     clippy)
         ensure_libclang
         ensure_target_dir
         exec cargo clippy --release --workspace --all-targets "$@" -- -D warnings
         ;;
     *)
-        echo "usage: bash scripts/dev.sh run|test|clippy [args...]" >&2
+        echo "usage: bash scripts/dev.sh run|test|clippy|build [args...]" >&2
         exit 2
         ;;
 esac
