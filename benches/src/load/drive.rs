@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tally_client::{AccountFilter, AccountFilterFlags, Client, CreateTransferResult, Transfer};
 use tokio::task::JoinSet;
 
-use super::gen::{expected_balances, Gen};
+use super::gen::{expected_balances, Gen, Pending};
 use super::report::{hist, Load, Validation};
 use super::BenchArgs;
 
@@ -285,10 +285,42 @@ async fn history_query(
     Ok(())
 }
 
+/// Waits until no account holds a pending amount (the run's pending transfers have expired),
+/// polling every account's balances, for at most `limit`.
+pub async fn wait_for_expiry(client: &Client, gen: &Gen, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut pending = 0u128;
+        for ids in gen.account_ids().chunks(tally_client::BATCH_MAX) {
+            for a in client
+                .lookup_accounts(ids)
+                .await
+                .context("lookup accounts")?
+            {
+                pending += a.debits_pending + a.credits_pending;
+            }
+        }
+        if pending == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "pending transfers still hold {pending} after waiting {limit:?} for their expiry"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Looks up every transfer of the run and every account, and checks them against a replay of
 /// the sequence: every acknowledged transfer present with its amount, every balance exact,
 /// debits = credits.
-pub async fn validate(client: &Client, gen: &Gen, load: &Load) -> Result<Validation> {
+pub async fn validate(
+    client: &Client,
+    gen: &Gen,
+    load: &Load,
+    pending: Pending,
+) -> Result<Validation> {
     let total = load.transfers + load.failed.len() as u64;
     let mut replay = gen.replay();
     let mut checked = 0u64;
@@ -317,7 +349,7 @@ pub async fn validate(client: &Client, gen: &Gen, load: &Load) -> Result<Validat
             }
         }
     }
-    let expected = expected_balances(gen, total, &load.failed);
+    let expected = expected_balances(gen, total, &load.failed, pending);
     let ids = gen.account_ids();
     let mut mismatched = 0u64;
     let (mut debits, mut credits) = (0u128, 0u128);

@@ -135,12 +135,21 @@ impl Gen {
 /// Expected balances of every account after the first `count` transfers of `gen`'s sequence,
 /// leaving out the ids in `failed`: `(debits_pending, debits_posted, credits_pending,
 /// credits_posted)` per account, indexed like [`Gen::account_ids`].
-pub fn expected_balances(gen: &Gen, count: u64, failed: &HashSet<u128>) -> Vec<[u128; 4]> {
+pub fn expected_balances(
+    gen: &Gen,
+    count: u64,
+    failed: &HashSet<u128>,
+    pending: Pending,
+) -> Vec<[u128; 4]> {
     let mut g = gen.replay();
     let mut out = vec![[0u128; 4]; g.accounts as usize];
     for _ in 0..count {
         let t = g.transfer();
         if failed.contains(&t.id) {
+            continue;
+        }
+        if pending == Pending::Expired && t.flags.contains(TransferFlags::PENDING) {
+            // Expiry released its reservation and posted nothing.
             continue;
         }
         let dr = (t.debit_account_id - g.account_base - 1) as usize;
@@ -154,6 +163,15 @@ pub fn expected_balances(gen: &Gen, count: u64, failed: &HashSet<u128>) -> Vec<[
         out[cr][c] += t.amount;
     }
     out
+}
+
+/// What the pending transfers of a run are expected to be when it is validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// Still pending: their timeouts run past the end of the validation.
+    Held,
+    /// Expired: validation waited past their timeouts.
+    Expired,
 }
 
 #[cfg(test)]
@@ -207,10 +225,16 @@ mod tests {
     fn expected_balances_balance() {
         let a = args(&["--accounts", "50", "--pending-share", "0.5"]);
         let g = Gen::new(&a);
-        let b = expected_balances(&g, 500, &HashSet::new());
+        let b = expected_balances(&g, 500, &HashSet::new(), Pending::Held);
         let debits: u128 = b.iter().map(|x| x[0] + x[1]).sum();
         let credits: u128 = b.iter().map(|x| x[2] + x[3]).sum();
         assert_eq!(debits, credits);
         assert!(debits > 0);
+        assert!(b.iter().any(|x| x[0] > 0), "some transfers are pending");
+        // Expired, the pending amounts are gone and the posted ones stay.
+        let e = expected_balances(&g, 500, &HashSet::new(), Pending::Expired);
+        for (held, expired) in b.iter().zip(&e) {
+            assert_eq!([0, held[1], 0, held[3]], *expired);
+        }
     }
 }

@@ -77,6 +77,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Afterwards, look up every transfer and check every balance and debits = credits.
+    /// Pending transfers are expected still pending, or, with a --pending-timeout of at most
+    /// 30 s, expired: validation then waits their timeout out first.
     #[arg(long)]
     pub validate: bool,
     /// Print the result as JSON on stdout (the text report goes to stderr).
@@ -89,6 +91,40 @@ pub struct BenchArgs {
     /// Keep the temporary cluster's data dir (printed) instead of deleting it.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// Time `--validate` leaves itself, beyond the load's own duration again, to check every
+/// transfer and balance: pending transfers whose timeout ends later are expected still pending.
+const VALIDATION_MARGIN: Duration = Duration::from_secs(20);
+/// The longest timeout `--validate` waits out so it can expect every pending transfer expired.
+const EXPIRY_WAIT_MAX: Duration = Duration::from_secs(30);
+
+/// What `--validate` should expect of the run's pending transfers. Their timeouts count from
+/// their creation, on the cluster's clock, and the leader's pulse expires them shortly after:
+/// a timeout longer than twice the load plus [`VALIDATION_MARGIN`] has not run out when
+/// validation ends (still pending); a short one (at most [`EXPIRY_WAIT_MAX`]) is waited out, and then until
+/// no account holds a pending amount (expired); anything between cannot be validated exactly.
+async fn expect_pending(
+    args: &BenchArgs,
+    load_started: Instant,
+    client: &Client,
+    gen: &gen::Gen,
+) -> Result<gen::Pending> {
+    let timeout = Duration::from_secs(u64::from(args.pending_timeout));
+    if args.pending_share == 0.0 || timeout >= 2 * load_started.elapsed() + VALIDATION_MARGIN {
+        return Ok(gen::Pending::Held);
+    }
+    if timeout > EXPIRY_WAIT_MAX {
+        bail!(
+            "cannot validate: pending transfers with a {timeout:?} timeout expire during the \
+             run or its validation; use --pending-timeout of at most {EXPIRY_WAIT_MAX:?} (waited \
+             out) or longer than twice the run plus {VALIDATION_MARGIN:?}"
+        );
+    }
+    // The last pending transfer was created before now.
+    tokio::time::sleep(timeout).await;
+    drive::wait_for_expiry(client, gen, Duration::from_secs(30)).await?;
+    Ok(gen::Pending::Expired)
 }
 
 /// Runs the benchmark; `tally_bin` is the `tally` binary used to start a temporary cluster.
@@ -169,6 +205,7 @@ async fn bench(
             stop.clone(),
         ))
     });
+    let load_started = Instant::now();
     let load = drive::load(&clients, &mut gen, args).await;
     stop.store(true, Ordering::Relaxed);
     let queries_under_load = match querier {
@@ -178,7 +215,8 @@ async fn bench(
     let load = load?;
     let queries = drive::queries(&clients[0], &gen.account_ids(), args).await?;
     let validation = if args.validate {
-        Some(drive::validate(&clients[0], &gen, &load).await?)
+        let pending = expect_pending(args, load_started, &clients[0], &gen).await?;
+        Some(drive::validate(&clients[0], &gen, &load, pending).await?)
     } else {
         None
     };
