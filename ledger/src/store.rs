@@ -191,10 +191,7 @@ impl WriteBatch {
 
     /// The operations in order: (column family, key, value or `None` for a delete).
     pub fn iter(&self) -> impl Iterator<Item = (Cf, &[u8], Option<&[u8]>)> + '_ {
-        let slice = |(s, l): (u32, u32)| &self.buf[s as usize..(s + l) as usize];
-        self.ops
-            .iter()
-            .map(move |op| (op.cf, slice(op.key), op.value.map(slice)))
+        (0..self.ops.len()).map(|i| self.op(i))
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use tally_client::{AccountFilter, AccountFilterFlags, Client, CreateTransferResult, Transfer};
+use tally_client::{
+    Account, AccountFilter, AccountFilterFlags, Client, CreateTransferResult, Transfer,
+};
 use tokio::task::JoinSet;
 
 use super::gen::{expected_balances, Gen, Pending};
@@ -285,21 +287,32 @@ async fn history_query(
     Ok(())
 }
 
+/// Looks up `ids` in requests of at most [`tally_client::BATCH_MAX`]: one answer per request,
+/// each for the ids of the matching `ids.chunks(BATCH_MAX)`.
+async fn lookup_accounts_chunked(client: &Client, ids: &[u128]) -> Result<Vec<Vec<Account>>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(tally_client::BATCH_MAX) {
+        out.push(
+            client
+                .lookup_accounts(chunk)
+                .await
+                .context("lookup accounts")?,
+        );
+    }
+    Ok(out)
+}
+
 /// Waits until no account holds a pending amount (the run's pending transfers have expired),
 /// polling every account's balances, for at most `limit`.
 pub async fn wait_for_expiry(client: &Client, gen: &Gen, limit: Duration) -> Result<()> {
     let deadline = Instant::now() + limit;
     loop {
-        let mut pending = 0u128;
-        for ids in gen.account_ids().chunks(tally_client::BATCH_MAX) {
-            for a in client
-                .lookup_accounts(ids)
-                .await
-                .context("lookup accounts")?
-            {
-                pending += a.debits_pending + a.credits_pending;
-            }
-        }
+        let pending: u128 = lookup_accounts_chunked(client, &gen.account_ids())
+            .await?
+            .iter()
+            .flatten()
+            .map(|a| a.debits_pending + a.credits_pending)
+            .sum();
         if pending == 0 {
             return Ok(());
         }
@@ -353,14 +366,12 @@ pub async fn validate(
     let ids = gen.account_ids();
     let mut mismatched = 0u64;
     let (mut debits, mut credits) = (0u128, 0u128);
-    for (chunk_ids, chunk_want) in ids
+    let answers = lookup_accounts_chunked(client, &ids).await?;
+    for ((chunk_ids, chunk_want), got) in ids
         .chunks(tally_client::BATCH_MAX)
         .zip(expected.chunks(tally_client::BATCH_MAX))
+        .zip(&answers)
     {
-        let got = client
-            .lookup_accounts(chunk_ids)
-            .await
-            .context("lookup accounts")?;
         if got.len() != chunk_ids.len() {
             mismatched += (chunk_ids.len() - got.len()) as u64;
         }

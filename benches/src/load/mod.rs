@@ -99,11 +99,16 @@ const VALIDATION_MARGIN: Duration = Duration::from_secs(20);
 /// The longest timeout `--validate` waits out so it can expect every pending transfer expired.
 const EXPIRY_WAIT_MAX: Duration = Duration::from_secs(30);
 
+/// How long `--validate`, after a short timeout has passed, waits for the leader's pulse to
+/// expire every pending transfer.
+const EXPIRY_SETTLE_MAX: Duration = Duration::from_secs(30);
+
 /// What `--validate` should expect of the run's pending transfers. Their timeouts count from
 /// their creation, on the cluster's clock, and the leader's pulse expires them shortly after:
 /// a timeout longer than twice the load plus [`VALIDATION_MARGIN`] has not run out when
-/// validation ends (still pending); a short one (at most [`EXPIRY_WAIT_MAX`]) is waited out, and then until
-/// no account holds a pending amount (expired); anything between cannot be validated exactly.
+/// validation ends (still pending); a short one (at most [`EXPIRY_WAIT_MAX`]) is waited out,
+/// and then until no account holds a pending amount (expired); anything between cannot be
+/// validated exactly.
 async fn expect_pending(
     args: &BenchArgs,
     load_started: Instant,
@@ -123,7 +128,7 @@ async fn expect_pending(
     }
     // The last pending transfer was created before now.
     tokio::time::sleep(timeout).await;
-    drive::wait_for_expiry(client, gen, Duration::from_secs(30)).await?;
+    drive::wait_for_expiry(client, gen, EXPIRY_SETTLE_MAX).await?;
     Ok(gen::Pending::Expired)
 }
 
