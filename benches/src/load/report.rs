@@ -28,7 +28,7 @@ pub struct Load {
     /// Transfers answered per 100 ms.
     pub timeline: Vec<u64>,
     /// Result codes and their counts.
-    pub codes: BTreeMap<String, u64>,
+    pub codes: BTreeMap<&'static str, u64>,
     /// Ids of transfers not created (a result other than ok, or a failed request).
     pub failed: HashSet<u128>,
     /// Requests that failed as a whole.
@@ -213,7 +213,7 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
     let not_ok: u64 = l
         .codes
         .iter()
-        .filter(|(k, _)| *k != "ok")
+        .filter(|(k, _)| **k != "ok")
         .map(|(_, v)| v)
         .sum();
     if not_ok > 0 || l.errors > 0 {
