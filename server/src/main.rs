@@ -18,6 +18,10 @@ use tally_server::identity;
 use tally_server::Node;
 use tokio::signal::unix::{signal, SignalKind};
 
+/// mimalloc instead of glibc malloc: see the workspace Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tally: a distributed double-entry ledger database.
 #[derive(Debug, Parser)]
 #[command(name = "tally", version, about)]

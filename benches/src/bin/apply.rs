@@ -17,6 +17,10 @@ use tally_ledger::{
 };
 use tally_raft::{Durability, RocksOptions, RocksStore};
 
+/// The same allocator as the `tally` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum DurabilityArg {
     /// fsync RocksDB's WAL on every batch.
