@@ -35,14 +35,30 @@ pub(crate) struct Journaled<K, V> {
     journaling: bool,
 }
 
-impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
-    pub(crate) fn with_capacity(n: usize) -> Self {
+impl<K, V> Default for Journaled<K, V> {
+    fn default() -> Self {
         Self {
-            map: FxHashMap::with_capacity_and_hasher(n, Default::default()),
-            order: Vec::with_capacity(n),
+            map: FxHashMap::default(),
+            order: Vec::new(),
             log: Vec::new(),
             journaling: false,
         }
+    }
+}
+
+impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
+    /// Empties the map, keeping its allocations.
+    fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+        self.log.clear();
+        self.journaling = false;
+    }
+
+    /// Makes room for `n` distinct keys without reallocating.
+    fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
+        self.order.reserve(n);
     }
 
     pub(crate) fn get(&self, k: &K) -> Option<&V> {
@@ -70,11 +86,6 @@ impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
     pub(crate) fn release(&mut self) {
         self.journaling = false;
         self.log.clear();
-    }
-
-    /// Number of distinct keys.
-    pub(crate) fn len(&self) -> usize {
-        self.order.len()
     }
 
     pub(crate) fn rollback(&mut self, savepoint: usize) {
@@ -107,6 +118,25 @@ pub(crate) struct Savepoint {
     last_ts: u64,
 }
 
+/// The executor's working memory, kept between commands ([`crate::Ledger`] holds one) so each
+/// batch reuses the last one's allocations. Allocating the overlay afresh per batch (a few MB
+/// for 8,189 transfers) cost page faults: the kernel zeroing new pages was ~9% of the apply
+/// path (docs/benchmarks.md, session 7). Always empty between commands.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    accounts: Journaled<u128, (Account, bool)>,
+    transfers: Journaled<u128, Transfer>,
+    failed: Journaled<u128, u32>,
+    pending: Journaled<u64, PendingStatus>,
+    unexpire: Journaled<(u64, u64), ()>,
+    balances: Journaled<(u128, u64), AccountBalance>,
+    known_ids: FxHashMap<u128, Option<IdRecord>>,
+    /// Buffers of [`Exec::prefetch_transfer_ids`] and [`Exec::encode`].
+    ids: Vec<u128>,
+    id_keys: Vec<[u8; 16]>,
+    index: Vec<(u128, u64, u8)>,
+}
+
 /// Committed state seen through the changes of the batch so far.
 pub(crate) struct Exec<'a> {
     base: &'a dyn KvRead,
@@ -133,6 +163,10 @@ pub(crate) struct Exec<'a> {
     /// read before the batch runs (see [`Exec::prefetch_transfer_ids`]); `None` = absent.
     /// Committed state does not change while a batch runs, so these stay true for the batch.
     known_ids: FxHashMap<u128, Option<IdRecord>>,
+    /// The rest of the [`Scratch`] this executor was made from.
+    ids: Vec<u128>,
+    id_keys: Vec<[u8; 16]>,
+    index: Vec<(u128, u64, u8)>,
 }
 
 impl std::fmt::Debug for Exec<'_> {
@@ -150,39 +184,89 @@ impl<'a> Exec<'a> {
         cache: Option<&'a crate::ledger::AccountCache>,
         ctx: &Context,
         events: usize,
+        scratch: Scratch,
     ) -> Result<Self, StoreError> {
         let last_ts = read_last_timestamp(base)?;
+        let Scratch {
+            mut accounts,
+            mut transfers,
+            failed,
+            pending,
+            unexpire,
+            balances,
+            known_ids,
+            ids,
+            id_keys,
+            index,
+        } = scratch;
+        accounts.reserve(2 * events);
+        transfers.reserve(events);
         Ok(Self {
             base,
             cache,
             now: ctx.timestamp,
             last_ts,
             imported: false,
-            accounts: Journaled::with_capacity(2 * events),
-            transfers: Journaled::with_capacity(events),
-            failed: Journaled::with_capacity(0),
-            pending: Journaled::with_capacity(0),
-            unexpire: Journaled::with_capacity(0),
-            balances: Journaled::with_capacity(0),
-            known_ids: FxHashMap::default(),
+            accounts,
+            transfers,
+            failed,
+            pending,
+            unexpire,
+            balances,
+            known_ids,
+            ids,
+            id_keys,
+            index,
         })
+    }
+
+    /// Ends this executor, returning its working memory emptied for the next command.
+    pub(crate) fn into_scratch(self) -> Scratch {
+        let mut s = Scratch {
+            accounts: self.accounts,
+            transfers: self.transfers,
+            failed: self.failed,
+            pending: self.pending,
+            unexpire: self.unexpire,
+            balances: self.balances,
+            known_ids: self.known_ids,
+            ids: self.ids,
+            id_keys: self.id_keys,
+            index: self.index,
+        };
+        s.accounts.clear();
+        s.transfers.clear();
+        s.failed.clear();
+        s.pending.clear();
+        s.unexpire.clear();
+        s.balances.clear();
+        s.known_ids.clear();
+        s.ids.clear();
+        s.id_keys.clear();
+        s.index.clear();
+        s
     }
 
     /// Looks up the committed id records of every transfer id and pending id in `events` in
     /// one batched read. Each new transfer's idempotency check is a lookup that misses; one
     /// MultiGet of the sorted ids costs the store much less than thousands of single gets.
     pub(crate) fn prefetch_transfer_ids(&mut self, events: &[Transfer]) -> Result<(), StoreError> {
-        let mut ids: Vec<u128> = events
-            .iter()
-            .flat_map(|t| [t.id, t.pending_id])
-            .filter(|&id| id != 0 && id != u128::MAX)
-            .collect();
+        let ids = &mut self.ids;
+        ids.clear();
+        ids.extend(
+            events
+                .iter()
+                .flat_map(|t| [t.id, t.pending_id])
+                .filter(|&id| id != 0 && id != u128::MAX),
+        );
         ids.sort_unstable();
         ids.dedup();
-        let keys: Vec<[u8; 16]> = ids.iter().map(|&id| keys::id_key(id)).collect();
-        let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
-        let mut known: FxHashMap<u128, Option<IdRecord>> =
-            ids.iter().map(|&id| (id, None)).collect();
+        self.id_keys.clear();
+        self.id_keys.extend(ids.iter().map(|&id| keys::id_key(id)));
+        let refs: Vec<&[u8]> = self.id_keys.iter().map(|k| &k[..]).collect();
+        let known = &mut self.known_ids;
+        known.clear();
+        known.extend(ids.iter().map(|&id| (id, None)));
         let mut corrupt = None;
         self.base.multi_get(
             Cf::TransferIds,
@@ -194,11 +278,10 @@ impl<'a> Exec<'a> {
                 Err(e) => corrupt = Some(e),
             },
         )?;
-        if let Some(e) = corrupt {
-            return Err(e);
+        match corrupt {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        self.known_ids = known;
-        Ok(())
     }
 
     /// The committed state under the overlay.
@@ -324,7 +407,7 @@ impl<'a> Exec<'a> {
 
     /// Encodes every change of the batch, in a deterministic order.
     pub(crate) fn encode(
-        &self,
+        &mut self,
         out: &mut WriteBatch,
         applied: Option<&[u8]>,
     ) -> Result<(), StoreError> {
@@ -340,7 +423,8 @@ impl<'a> Exec<'a> {
         }
         let mut idbuf = [0u8; 9];
         // (account, timestamp, side) of every transfer: the account index, packed below.
-        let mut index = Vec::with_capacity(2 * self.transfers.len());
+        let mut index = std::mem::take(&mut self.index);
+        index.clear();
         let mut buckets = BucketWriter::default();
         for (_, t) in self.transfers.iter() {
             buckets.push(self.base, t, out)?;
@@ -357,6 +441,7 @@ impl<'a> Exec<'a> {
         }
         buckets.flush(out);
         encode_account_index(&mut index, out);
+        self.index = index;
         for (id, code) in self.failed.iter() {
             let rec = keys::encode_id_record(IdRecord::Failed(*code), &mut idbuf);
             out.put(Cf::TransferIds, &keys::id_key(*id), rec);

@@ -2,7 +2,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::exec::{ChainRunner, Context, Exec};
+use crate::exec::{ChainRunner, Context, Exec, Scratch};
 use crate::ops::{create_account::create_account, create_transfer::create_transfer, expire};
 use crate::results::{CreateAccountResult, CreateTransferResult};
 use crate::store::{KvRead, KvStore, StoreError, WriteBatch};
@@ -92,7 +92,8 @@ pub fn execute(
     out: &mut WriteBatch,
     applied: Option<&[u8]>,
 ) -> Result<Outcome, LedgerError> {
-    execute_cached(view, None, cmd.as_ref(), ctx, out, applied)
+    let mut scratch = Scratch::default();
+    execute_cached(view, None, &mut scratch, cmd.as_ref(), ctx, out, applied)
 }
 
 /// A borrowed [`Command`], so callers holding slices need not copy them.
@@ -113,9 +114,12 @@ impl Command {
     }
 }
 
+/// [`execute`] with an optional account cache, on reused working memory: `scratch` is
+/// empty before and after (an error may leave it empty and without its allocations).
 fn execute_cached(
     view: &dyn KvRead,
     cache: Option<&AccountCache>,
+    scratch: &mut Scratch,
     cmd: Cmd<'_>,
     ctx: &Context,
     out: &mut WriteBatch,
@@ -132,7 +136,7 @@ fn execute_cached(
             max: BATCH_MAX,
         });
     }
-    let mut x = Exec::new(view, cache, ctx, len)?;
+    let mut x = Exec::new(view, cache, ctx, len, std::mem::take(scratch))?;
     // Each command uses at most one timestamp per event plus one per expiry.
     let first = ctx.timestamp.max(x.last_ts.saturating_add(1));
     let needed = len + crate::ops::expire::EXPIRE_MAX;
@@ -195,6 +199,7 @@ fn execute_cached(
         },
     };
     x.encode(out, applied)?;
+    *scratch = x.into_scratch();
     Ok(outcome)
 }
 
@@ -251,6 +256,8 @@ pub struct Ledger<S> {
     store: S,
     cache: AccountCache,
     batch: WriteBatch,
+    /// The executor's working memory, reused by every command.
+    scratch: Scratch,
 }
 
 impl<S: KvStore> Ledger<S> {
@@ -287,6 +294,7 @@ impl<S: KvStore> Ledger<S> {
             store,
             cache: AccountCache::new(capacity),
             batch: WriteBatch::new(),
+            scratch: Scratch::default(),
         })
     }
 
@@ -353,15 +361,23 @@ impl<S: KvStore> Ledger<S> {
         out: &mut WriteBatch,
     ) -> Result<Outcome, LedgerError> {
         out.clear();
-        let result = execute_cached(&self.store, Some(&self.cache), cmd, ctx, out, applied)
-            .and_then(|outcome| {
-                for (cf, _, value) in out.iter() {
-                    if let (Cf::Accounts, Some(v)) = (cf, value) {
-                        self.cache.insert(keys::decode_account(v)?);
-                    }
+        let result = execute_cached(
+            &self.store,
+            Some(&self.cache),
+            &mut self.scratch,
+            cmd,
+            ctx,
+            out,
+            applied,
+        )
+        .and_then(|outcome| {
+            for (cf, _, value) in out.iter() {
+                if let (Cf::Accounts, Some(v)) = (cf, value) {
+                    self.cache.insert(keys::decode_account(v)?);
                 }
-                Ok(outcome)
-            });
+            }
+            Ok(outcome)
+        });
         if let Err(e) = &result {
             out.clear();
             if e.is_deterministic() {
