@@ -5,22 +5,26 @@ use std::process::Command;
 
 #[test]
 fn ledger_core_depends_on_no_engine_runtime_or_network() {
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "--offline",
-            "-p",
-            "tally-ledger",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo tree runs");
+    let out = Command::new(
+        // The cargo running the tests, not the one that compiled them: a test binary reused
+        // from a build in another checkout or machine may name a cargo that no longer exists.
+        std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+    )
+    .args([
+        "tree",
+        "--offline",
+        "-p",
+        "tally-ledger",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+    ])
+    .current_dir(env!("CARGO_MANIFEST_DIR"))
+    .output()
+    .expect("cargo tree runs");
     assert!(
         out.status.success(),
         "cargo tree failed: {}",
