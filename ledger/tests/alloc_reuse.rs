@@ -1,0 +1,130 @@
+//! A `Ledger` reuses its executor's working memory: once a first batch has sized the overlay
+//! maps and buffers, a second batch of the same size allocates a small fraction of the bytes.
+//! Allocating them afresh per batch made the kernel zero new pages on every batch (~9% of the
+//! apply path, docs/benchmarks.md, session 7). Counted with dhat's global allocator; this file
+//! holds only this test (one dhat profiler per process).
+
+use tally_ledger::{
+    Account, Command, Context, KvRead, KvStore, Ledger, MemStore, StoreError, Transfer, WriteBatch,
+};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+const ACCOUNTS: u128 = 1000;
+const EVENTS: usize = 4000;
+
+/// Reads a `MemStore`; drops writes once `frozen`, so that only the ledger's own allocations
+/// are counted (a `MemStore` write allocates per key).
+struct Frozen {
+    inner: MemStore,
+    frozen: bool,
+}
+
+impl KvRead for Frozen {
+    fn get(
+        &self,
+        cf: tally_ledger::Cf,
+        key: &[u8],
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> Result<bool, StoreError> {
+        self.inner.get(cf, key, visit)
+    }
+
+    fn multi_get(
+        &self,
+        cf: tally_ledger::Cf,
+        keys: &[&[u8]],
+        visit: &mut dyn FnMut(usize, &[u8]),
+    ) -> Result<(), StoreError> {
+        self.inner.multi_get(cf, keys, visit)
+    }
+
+    fn scan(
+        &self,
+        cf: tally_ledger::Cf,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner.scan(cf, lo, hi, reverse, visit)
+    }
+}
+
+impl KvStore for Frozen {
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+        if self.frozen {
+            return Ok(());
+        }
+        self.inner.write(batch)
+    }
+}
+
+fn transfers(first_id: u128) -> Vec<Transfer> {
+    (0..EVENTS as u128)
+        .map(|i| Transfer {
+            id: first_id + i,
+            debit_account_id: 1 + i % ACCOUNTS,
+            credit_account_id: 1 + (i * 7 + 3) % ACCOUNTS,
+            amount: 10,
+            ledger: 1,
+            code: 1,
+            ..Transfer::default()
+        })
+        .filter(|t| t.debit_account_id != t.credit_account_id)
+        .collect()
+}
+
+/// Heap bytes allocated while applying `cmd`.
+fn bytes(ledger: &mut Ledger<Frozen>, cmd: &Command, ts: u64) -> u64 {
+    let ctx = Context { timestamp: ts };
+    let before = dhat::HeapStats::get().total_bytes;
+    ledger.apply(cmd, &ctx, Some(b"position")).unwrap();
+    dhat::HeapStats::get().total_bytes - before
+}
+
+#[test]
+fn a_ledger_reuses_its_working_memory_between_batches() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let store = Frozen {
+        inner: MemStore::new(),
+        frozen: false,
+    };
+    let mut ledger = Ledger::open(store).unwrap();
+    let accounts: Vec<Account> = (1..=ACCOUNTS)
+        .map(|id| Account {
+            id,
+            ledger: 1,
+            code: 1,
+            ..Account::default()
+        })
+        .collect();
+    ledger
+        .create_accounts(&accounts, &Context { timestamp: 1 })
+        .unwrap();
+    let mut ledger = Ledger::open(Frozen {
+        inner: ledger.into_store().inner,
+        frozen: true,
+    })
+    .unwrap();
+    // The first batch sizes the overlay maps, the buffers and the account cache.
+    let first = bytes(
+        &mut ledger,
+        &Command::CreateTransfers(transfers(1 << 80)),
+        2,
+    );
+    let second = bytes(
+        &mut ledger,
+        &Command::CreateTransfers(transfers(1 << 81)),
+        3,
+    );
+    eprintln!("heap bytes allocated: first batch {first}, second batch {second}");
+    // What a batch still allocates: its results, the id lookup's key references and the
+    // records it encodes. The overlay maps alone (8,000 accounts and 4,000 transfers) are
+    // more than a megabyte.
+    assert!(
+        second * 4 < first,
+        "the second batch allocated {second} bytes, the first {first}: memory not reused"
+    );
+}
