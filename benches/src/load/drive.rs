@@ -366,36 +366,95 @@ pub async fn validate(
     }
     let expected = expected_balances(gen, total, &load.failed, pending);
     let ids = gen.account_ids();
-    let mut mismatched = 0u64;
-    let (mut debits, mut credits) = (0u128, 0u128);
     let answers = lookup_accounts_chunked(client, &ids).await?;
-    for ((chunk_ids, chunk_want), got) in ids
-        .chunks(tally_client::BATCH_MAX)
-        .zip(expected.chunks(tally_client::BATCH_MAX))
-        .zip(&answers)
-    {
-        if got.len() != chunk_ids.len() {
-            mismatched += (chunk_ids.len() - got.len()) as u64;
-        }
-        for (a, w) in got.iter().zip(chunk_want) {
-            debits += a.debits_pending + a.debits_posted;
-            credits += a.credits_pending + a.credits_posted;
-            let have = [
-                a.debits_pending,
-                a.debits_posted,
-                a.credits_pending,
-                a.credits_posted,
-            ];
-            if have != *w {
-                mismatched += 1;
-            }
-        }
-    }
+    let balances = compare_balances(&ids, &expected, answers.iter().flatten());
     Ok(Validation {
         transfers_checked: checked,
         transfers_missing: missing,
         accounts_checked: ids.len() as u64,
-        accounts_mismatched: mismatched,
-        debits_equal_credits: debits == credits,
+        accounts_mismatched: balances.mismatched,
+        debits_equal_credits: balances.debits == balances.credits,
     })
+}
+
+/// What [`compare_balances`] found.
+#[derive(Debug, PartialEq, Eq)]
+struct Balances {
+    /// Accounts whose balances differ from the expected ones, or that were not found.
+    mismatched: u64,
+    /// Sum of debits (pending and posted) over the accounts found.
+    debits: u128,
+    /// Sum of credits (pending and posted) over the accounts found.
+    credits: u128,
+}
+
+/// Compares the accounts `got` (in any order, missing ones left out, as `lookup_accounts`
+/// answers) with `expected[i]`, the (debits pending, debits posted, credits pending, credits
+/// posted) of `ids[i]`. Matching by id: pairing answers with ids by position reported every
+/// account after a missing one as wrong.
+fn compare_balances<'a>(
+    ids: &[u128],
+    expected: &[[u128; 4]],
+    got: impl IntoIterator<Item = &'a Account>,
+) -> Balances {
+    let by_id: BTreeMap<u128, &Account> = got.into_iter().map(|a| (a.id, a)).collect();
+    let mut out = Balances {
+        mismatched: 0,
+        debits: 0,
+        credits: 0,
+    };
+    for (id, want) in ids.iter().zip(expected) {
+        let Some(a) = by_id.get(id) else {
+            out.mismatched += 1;
+            continue;
+        };
+        out.debits += a.debits_pending + a.debits_posted;
+        out.credits += a.credits_pending + a.credits_posted;
+        let have = [
+            a.debits_pending,
+            a.debits_posted,
+            a.credits_pending,
+            a.credits_posted,
+        ];
+        if have != *want {
+            out.mismatched += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: u128, debits_posted: u128, credits_posted: u128) -> Account {
+        Account {
+            id,
+            debits_posted,
+            credits_posted,
+            ..Account::new(id, 1, 1)
+        }
+    }
+
+    #[test]
+    fn balances_are_matched_by_id_when_an_account_is_missing() {
+        let ids = [1, 2, 3];
+        let expected = [[0, 5, 0, 0], [0, 0, 0, 5], [0, 7, 0, 7]];
+        // Account 2 missing from the answer: only it is wrong, not 3 after it.
+        let got = [account(1, 5, 0), account(3, 7, 7)];
+        assert_eq!(
+            compare_balances(&ids, &expected, &got),
+            Balances {
+                mismatched: 1,
+                debits: 12,
+                credits: 7,
+            }
+        );
+        let got = [account(3, 7, 7), account(2, 0, 5), account(1, 5, 0)];
+        let all = compare_balances(&ids, &expected, &got);
+        assert_eq!(all.mismatched, 0, "order of the answer does not matter");
+        assert_eq!((all.debits, all.credits), (12, 12));
+        let got = [account(1, 5, 0), account(2, 0, 6), account(3, 7, 7)];
+        assert_eq!(compare_balances(&ids, &expected, &got).mismatched, 1);
+    }
 }
