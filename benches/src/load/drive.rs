@@ -289,12 +289,12 @@ async fn history_query(
     Ok(())
 }
 
-/// Looks up `ids` in requests of at most [`tally_client::BATCH_MAX`]: one answer per request,
-/// each for the ids of the matching `ids.chunks(BATCH_MAX)`.
-async fn lookup_accounts_chunked(client: &Client, ids: &[u128]) -> Result<Vec<Vec<Account>>> {
-    let mut out = Vec::new();
+/// Looks up `ids` in requests of at most [`tally_client::BATCH_MAX`]: every account found, in
+/// the order of the answers (missing ones left out).
+async fn lookup_accounts_chunked(client: &Client, ids: &[u128]) -> Result<Vec<Account>> {
+    let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(tally_client::BATCH_MAX) {
-        out.push(
+        out.extend(
             client
                 .lookup_accounts(chunk)
                 .await
@@ -312,7 +312,6 @@ pub async fn wait_for_expiry(client: &Client, gen: &Gen, limit: Duration) -> Res
         let pending: u128 = lookup_accounts_chunked(client, &gen.account_ids())
             .await?
             .iter()
-            .flatten()
             .map(|a| a.debits_pending + a.credits_pending)
             .sum();
         if pending == 0 {
@@ -366,8 +365,8 @@ pub async fn validate(
     }
     let expected = expected_balances(gen, total, &load.failed, pending);
     let ids = gen.account_ids();
-    let answers = lookup_accounts_chunked(client, &ids).await?;
-    let balances = compare_balances(&ids, &expected, answers.iter().flatten());
+    let found = lookup_accounts_chunked(client, &ids).await?;
+    let balances = compare_balances(&ids, &expected, &found);
     Ok(Validation {
         transfers_checked: checked,
         transfers_missing: missing,
