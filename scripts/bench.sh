@@ -6,7 +6,7 @@
 # Builds the release binaries the way scripts/dev.sh does (same persistent CARGO_TARGET_DIR),
 # then runs `tally benchmark` for each row below (1, 3 and 5 nodes; batched and one transfer
 # per request; uniform, zipfian and hot accounts; 10,000 concurrent connections closed and open
-# loop) and the ledger's apply matrix. Each row's JSON report goes to OUT_DIR; the summary table
+# loop; 10,000 one-transfer callers batched by the SDK) and the ledger's apply matrix. Each row's JSON report goes to OUT_DIR; the summary table
 # (markdown) goes to stdout and OUT_DIR/summary.md. Every cluster is temporary, on 127.0.0.1.
 # It takes about 10 minutes on two cores. Run it on a quiet machine: the figures are only as
 # steady as the machine (see docs/benchmarks.md).
@@ -38,6 +38,7 @@ rows=(
     "1 transfer per request, 1,000 clients, 10 connections|--single --clients 1000 --connections 10 --transfers 200000"
     "1 transfer per request, 10,000 clients, 10,000 connections|--single --clients 10000 --connections 10000 --transfers 200000"
     "same, open loop at 10,000/s|--single --clients 10000 --connections 10000 --rate 10000 --transfers 100000"
+    "1 transfer per call, 10,000 clients, batched by the SDK on 1 connection|--sdk-batching --clients 10000"
 )
 
 n=0

@@ -377,6 +377,16 @@ fn benchmark_runs_and_validates() {
             "--distribution",
             "zipfian",
         ][..],
+        // One transfer per call through the SDK's batcher.
+        &[
+            "--transfers",
+            "5000",
+            "--sdk-batching",
+            "--clients",
+            "500",
+            "--connections",
+            "2",
+        ][..],
         // Pending transfers that expire before validation: it waits them out and expects
         // every reservation released (it used to expect them still pending, and failed).
         &[
@@ -414,6 +424,11 @@ fn benchmark_runs_and_validates() {
         assert_eq!(v["load"]["transfers"], want, "{extra:?}");
         assert_eq!(v["validation"]["ok"], true, "{extra:?}: {stderr}");
         assert_eq!(v["load"]["result_codes"]["ok"], want, "{extra:?}");
+        assert_eq!(
+            v["config"]["sdk_batching"],
+            extra.contains(&"--sdk-batching"),
+            "{extra:?}"
+        );
         assert!(v["load"]["transfers_per_sec"].as_f64().unwrap() > 0.0);
         assert!(cwd.path().join("benchmark.svg").exists());
     }

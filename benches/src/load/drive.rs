@@ -130,10 +130,18 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
         errors: AtomicU64::new(0),
         bar,
     });
-    let per_request = if args.single { 1 } else { args.batch };
+    let per_request = if args.single || args.sdk_batching {
+        1
+    } else {
+        args.batch
+    };
+    let send = Send {
+        per_request,
+        sdk_batching: args.sdk_batching,
+    };
     let latency = match args.rate {
-        None => closed_loop(clients, &shared, args.clients, per_request).await,
-        Some(rate) => open_loop(clients, &shared, rate, per_request).await,
+        None => closed_loop(clients, &shared, args.clients, send).await,
+        Some(rate) => open_loop(clients, &shared, rate, send).await,
     }?;
     let secs = shared.started.elapsed().as_secs_f64();
     shared.bar.finish_and_clear();
@@ -151,6 +159,35 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
     })
 }
 
+/// How the load's transfers leave a client.
+#[derive(Debug, Clone, Copy)]
+struct Send {
+    /// Transfers per call.
+    per_request: usize,
+    /// Calls go through the SDK's batcher (`create_transfer`, one transfer each) instead of
+    /// one request per call.
+    sdk_batching: bool,
+}
+
+impl Send {
+    /// Submits `batch` (one transfer when `sdk_batching`) and returns its results.
+    async fn submit(
+        self,
+        client: &Client,
+        batch: &[Transfer],
+    ) -> Result<Vec<CreateTransferResult>, tally_client::Error> {
+        if self.sdk_batching {
+            let mut results = Vec::with_capacity(batch.len());
+            for t in batch {
+                results.push(client.create_transfer(*t).await?);
+            }
+            Ok(results)
+        } else {
+            client.create_transfers(batch).await
+        }
+    }
+}
+
 /// `n` clients, each sending its next request when the last one returned.
 ///
 /// Each client keeps its latencies in a plain list, merged into one histogram at the end: a
@@ -160,7 +197,7 @@ async fn closed_loop(
     clients: &[Client],
     shared: &Arc<Shared>,
     n: usize,
-    per_request: usize,
+    send: Send,
 ) -> Result<Histogram<u64>> {
     let mut tasks = JoinSet::new();
     for i in 0..n {
@@ -169,12 +206,12 @@ async fn closed_loop(
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             loop {
-                let batch = shared.take(per_request);
+                let batch = shared.take(send.per_request);
                 if batch.is_empty() {
                     return latencies;
                 }
                 let t0 = Instant::now();
-                match client.create_transfers(&batch).await {
+                match send.submit(&client, &batch).await {
                     Ok(r) => {
                         latencies.push(t0.elapsed().as_micros() as u64);
                         shared.record(&batch, &r);
@@ -199,9 +236,9 @@ async fn open_loop(
     clients: &[Client],
     shared: &Arc<Shared>,
     rate: u64,
-    per_request: usize,
+    send: Send,
 ) -> Result<Histogram<u64>> {
-    let interval = Duration::from_secs_f64(per_request as f64 / rate as f64);
+    let interval = Duration::from_secs_f64(send.per_request as f64 / rate as f64);
     let start = tokio::time::Instant::now();
     let hist_all = Arc::new(Mutex::new(hist()));
     let mut tasks = JoinSet::new();
@@ -209,14 +246,14 @@ async fn open_loop(
     loop {
         let due = start + interval.mul_f64(k as f64);
         tokio::time::sleep_until(due).await;
-        let batch = shared.take(per_request);
+        let batch = shared.take(send.per_request);
         if batch.is_empty() {
             break;
         }
         let client = clients[(k as usize) % clients.len()].clone();
         let (shared, h) = (shared.clone(), hist_all.clone());
         tasks.spawn(async move {
-            match client.create_transfers(&batch).await {
+            match send.submit(&client, &batch).await {
                 Ok(r) => {
                     let us = due.elapsed().as_micros() as u64;
                     let _ = h.lock().expect("histogram lock").record(us);

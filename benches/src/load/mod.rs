@@ -56,6 +56,11 @@ pub struct BenchArgs {
     /// server's coalescer does the batching.
     #[arg(long)]
     pub single: bool,
+    /// One transfer per call through the SDK's batcher (`Client::create_transfer`): the calls
+    /// of the clients sharing a connection leave together in batched requests (client-side
+    /// coalescing, as TigerBeetle's clients do). Latency is per call.
+    #[arg(long, conflicts_with = "single")]
+    pub sdk_batching: bool,
     /// Open loop: offer this many transfers per second regardless of answers, and report
     /// latency at that rate.
     #[arg(long)]

@@ -111,6 +111,7 @@ pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
             "accounts": args.accounts,
             "transfers": args.transfers,
             "per_request": l.per_request,
+            "sdk_batching": args.sdk_batching,
             "clients": args.clients,
             "connections": args.connections,
             "rate": args.rate,
@@ -150,7 +151,9 @@ pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
 pub fn to_text(args: &BenchArgs, r: &Report) -> String {
     let l = &r.load;
     let mut s = String::new();
-    let what = if l.per_request == 1 {
+    let what = if args.sdk_batching {
+        "1 transfer per call, batched by the SDK".to_string()
+    } else if l.per_request == 1 {
         "1 transfer per request".to_string()
     } else {
         format!("{} transfers per request", l.per_request)
