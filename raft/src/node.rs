@@ -155,7 +155,7 @@ impl RaftNode {
         // One cluster id for the wire and the snapshots' manifests: the transport's.
         let sm_opts = SmOptions {
             cluster_id: opts.net.cluster_id,
-            ..opts.sm.clone()
+            rocks: opts.sm.rocks.clone().staggered(id),
         };
         let sm = LedgerStateMachine::open(data_dir, &sm_opts)?;
         let state = sm.reader();
