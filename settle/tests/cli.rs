@@ -5,11 +5,18 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+/// The sample files of this run's checkout: the package directory baked in at compile time may
+/// be another checkout's, gone since (a test binary reused from CI's build in the shared target
+/// dir).
+fn samples() -> String {
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    format!("{dir}/samples")
+}
 
 /// Runs the binary with `args` against `addr`, off the async runtime.
 async fn settle(addr: &str, args: &[&str]) -> Output {
-    let terms = format!("{SAMPLES}/terms.toml");
+    let terms = format!("{}/terms.toml", samples());
     let mut all = vec![
         "--addresses".to_string(),
         addr.to_string(),
@@ -39,7 +46,7 @@ async fn ingest_statement_and_reconcile_from_the_command_line() {
     let addr = server.node.addr().to_string();
     let dir = tempfile::tempdir().unwrap();
     let feeds = ["alpha=alpha.jsonl", "beta=beta.csv", "gamma=gamma.jsonl"]
-        .map(|f| f.replace('=', &format!("={SAMPLES}/feeds/")));
+        .map(|f| f.replace('=', &format!("={}/feeds/", samples())));
     let ingest = [
         "ingest", "--feed", &feeds[0], "--feed", &feeds[1], "--feed", &feeds[2],
     ];
@@ -106,7 +113,7 @@ async fn check_statements(addr: &str, path: &Path) {
 
 async fn check_reconcile(addr: &str, path: &Path) {
     let path_arg = path.display().to_string();
-    let reports = ["alpha", "beta", "gamma"].map(|p| format!("{p}={SAMPLES}/reports/{p}.csv"));
+    let reports = ["alpha", "beta", "gamma"].map(|p| format!("{p}={}/reports/{p}.csv", samples()));
     let args = [
         "reconcile",
         "--report",
