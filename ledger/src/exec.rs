@@ -6,6 +6,7 @@
 //! Hash maps are only used for point lookups.
 
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use std::hash::Hash;
 
 use crate::keys::{self, IdRecord};
@@ -66,12 +67,27 @@ impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
     }
 
     pub(crate) fn insert(&mut self, k: K, v: V) {
-        let prev = self.map.insert(k, v);
-        if prev.is_none() {
-            self.order.push(k);
-        }
-        if self.journaling {
-            self.log.push((k, prev));
+        self.upsert(k, |_| v);
+    }
+
+    /// Sets `k` to `f(current value)`, with one hash lookup and the value written in place
+    /// (the previous one is copied only into the undo log, when journaling).
+    pub(crate) fn upsert(&mut self, k: K, f: impl FnOnce(Option<&V>) -> V) {
+        match self.map.entry(k) {
+            Entry::Occupied(mut e) => {
+                if self.journaling {
+                    self.log.push((k, Some(*e.get())));
+                }
+                let v = f(Some(e.get()));
+                *e.get_mut() = v;
+            }
+            Entry::Vacant(e) => {
+                e.insert(f(None));
+                self.order.push(k);
+                if self.journaling {
+                    self.log.push((k, None));
+                }
+            }
         }
     }
 
@@ -348,8 +364,9 @@ impl<'a> Exec<'a> {
     }
 
     pub(crate) fn put_account(&mut self, a: Account) {
-        let created = self.accounts.get(&a.id).is_some_and(|(_, c)| *c);
-        self.accounts.insert(a.id, (a, created));
+        // An account created by this command stays marked created.
+        self.accounts
+            .upsert(a.id, |prev| (a, prev.is_some_and(|(_, created)| *created)));
     }
 
     /// What is known about a transfer id: created (with the transfer) or burned.
