@@ -47,16 +47,13 @@ pub enum LogError {
     /// The group-commit thread could not be started or has stopped.
     #[error("raft log: sync thread: {0}")]
     Syncer(io::Error),
-    /// The log's directory could not be created.
-    #[error("raft log: create directory: {0}")]
-    Dir(io::Error),
 }
 
 impl From<LogError> for io::Error {
     fn from(e: LogError) -> Self {
         let kind = match &e {
             LogError::Corrupt { .. } => io::ErrorKind::InvalidData,
-            LogError::Syncer(e) | LogError::Dir(e) => e.kind(),
+            LogError::Syncer(s) => s.kind(),
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
@@ -139,15 +136,6 @@ impl LogStore {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.set_max_total_wal_size(opts.max_wal_bytes);
-        // Entry bodies are written twice: to the WAL, then, when the memtable flushes, to a blob
-        // file that is read again only by a lagging follower or a restart. Through the page
-        // cache that second write is a kernel copy into freshly allocated pages, which on this
-        // kind of VM cost about 2 ns a byte (sys time of one node: 1.3-1.65 s -> 0.76-0.89 s
-        // per 3M transfers; docs/benchmarks.md, session 8). Direct I/O skips the page cache.
-        std::fs::create_dir_all(path).map_err(LogError::Dir)?;
-        if supports_direct_io(path) {
-            db_opts.set_use_direct_io_for_flush_and_compaction(true);
-        }
         let cfs = [
             ColumnFamilyDescriptor::new(CF_ENTRIES, entries_cf_options(opts)),
             ColumnFamilyDescriptor::new(CF_META, Options::default()),
@@ -277,30 +265,6 @@ impl LogStore {
             }
         }
     }
-}
-
-/// Whether files in `dir` open with `O_DIRECT` (some filesystems, e.g. tmpfs before Linux 6.6,
-/// refuse it, and RocksDB would then fail every flush).
-#[cfg(target_os = "linux")]
-fn supports_direct_io(dir: &Path) -> bool {
-    use std::os::unix::fs::OpenOptionsExt;
-    let probe = dir.join("direct-io-probe");
-    let ok = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(&probe)
-        .is_ok();
-    // Best effort: a leftover probe file is harmless.
-    let _ = std::fs::remove_file(&probe);
-    ok
-}
-
-/// Direct I/O is only used on Linux.
-#[cfg(not(target_os = "linux"))]
-fn supports_direct_io(_dir: &Path) -> bool {
-    false
 }
 
 fn entries_cf_options(opts: &LogOptions) -> Options {
@@ -569,38 +533,9 @@ mod tests {
         }
     }
 
-    /// The `use_direct_io_for_flush_and_compaction` line of the newest OPTIONS file in `dir`.
-    fn direct_io_option(dir: &Path) -> String {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("OPTIONS-")
-            })
-            .collect();
-        files.sort();
-        let text = std::fs::read_to_string(files.last().unwrap()).unwrap();
-        let line = text
-            .lines()
-            .find(|l| {
-                l.trim()
-                    .starts_with("use_direct_io_for_flush_and_compaction=")
-            })
-            .unwrap();
-        line.trim().to_string()
-    }
-
     #[tokio::test]
     async fn entry_bodies_flushed_to_blob_files_read_back_after_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        // Direct I/O exactly where the filesystem takes it (tmpfs, say, may not).
-        let want = format!(
-            "use_direct_io_for_flush_and_compaction={}",
-            supports_direct_io(dir.path())
-        );
         let t = tally_ledger::Transfer {
             id: 1,
             debit_account_id: 2,
@@ -621,7 +556,6 @@ mod tests {
             .collect();
         {
             let mut log = LogStore::open(dir.path(), &LogOptions::default()).unwrap();
-            assert_eq!(direct_io_option(dir.path()), want);
             let (tx, rx) = TypeConfig::oneshot();
             log.append(entries.clone(), IOFlushed::signal(tx))
                 .await
@@ -635,7 +569,6 @@ mod tests {
             .filter(|e| e.as_ref().unwrap().path().extension() == Some("blob".as_ref()))
             .count();
         assert_eq!(blobs, 1, "the flush wrote the bodies to a blob file");
-        assert!(!dir.path().join("direct-io-probe").exists());
         let mut log = LogStore::open(dir.path(), &LogOptions::default()).unwrap();
         assert_eq!(log.try_get_log_entries(1..=20).await.unwrap(), entries);
     }
