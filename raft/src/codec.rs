@@ -33,9 +33,9 @@
 //! that logs written before the packed layout replay; nothing writes it any more.
 //!
 //! Decoding is total: any byte string gives a `Command` or a [`CodecError`], never a panic, and a
-//! decoded command encodes back to the same bytes, earlier-layout transfers aside (the reserved bytes of an account must be zero;
-//! a packed transfer must not mark a zero field present, give its amount a high zero byte, or set
-//! an unknown mask bit).
+//! decoded command encodes back to the same bytes, earlier-layout transfers aside (the reserved
+//! bytes of an account must be zero; a packed transfer must not mark a zero field present, give
+//! its amount a high zero byte, or set an unknown mask bit).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -166,21 +166,22 @@ pub fn decode_command(b: &[u8]) -> Result<Command, CodecError> {
 
 /// Appends `t` in the packed layout.
 fn pack_transfer(t: &Transfer, out: &mut Vec<u8>) {
-    let optional: [(u128, usize); 9] = [
-        (t.pending_id, 16),
-        (t.user_data_128, 16),
-        (t.user_data_64.into(), 8),
-        (t.user_data_32.into(), 4),
-        (t.timeout.into(), 4),
-        (t.ledger.into(), 4),
-        (t.code.into(), 2),
-        (t.flags.into(), 2),
-        (t.timestamp.into(), 8),
+    // The optional fields in mask-bit order, as in OPTIONAL.
+    let optional: [u128; OPTIONAL.len()] = [
+        t.pending_id,
+        t.user_data_128,
+        t.user_data_64.into(),
+        t.user_data_32.into(),
+        t.timeout.into(),
+        t.ledger.into(),
+        t.code.into(),
+        t.flags.into(),
+        t.timestamp.into(),
     ];
     let mask = optional
         .iter()
         .enumerate()
-        .filter(|(_, (v, _))| *v != 0)
+        .filter(|(_, v)| **v != 0)
         .fold(0u16, |m, (i, _)| m | 1 << i);
     let amount = t.amount.to_le_bytes();
     let amount_len = 16 - t.amount.leading_zeros() as usize / 8;
@@ -191,7 +192,7 @@ fn pack_transfer(t: &Transfer, out: &mut Vec<u8>) {
     out.extend_from_slice(&t.debit_account_id.to_le_bytes());
     out.extend_from_slice(&t.credit_account_id.to_le_bytes());
     out.extend_from_slice(&amount[..amount_len]);
-    for (v, width) in optional {
+    for (v, (_, width)) in optional.into_iter().zip(OPTIONAL) {
         if v != 0 {
             out.extend_from_slice(&v.to_le_bytes()[..width]);
         }
@@ -253,7 +254,7 @@ fn unpack_transfer(b: &[u8]) -> Result<(Transfer, &[u8]), CodecError> {
     if amount_len > 0 && amount >> ((amount_len - 1) * 8) == 0 {
         return Err(CodecError::Command("transfer amount has a high zero byte"));
     }
-    let mut optional = [0u128; 9];
+    let mut optional = [0u128; OPTIONAL.len()];
     for (i, (slot, (_, width))) in optional.iter_mut().zip(OPTIONAL).enumerate() {
         if mask & 1 << i != 0 {
             let (v, tail) = take(b, width)?;

@@ -135,7 +135,7 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
     } else {
         args.batch
     };
-    let send = Send {
+    let send = Submit {
         per_request,
         sdk_batching: args.sdk_batching,
     };
@@ -161,7 +161,7 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
 
 /// How the load's transfers leave a client.
 #[derive(Debug, Clone, Copy)]
-struct Send {
+struct Submit {
     /// Transfers per call.
     per_request: usize,
     /// Calls go through the SDK's batcher (`create_transfer`, one transfer each) instead of
@@ -169,7 +169,7 @@ struct Send {
     sdk_batching: bool,
 }
 
-impl Send {
+impl Submit {
     /// Submits `batch` (one transfer when `sdk_batching`) and returns its results.
     async fn submit(
         self,
@@ -197,7 +197,7 @@ async fn closed_loop(
     clients: &[Client],
     shared: &Arc<Shared>,
     n: usize,
-    send: Send,
+    send: Submit,
 ) -> Result<Histogram<u64>> {
     let mut tasks = JoinSet::new();
     for i in 0..n {
@@ -236,7 +236,7 @@ async fn open_loop(
     clients: &[Client],
     shared: &Arc<Shared>,
     rate: u64,
-    send: Send,
+    send: Submit,
 ) -> Result<Histogram<u64>> {
     let interval = Duration::from_secs_f64(send.per_request as f64 / rate as f64);
     let start = tokio::time::Instant::now();
