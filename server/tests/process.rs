@@ -424,6 +424,13 @@ fn benchmark_runs_and_validates() {
         assert_eq!(v["load"]["transfers"], want, "{extra:?}");
         assert_eq!(v["validation"]["ok"], true, "{extra:?}: {stderr}");
         assert_eq!(v["load"]["result_codes"]["ok"], want, "{extra:?}");
+        // Every node answered its status: a term before and after the load, never lower.
+        let term = |when: &str| v["raft_term"][when].as_u64();
+        assert!(
+            term("before_load").is_some_and(|b| b >= 1 && term("after_load") >= Some(b)),
+            "{extra:?}: {}",
+            v["raft_term"]
+        );
         assert_eq!(
             v["config"]["sdk_batching"],
             extra.contains(&"--sdk-batching"),

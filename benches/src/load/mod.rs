@@ -188,6 +188,28 @@ fn options() -> ClientOptions {
     }
 }
 
+/// The highest Raft term any of `addresses` reports (Admin `GetStatus`), if any answers: a term
+/// that grew during the load means leader elections, which explain slow batches.
+async fn raft_term(addresses: &[String]) -> Option<u64> {
+    let mut max = None;
+    for addr in addresses {
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+            continue;
+        };
+        let endpoint = endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(2));
+        let Ok(channel) = endpoint.connect().await else {
+            continue;
+        };
+        let mut admin = tally_proto::v1::admin_client::AdminClient::new(channel);
+        if let Ok(s) = admin.get_status(tally_proto::v1::GetStatusRequest {}).await {
+            max = max.max(Some(s.into_inner().term));
+        }
+    }
+    max
+}
+
 async fn bench(
     args: &BenchArgs,
     addresses: &[String],
@@ -215,8 +237,10 @@ async fn bench(
             stop.clone(),
         ))
     });
+    let term_before = raft_term(addresses).await;
     let load_started = Instant::now();
     let load = drive::load(&clients, &mut gen, args).await;
+    let terms = (term_before, raft_term(addresses).await);
     stop.store(true, Ordering::Relaxed);
     let queries_under_load = match querier {
         Some(task) => task.await.context("query task")??,
@@ -233,6 +257,7 @@ async fn bench(
     let nodes = temp.map(|t| t.usage()).unwrap_or_default();
     Ok(report::Report {
         accounts_secs,
+        terms,
         load,
         queries,
         queries_under_load,

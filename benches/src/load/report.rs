@@ -75,6 +75,9 @@ pub struct NodeUsage {
 pub struct Report {
     /// Time to create the accounts.
     pub accounts_secs: f64,
+    /// The highest Raft term the nodes reported before and after the load (`None`: no node
+    /// answered the Admin status call).
+    pub terms: (Option<u64>, Option<u64>),
     /// The load.
     pub load: Load,
     /// Query latency after the load, µs.
@@ -120,6 +123,7 @@ pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
             "seed": args.seed,
         },
         "accounts_secs": r.accounts_secs,
+        "raft_term": { "before_load": r.terms.0, "after_load": r.terms.1 },
         "load": {
             "transfers": l.transfers,
             "secs": l.secs,
@@ -224,6 +228,17 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
             s,
             "not created: {not_ok} by result code {:?}, {} failed requests",
             l.codes, l.errors
+        );
+    }
+    if let (Some(before), Some(after)) = r.terms {
+        let _ = writeln!(
+            s,
+            "raft term {before} before the load, {after} after{}",
+            if after > before {
+                " (leader elections during the load)"
+            } else {
+                ""
+            }
         );
     }
     for n in &r.nodes {
