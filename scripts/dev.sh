@@ -41,9 +41,31 @@ ensure_target_dir() {
         local dir="${HOME:-/tmp}/.cache/tally-target"
         if mkdir -p "$dir" 2>/dev/null; then
             export CARGO_TARGET_DIR="$dir"
+            prune_target_dir "$dir"
         fi
     fi
     echo "dev.sh: CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}" >&2
+}
+
+# A persistent target dir only grows: every rebuild of a test or binary leaves a new ~450 MB
+# executable in deps/ beside the old ones (one machine reached 66 GB and filled its disk), and
+# incremental/ keeps the state of every crate version ever built. Delete executables built
+# more than two hours before the newest of the same name (tests of different crates may share
+# a name, and are built together), and drop incremental/ past 8 GB (the next build of the workspace's own crates
+# is then a few minutes slower; RocksDB is not rebuilt).
+prune_target_dir() {
+    local release="$1/release"
+    [ -d "$release/deps" ] || return 0
+    find "$release/deps" -maxdepth 1 -type f -perm -u+x -regextype posix-extended \
+        -regex '.*/[^./]+-[0-9a-f]{16}' -printf '%T@ %p\n' | sort -rn |
+        awk '{ name = $2; sub(/-[0-9a-f]+$/, "", name)
+               if (!(name in newest)) newest[name] = $1
+               else if (newest[name] - $1 > 7200) print $2 }' |
+        xargs -r rm -f
+    if [ -d "$release/incremental" ] &&
+        [ "$(du -sk "$release/incremental" | cut -f1)" -gt $((8 * 1024 * 1024)) ]; then
+        rm -rf "$release/incremental"
+    fi
 }
 
 cmd="${1:-}"

@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
-use openraft::errors::{ClientWriteError, ForwardReason, ForwardToLeader, RaftError};
+use openraft::errors::{ClientWriteError, Fatal, ForwardReason, ForwardToLeader, RaftError};
 use openraft::{ChangeMembers, ReadPolicy, ServerState};
 use tally_ledger::Command;
 
@@ -232,6 +232,29 @@ impl RaftNode {
                     "confirming leadership with a quorum".into(),
                 ))
             })
+    }
+
+    /// Waits until Raft stops by itself and returns why: a storage failure (a full disk, a
+    /// failed fsync) or a panic in its core. After that the node can neither write nor vote,
+    /// so the server exits on it (crash-stop) instead of answering `UNAVAILABLE` forever.
+    /// Never returns while Raft runs, nor after a [`RaftNode::shutdown`] asked for.
+    pub async fn failure(&self) -> String {
+        let mut m = self.raft().metrics();
+        loop {
+            let state = m.borrow_watched().running_state.clone();
+            match state {
+                Err(Fatal::Stopped) => std::future::pending::<()>().await,
+                Err(f) => return f.to_string(),
+                Ok(()) => {}
+            }
+            // The sender goes away only when Raft has stopped; its last state says why.
+            if m.changed().await.is_err() {
+                match m.borrow_watched().running_state.clone() {
+                    Err(Fatal::Stopped) | Ok(()) => std::future::pending::<()>().await,
+                    Err(f) => return f.to_string(),
+                }
+            }
+        }
     }
 
     /// The leader this node knows of, with its address.

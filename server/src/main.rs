@@ -184,11 +184,22 @@ async fn start(args: StartArgs) -> Result<()> {
         node.addr(),
         config.data_dir.display()
     );
-    let sig = stop_signal().await?;
-    eprintln!("tally: {sig}: shutting down");
-    node.shutdown().await?;
-    eprintln!("tally: stopped");
-    Ok(())
+    // A node whose Raft has failed (its disk is full, an fsync failed) can neither write nor
+    // vote: exit non-zero with the cause, so a supervisor sees it and peers elect without it.
+    let why = tokio::select! {
+        sig = stop_signal() => {
+            eprintln!("tally: {}: shutting down", sig?);
+            node.shutdown().await?;
+            eprintln!("tally: stopped");
+            return Ok(());
+        }
+        why = node.failure() => why,
+    };
+    let _ = node.halt().await;
+    bail!(
+        "node stopped: Raft failed: {why}. Fix the cause (e.g. free disk space), then start \
+         the node again: it replays its log"
+    )
 }
 
 /// Appends a line to the process's output buffer (see [`flush_out`]).

@@ -148,6 +148,12 @@ impl Node {
         self.identity
     }
 
+    /// Waits until Raft fails by itself (a storage failure or a panic) and returns why; see
+    /// [`RaftNode::failure`]. `tally start` exits on it.
+    pub async fn failure(&self) -> String {
+        self.raft.failure().await
+    }
+
     /// The Raft node.
     pub fn raft(&self) -> &Arc<RaftNode> {
         &self.raft

@@ -1,7 +1,8 @@
 //! The `tally` binary as real processes on 127.0.0.1: the no-flag quickstart and SIGTERM, and a
 //! 3-node cluster whose leader is killed with SIGKILL under writes: a new leader takes writes
 //! (the failover time is printed), the killed node restarts with the same command and catches
-//! up, and no acknowledged transfer is lost.
+//! up, and no acknowledged transfer is lost. A node whose disk fails exits and loses nothing
+//! it acknowledged; `tally benchmark` stops when one of its nodes does.
 
 mod common;
 
@@ -28,13 +29,31 @@ struct Proc {
 impl Proc {
     fn start(args: &[String], cwd: &Path, env: &[(&str, String)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
-        cmd.args(args)
-            .current_dir(cwd)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::spawn(cmd, cwd)
+    }
+
+    /// Like [`Proc::start`], but no file the process writes may grow past `max_file_kib`
+    /// (`RLIMIT_FSIZE`, with SIGXFSZ ignored): writes past it fail with EFBIG, the way they
+    /// fail with ENOSPC on a full disk.
+    fn start_limited(args: &[String], cwd: &Path, max_file_kib: u64) -> Self {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!(
+                "ulimit -f {max_file_kib} && trap '' XFSZ && exec \"$0\" \"$@\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_tally"))
+            .args(args);
+        Self::spawn(cmd, cwd)
+    }
+
+    fn spawn(mut cmd: Command, cwd: &Path) -> Self {
+        cmd.current_dir(cwd)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn tally");
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
@@ -145,6 +164,155 @@ async fn quickstart_start_serves_and_stops_on_sigterm() {
     );
     bad.wait_line("does not list this node");
     assert!(!bad.wait_exit());
+}
+
+/// Waits (bounded) until the node at `addr` leads.
+async fn wait_leading(addr: SocketAddr) {
+    tokio::time::timeout(BOUND, async {
+        loop {
+            if let Some(s) = status(addr).await {
+                if s.state == v1::ServerState::Leader as i32 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the node leads within the bound");
+}
+
+/// A disk that stops taking writes mid-load (here a file-size limit; a full disk fails the
+/// same writes with ENOSPC): the node exits non-zero and says why, instead of staying up with
+/// its Raft stopped and clients retrying until their deadlines; restarted with room, it
+/// replays its log, and every transfer it acknowledged is there, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_disk_fails_exits_and_keeps_every_acknowledged_transfer() {
+    let cwd = tempfile::tempdir().unwrap();
+    let port = free_ports(1)[0];
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let args: Vec<String> = ["start", "--listen", &addr.to_string()]
+        .map(String::from)
+        .to_vec();
+    // 8 MiB: the Raft log's first WAL file reaches it after ~100,000 transfers.
+    let mut p = Proc::start_limited(&args, cwd.path(), 8 * 1024);
+    p.wait_line("serving on");
+    wait_leading(addr).await;
+    let mut c = ledger(addr).await;
+    let r = c
+        .create_accounts(v1::CreateAccountsRequest {
+            accounts: vec![account(1, 0), account(2, 0)],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.results, vec![0, 0]);
+
+    const BATCH: u128 = 8000;
+    let mut acked = 0u128;
+    let mut sent = 0u128;
+    let until = Instant::now() + BOUND;
+    loop {
+        assert!(Instant::now() < until, "the node kept taking writes");
+        let batch = (sent + 1..=sent + BATCH)
+            .map(|id| transfer(id, 1, 2, 1))
+            .collect();
+        sent += BATCH;
+        let r = c
+            .create_transfers(v1::CreateTransfersRequest { transfers: batch })
+            .await;
+        match r {
+            Ok(r) => {
+                let results = r.into_inner().results;
+                assert!(results.iter().all(|&x| x == Tr::Ok as i32), "{results:?}");
+                acked = sent;
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(
+        acked >= BATCH,
+        "some batches were acknowledged before the failure"
+    );
+    let said = p.wait_line("node stopped");
+    assert!(
+        said.contains("Raft failed") && said.contains("File too large"),
+        "{said}"
+    );
+    assert!(!p.wait_exit(), "a failing exit status");
+    drop(c);
+
+    let _p = Proc::start(&args, cwd.path(), &[]);
+    wait_leading(addr).await;
+    let mut c = ledger(addr).await;
+    let mut found = 0u128;
+    for start in (1..=sent).step_by(BATCH as usize) {
+        let ids: Vec<u128> = (start..start + BATCH).collect();
+        let got = c
+            .lookup_transfers(v1::LookupTransfersRequest {
+                ids: ids.iter().map(|&id| v1::U128::new(id)).collect(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .transfers;
+        for t in &got {
+            let id = u128_from_wire(t.id);
+            assert!(ids.contains(&id));
+        }
+        // Acknowledged batches are complete; the failed one is all or nothing.
+        if start + BATCH - 1 <= acked {
+            assert_eq!(
+                got.len() as u128,
+                BATCH,
+                "acknowledged batch at {start} lost"
+            );
+        } else {
+            assert!(
+                got.is_empty() || got.len() as u128 == BATCH,
+                "{}",
+                got.len()
+            );
+        }
+        found += got.len() as u128;
+    }
+    let accounts = c
+        .lookup_accounts(v1::LookupAccountsRequest {
+            ids: vec![v1::U128::new(1), v1::U128::new(2)],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts;
+    let posted = |a: &v1::Account, debit: bool| {
+        u128_from_wire(if debit {
+            a.debits_posted
+        } else {
+            a.credits_posted
+        })
+    };
+    assert_eq!(
+        posted(&accounts[0], true),
+        found,
+        "each transfer applied exactly once"
+    );
+    assert_eq!(posted(&accounts[1], false), found);
+}
+
+/// `tally benchmark` whose node fails mid-load (the file-size limit is inherited by the
+/// temporary cluster's nodes): it stops at once with the node's own account of why, instead
+/// of retrying each request until its 60 s deadline.
+#[test]
+fn benchmark_stops_when_a_node_of_its_cluster_dies() {
+    let cwd = tempfile::tempdir().unwrap();
+    let args = ["benchmark", "--transfers", "1000000", "--queries", "0"].map(String::from);
+    let mut p = Proc::start_limited(&args, cwd.path(), 8 * 1024);
+    let said = p.wait_line("exited");
+    assert!(said.contains("node 1 exited"), "{said}");
+    assert!(said.contains("node stopped: Raft failed"), "{said}");
+    assert!(!p.wait_exit(), "a failing exit status");
 }
 
 fn node_args(id: u64, ports: &[u16], dir: &Path) -> Vec<String> {

@@ -1,9 +1,11 @@
 //! A temporary cluster of `tally start` processes on 127.0.0.1, in a temp dir, for one run.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -16,7 +18,25 @@ use super::report::NodeUsage;
 #[derive(Debug)]
 pub struct TempCluster {
     dir: Option<tempfile::TempDir>,
-    nodes: Vec<(u64, String, Child)>,
+    nodes: Vec<Node>,
+}
+
+/// Lines of a node's stderr kept to explain its exit.
+const TAIL_LINES: usize = 20;
+
+#[derive(Debug)]
+struct Node {
+    id: u64,
+    addr: String,
+    child: Mutex<Child>,
+    /// The last [`TAIL_LINES`] lines the node wrote to stderr.
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Node {
+    fn child(&self) -> MutexGuard<'_, Child> {
+        self.child.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// `n` free ports on 127.0.0.1.
@@ -61,9 +81,14 @@ impl TempCluster {
             }
             let mut child = cmd.spawn().context("start a node")?;
             let stderr = child.stderr.take().expect("piped stderr");
-            let addr = format!("127.0.0.1:{}", ports[id as usize - 1]);
-            me.nodes.push((id, addr, child));
-            wait_serving(stderr, id)?;
+            let tail = Arc::new(Mutex::new(VecDeque::new()));
+            me.nodes.push(Node {
+                id,
+                addr: format!("127.0.0.1:{}", ports[id as usize - 1]),
+                child: Mutex::new(child),
+                tail: tail.clone(),
+            });
+            wait_serving(stderr, id, tail)?;
         }
         Ok(me)
     }
@@ -77,15 +102,45 @@ impl TempCluster {
 
     /// The nodes' addresses.
     pub fn addresses(&self) -> Vec<String> {
-        self.nodes.iter().map(|(_, a, _)| a.clone()).collect()
+        self.nodes.iter().map(|n| n.addr.clone()).collect()
+    }
+
+    /// Why a node is gone, if one has exited: its id, exit status and last lines of stderr.
+    pub fn exited(&self) -> Option<String> {
+        self.nodes.iter().find_map(|n| {
+            let status = n.child().try_wait().ok().flatten()?;
+            let tail = n.tail.lock().unwrap_or_else(|p| p.into_inner());
+            let said: Vec<&str> = tail.iter().map(String::as_str).collect();
+            Some(format!(
+                "node {} exited ({status}); its last words: {}",
+                n.id,
+                if said.is_empty() {
+                    "none".to_string()
+                } else {
+                    said.join(" | ")
+                }
+            ))
+        })
+    }
+
+    /// Returns once a node has exited, with [`TempCluster::exited`]'s account of it: a node
+    /// that dies mid-run fails the benchmark at once instead of leaving its clients to retry
+    /// until their deadlines.
+    pub async fn died(&self) -> anyhow::Error {
+        loop {
+            if let Some(why) = self.exited() {
+                return anyhow::anyhow!(why);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Memory and disk use of each node now.
     pub fn usage(&self) -> Vec<NodeUsage> {
         self.nodes
             .iter()
-            .map(|(id, _, child)| {
-                let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .map(|n| {
+                let status = std::fs::read_to_string(format!("/proc/{}/status", n.child().id()))
                     .unwrap_or_default();
                 let field = |name: &str| {
                     status
@@ -96,10 +151,10 @@ impl TempCluster {
                         .unwrap_or(0)
                 };
                 NodeUsage {
-                    id: *id,
+                    id: n.id,
                     rss_kib: field("VmRSS:"),
                     peak_rss_kib: field("VmHWM:"),
-                    data_bytes: dir_bytes(&self.path().join(format!("node-{id}"))),
+                    data_bytes: dir_bytes(&self.path().join(format!("node-{}", n.id))),
                 }
             })
             .collect()
@@ -116,13 +171,14 @@ impl TempCluster {
     }
 
     fn terminate(&mut self) {
-        for (_, _, c) in &self.nodes {
-            if let Ok(pid) = i32::try_from(c.id()) {
+        for n in &self.nodes {
+            if let Ok(pid) = i32::try_from(n.child().id()) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
             }
         }
         let until = Instant::now() + Duration::from_secs(10);
-        for (_, _, c) in &mut self.nodes {
+        for n in &self.nodes {
+            let mut c = n.child();
             while Instant::now() < until && matches!(c.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -140,12 +196,23 @@ impl Drop for TempCluster {
 }
 
 /// Reads the node's stderr until it says it serves (bounded), then keeps draining it in the
-/// background so the node never blocks on a full pipe.
-fn wait_serving(stderr: std::process::ChildStderr, id: u64) -> Result<()> {
+/// background so the node never blocks on a full pipe, keeping its last lines in `tail`.
+fn wait_serving(
+    stderr: std::process::ChildStderr,
+    id: u64,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) -> Result<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut told = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            {
+                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                if t.len() == TAIL_LINES {
+                    t.pop_front();
+                }
+                t.push_back(line.clone());
+            }
             if !told && line.contains("serving on") {
                 told = true;
                 let _ = tx.send(Ok(()));

@@ -61,6 +61,10 @@ struct Shared {
     codes: Mutex<BTreeMap<&'static str, u64>>,
     failed: Mutex<HashSet<u128>>,
     errors: AtomicU64,
+    /// Failed requests tolerated before the load stops (`--max-errors`).
+    max_errors: u64,
+    /// Why the load stopped early, once it has.
+    stopped: Mutex<Option<String>>,
     bar: ProgressBar,
 }
 
@@ -101,8 +105,23 @@ impl Shared {
     }
 
     fn error(&self, batch: &[Transfer], e: &tally_client::Error) {
-        if self.errors.fetch_add(1, Ordering::Relaxed) < 5 {
-            self.bar.println(format!("request failed: {e}"));
+        let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= 5 {
+            self.say(format!("request failed: {e}"));
+        }
+        if n > self.max_errors {
+            // Hand out no more transfers; the requests in flight finish.
+            self.left.store(0, Ordering::SeqCst);
+            self.stopped
+                .lock()
+                .expect("stopped lock")
+                .get_or_insert_with(|| {
+                    format!(
+                        "the load stopped after {n} failed request(s) (--max-errors {}); \
+                         the first: {e}",
+                        self.max_errors
+                    )
+                });
         }
         // A failed (or indeterminate) request's transfers are left out of validation.
         let mut f = self.failed.lock().expect("failed lock");
@@ -110,7 +129,20 @@ impl Shared {
     }
 }
 
-/// Runs the load and returns what it measured.
+impl Shared {
+    /// Prints a line above the progress bar, or on stderr when there is no bar (not a
+    /// terminal), where the bar's own `println` prints nothing.
+    fn say(&self, line: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+}
+
+/// Runs the load and returns what it measured, or an error once more than `--max-errors`
+/// requests have failed.
 pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result<Load> {
     let bar = ProgressBar::new(args.transfers);
     bar.set_style(
@@ -128,6 +160,8 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
         codes: Mutex::new(BTreeMap::new()),
         failed: Mutex::new(HashSet::new()),
         errors: AtomicU64::new(0),
+        max_errors: args.max_errors,
+        stopped: Mutex::new(None),
         bar,
     });
     let per_request = if args.single || args.sdk_batching {
@@ -145,6 +179,9 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
     }?;
     let secs = shared.started.elapsed().as_secs_f64();
     shared.bar.finish_and_clear();
+    if let Some(why) = shared.stopped.lock().expect("stopped lock").take() {
+        bail!(why);
+    }
     let shared =
         Arc::try_unwrap(shared).map_err(|_| anyhow::anyhow!("load tasks still running"))?;
     Ok(Load {

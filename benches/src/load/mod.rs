@@ -96,6 +96,11 @@ pub struct BenchArgs {
     /// Keep the temporary cluster's data dir (printed) instead of deleting it.
     #[arg(long)]
     pub keep: bool,
+    /// Failed requests (errors after the SDK's retries, not result codes) to tolerate before
+    /// the load stops with an error. Figures from a run with failures mean little; raise it to
+    /// measure through faults or overload.
+    #[arg(long, default_value_t = 0)]
+    pub max_errors: u64,
 }
 
 /// Time `--validate` leaves itself, beyond the load's own duration again, to check every
@@ -239,14 +244,29 @@ async fn bench(
     });
     let term_before = raft_term(addresses).await;
     let load_started = Instant::now();
-    let load = drive::load(&clients, &mut gen, args).await;
+    let load = match temp {
+        Some(t) => tokio::select! {
+            load = drive::load(&clients, &mut gen, args) => load,
+            died = t.died() => Err(died),
+        },
+        None => drive::load(&clients, &mut gen, args).await,
+    };
     let terms = (term_before, raft_term(addresses).await);
     stop.store(true, Ordering::Relaxed);
+    let load = match load {
+        Ok(load) => load,
+        Err(e) => {
+            // Its query may be retrying against the failed cluster until its deadline.
+            if let Some(task) = querier {
+                task.abort();
+            }
+            return Err(e);
+        }
+    };
     let queries_under_load = match querier {
         Some(task) => task.await.context("query task")??,
         None => hdrhistogram::Histogram::new(3)?,
     };
-    let load = load?;
     let queries = drive::queries(&clients[0], &gen.account_ids(), args).await?;
     let validation = if args.validate {
         let pending = expect_pending(args, load_started, &clients[0], &gen).await?;
