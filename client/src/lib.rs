@@ -23,6 +23,8 @@
 //! - [`Account`], [`Transfer`], [`AccountBalance`], [`AccountFilter`], [`QueryFilter`] and
 //!   their flag sets: plain `u128` fields, converted to and from `tally_proto::v1`.
 //! - [`results`]: the result enums, mirroring the proto enums number by number.
+//! - [`node_status`] / [`admin_client`]: one node's Admin service, asked directly (no leader
+//!   search, no retries), for tools that inspect a cluster node by node.
 //! - Helpers: [`id`] / [`IdGenerator`] (time-ordered unique ids), [`Currency`] / [`Scale`]
 //!   (`Decimal` <-> minor units), transfer builders on [`Transfer`], and [`LinkedChain`].
 //! - `tests/`: the client against mock `tally.v1.Ledger` nodes on loopback (leader hints,
@@ -72,6 +74,7 @@
 #![warn(missing_docs)]
 
 mod account;
+mod admin;
 mod amount;
 mod batcher;
 mod chain;
@@ -86,6 +89,7 @@ pub mod results;
 mod transfer;
 
 pub use account::{Account, AccountBalance};
+pub use admin::{admin_client, node_status};
 pub use amount::{AmountError, Currencies, Currency, Scale};
 pub use chain::{Linkable, LinkedChain};
 pub use client::Client;

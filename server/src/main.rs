@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tally_proto::v1::admin_client::AdminClient;
-use tally_proto::v1::{self, GetStatusRequest, MemberRole, ServerState};
+use tally_proto::v1::{self, MemberRole, ServerState};
 use tally_server::config::{StartArgs, DEFAULT_LISTEN};
 use tally_server::identity;
 use tally_server::Node;
@@ -274,15 +274,7 @@ async fn admin_client(
     addr: &str,
     timeout: Duration,
 ) -> Result<AdminClient<tonic::transport::Channel>> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(timeout);
-    Ok(AdminClient::new(
-        endpoint
-            .connect()
-            .await
-            .context(format!("connect to {addr}"))?,
-    ))
+    Ok(tally_client::admin_client(addr, Duration::from_secs(2), timeout).await?)
 }
 
 /// Runs an admin command on the leader: tries each address, following leader hints.
@@ -365,8 +357,7 @@ fn print_member_list(members: &[v1::Member]) {
 }
 
 async fn get_status(addr: &str) -> Result<v1::GetStatusResponse> {
-    let mut c = admin_client(addr, Duration::from_secs(2)).await?;
-    Ok(c.get_status(GetStatusRequest {}).await?.into_inner())
+    Ok(tally_client::node_status(addr, Duration::from_secs(2)).await?)
 }
 
 fn state_name(s: i32) -> &'static str {

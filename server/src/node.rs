@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tally_ledger::query;
-use tally_proto::v1::admin_client::AdminClient;
-use tally_proto::v1::GetStatusRequest;
 use tally_raft::{NodeError, NodeOptions, RaftNode, Role, TallyNode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -188,18 +186,8 @@ impl Node {
 /// A peer of `config` that already has a Raft log (so the cluster exists), if any answers.
 async fn clustered_peer(config: &Config) -> Option<(u64, String)> {
     for (id, addr) in config.peers.iter().filter(|(id, _)| **id != config.node_id) {
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
-            continue;
-        };
-        let endpoint = endpoint
-            .connect_timeout(Duration::from_millis(300))
-            .timeout(Duration::from_millis(500));
-        let Ok(channel) = endpoint.connect().await else {
-            continue;
-        };
-        let mut admin = AdminClient::new(channel);
-        if let Ok(s) = admin.get_status(GetStatusRequest {}).await {
-            if s.into_inner().last_log_index.is_some() {
+        if let Ok(s) = tally_client::node_status(addr, Duration::from_millis(500)).await {
+            if s.last_log_index.is_some() {
                 return Some((*id, addr.clone()));
             }
         }

@@ -198,18 +198,8 @@ fn options() -> ClientOptions {
 async fn raft_term(addresses: &[String]) -> Option<u64> {
     let mut max = None;
     for addr in addresses {
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
-            continue;
-        };
-        let endpoint = endpoint
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(2));
-        let Ok(channel) = endpoint.connect().await else {
-            continue;
-        };
-        let mut admin = tally_proto::v1::admin_client::AdminClient::new(channel);
-        if let Ok(s) = admin.get_status(tally_proto::v1::GetStatusRequest {}).await {
-            max = max.max(Some(s.into_inner().term));
+        if let Ok(s) = tally_client::node_status(addr, Duration::from_secs(2)).await {
+            max = max.max(Some(s.term));
         }
     }
     max
