@@ -14,6 +14,9 @@ use tally_ledger::Command;
 use crate::node::RaftNode;
 use crate::types::{NodeId, Request, Response, TallyNode, TypeConfig};
 
+/// How often [`RaftNode::failure`] looks at Raft's state.
+pub const FAILURE_POLL: Duration = Duration::from_millis(250);
+
 /// The leader a node believes in, as far as it knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderHint {
@@ -238,21 +241,18 @@ impl RaftNode {
     /// failed fsync) or a panic in its core. After that the node can neither write nor vote,
     /// so the server exits on it (crash-stop) instead of answering `UNAVAILABLE` forever.
     /// Never returns while Raft runs, nor after a [`RaftNode::shutdown`] asked for.
+    ///
+    /// It looks every [`FAILURE_POLL`] rather than waiting on the metrics channel, which
+    /// changes many times per entry: a waiter there would wake for each change.
     pub async fn failure(&self) -> String {
-        let mut m = self.raft().metrics();
+        let m = self.raft().metrics();
+        let mut tick = tokio::time::interval(FAILURE_POLL);
         loop {
+            tick.tick().await;
             let state = m.borrow_watched().running_state.clone();
             match state {
-                Err(Fatal::Stopped) => std::future::pending::<()>().await,
+                Ok(()) | Err(Fatal::Stopped) => {}
                 Err(f) => return f.to_string(),
-                Ok(()) => {}
-            }
-            // The sender goes away only when Raft has stopped; its last state says why.
-            if m.changed().await.is_err() {
-                match m.borrow_watched().running_state.clone() {
-                    Err(Fatal::Stopped) | Ok(()) => std::future::pending::<()>().await,
-                    Err(f) => return f.to_string(),
-                }
             }
         }
     }

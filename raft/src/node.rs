@@ -151,7 +151,7 @@ impl RaftNode {
     ) -> Result<Self, NodeError> {
         let config = Arc::new(opts.raft_config()?);
         let addr = listener.local_addr()?;
-        let log = LogStore::open(data_dir.join("raft-log"), &opts.log)?;
+        let log = LogStore::open(data_dir.join("raft-log"), &opts.log.clone().staggered(id))?;
         // One cluster id for the wire and the snapshots' manifests: the transport's.
         let sm_opts = SmOptions {
             cluster_id: opts.net.cluster_id,

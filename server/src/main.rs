@@ -11,7 +11,6 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tally_proto::v1::admin_client::AdminClient;
 use tally_proto::v1::{self, MemberRole, ServerState};
 use tally_server::config::{StartArgs, DEFAULT_LISTEN};
 use tally_server::identity;
@@ -270,13 +269,6 @@ async fn status(args: StatusArgs) -> Result<()> {
     Ok(())
 }
 
-async fn admin_client(
-    addr: &str,
-    timeout: Duration,
-) -> Result<AdminClient<tonic::transport::Channel>> {
-    Ok(tally_client::admin_client(addr, Duration::from_secs(2), timeout).await?)
-}
-
 /// Runs an admin command on the leader: tries each address, following leader hints.
 async fn admin(cmd: AdminCmd) -> Result<()> {
     let to = match &cmd {
@@ -293,10 +285,12 @@ async fn admin(cmd: AdminCmd) -> Result<()> {
         if hops > 10 {
             break;
         }
-        let mut c = match admin_client(&addr, Duration::from_secs(60)).await {
+        let connect = Duration::from_secs(2);
+        let mut c = match tally_client::admin_client(&addr, connect, Duration::from_secs(60)).await
+        {
             Ok(c) => c,
             Err(e) => {
-                last = e;
+                last = e.into();
                 continue;
             }
         };

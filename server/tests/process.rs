@@ -605,6 +605,25 @@ fn benchmark_runs_and_validates() {
             "{extra:?}"
         );
         assert!(v["load"]["transfers_per_sec"].as_f64().unwrap() > 0.0);
+        // The slowest requests, slowest first, each no slower than the maximum, timed within
+        // the load.
+        let slow = v["load"]["slowest_requests"].as_array().unwrap();
+        let lat: Vec<f64> = slow
+            .iter()
+            .map(|w| w["latency_ms"].as_f64().unwrap())
+            .collect();
+        assert!(!lat.is_empty() && lat.len() <= 10, "{slow:?}");
+        assert!(lat.windows(2).all(|w| w[0] >= w[1]), "{lat:?}");
+        let max = v["load"]["request_latency"]["p100_ms"].as_f64().unwrap();
+        assert!(
+            (lat[0] - max).abs() <= max * 0.01 + 0.01,
+            "{lat:?} vs {max}"
+        );
+        let secs = v["load"]["secs"].as_f64().unwrap();
+        assert!(slow
+            .iter()
+            .all(|w| w["at_ms"].as_f64().unwrap() <= secs * 1e3));
+        assert!(v["load"]["started_unix_ms"].as_u64().unwrap() > 1_600_000_000_000);
         assert!(cwd.path().join("benchmark.svg").exists());
     }
 }

@@ -15,7 +15,7 @@ use tally_client::{
 use tokio::task::JoinSet;
 
 use super::gen::{expected_balances, Gen, Pending};
-use super::report::{hist, Load, Validation};
+use super::report::{hist, Load, Slow, Slowest, Validation};
 use super::BenchArgs;
 
 /// Creates every account, in full batches.
@@ -61,6 +61,7 @@ struct Shared {
     codes: Mutex<BTreeMap<&'static str, u64>>,
     failed: Mutex<HashSet<u128>>,
     errors: AtomicU64,
+    slowest: Mutex<Slowest>,
     /// Failed requests tolerated before the load stops (`--max-errors`).
     max_errors: u64,
     /// Why the load stopped early, once it has.
@@ -84,7 +85,18 @@ impl Shared {
         self.gen.lock().expect("generator lock").batch(got as usize)
     }
 
-    fn record(&self, batch: &[Transfer], results: &[CreateTransferResult]) {
+    /// Counts an answered request sent at `sent` that took `latency_us`.
+    fn record(
+        &self,
+        batch: &[Transfer],
+        results: &[CreateTransferResult],
+        sent: Instant,
+        latency_us: u64,
+    ) {
+        self.slowest.lock().expect("slowest lock").record(Slow {
+            latency_us,
+            at_ms: sent.saturating_duration_since(self.started).as_millis() as u64,
+        });
         let slot = (self.started.elapsed().as_millis() / 100) as usize;
         {
             let mut t = self.timeline.lock().expect("timeline lock");
@@ -127,9 +139,7 @@ impl Shared {
         let mut f = self.failed.lock().expect("failed lock");
         f.extend(batch.iter().map(|t| t.id));
     }
-}
 
-impl Shared {
     /// Prints a line above the progress bar, or on stderr when there is no bar (not a
     /// terminal), where the bar's own `println` prints nothing.
     fn say(&self, line: String) {
@@ -151,6 +161,9 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
         )
         .expect("valid template"),
     );
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let shared = Arc::new(Shared {
         gen: Mutex::new(gen.clone()),
         left: AtomicU64::new(args.transfers),
@@ -160,6 +173,7 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
         codes: Mutex::new(BTreeMap::new()),
         failed: Mutex::new(HashSet::new()),
         errors: AtomicU64::new(0),
+        slowest: Mutex::new(Slowest::default()),
         max_errors: args.max_errors,
         stopped: Mutex::new(None),
         bar,
@@ -193,6 +207,12 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
         codes: shared.codes.into_inner().expect("codes lock"),
         failed: shared.failed.into_inner().expect("failed lock"),
         errors: shared.errors.load(Ordering::Relaxed),
+        started_unix_ms,
+        slowest: shared
+            .slowest
+            .into_inner()
+            .expect("slowest lock")
+            .into_sorted(),
     })
 }
 
@@ -250,8 +270,9 @@ async fn closed_loop(
                 let t0 = Instant::now();
                 match send.submit(&client, &batch).await {
                     Ok(r) => {
-                        latencies.push(t0.elapsed().as_micros() as u64);
-                        shared.record(&batch, &r);
+                        let us = t0.elapsed().as_micros() as u64;
+                        latencies.push(us);
+                        shared.record(&batch, &r, t0, us);
                     }
                     Err(e) => shared.error(&batch, &e),
                 }
@@ -294,7 +315,7 @@ async fn open_loop(
                 Ok(r) => {
                     let us = due.elapsed().as_micros() as u64;
                     let _ = h.lock().expect("histogram lock").record(us);
-                    shared.record(&batch, &r);
+                    shared.record(&batch, &r, due.into_std(), us);
                 }
                 Err(e) => shared.error(&batch, &e),
             }

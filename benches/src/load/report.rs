@@ -33,6 +33,46 @@ pub struct Load {
     pub failed: HashSet<u128>,
     /// Requests that failed as a whole.
     pub errors: u64,
+    /// When the load started (Unix time, ms): with `slowest`, lines slow requests up with the
+    /// nodes' own logs (RocksDB's LOG files time their flushes and compactions).
+    pub started_unix_ms: u64,
+    /// The slowest requests, slowest first.
+    pub slowest: Vec<Slow>,
+}
+
+/// One slow request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Slow {
+    /// Its latency, µs.
+    pub latency_us: u64,
+    /// When it was sent (open loop: when it was due), ms after the load started.
+    pub at_ms: u64,
+}
+
+/// The [`SLOWEST_KEPT`] slowest requests seen so far.
+#[derive(Debug, Default)]
+pub struct Slowest(Vec<Slow>);
+
+/// How many slow requests a report keeps.
+pub const SLOWEST_KEPT: usize = 10;
+
+impl Slowest {
+    /// Counts a request.
+    pub fn record(&mut self, slow: Slow) {
+        if self.0.len() < SLOWEST_KEPT {
+            self.0.push(slow);
+        } else if let Some(min) = self.0.iter_mut().min() {
+            if slow > *min {
+                *min = slow;
+            }
+        }
+    }
+
+    /// Slowest first.
+    pub fn into_sorted(mut self) -> Vec<Slow> {
+        self.0.sort_unstable_by(|a, b| b.cmp(a));
+        self.0
+    }
 }
 
 /// The validation pass.
@@ -132,6 +172,10 @@ pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
             "result_codes": l.codes,
             "failed_requests": l.errors,
             "timeline_per_100ms": l.timeline,
+            "started_unix_ms": l.started_unix_ms,
+            "slowest_requests": l.slowest.iter().map(|w| json!({
+                "at_ms": w.at_ms, "latency_ms": ms(w.latency_us),
+            })).collect::<Vec<_>>(),
         },
         "queries": pct(&r.queries),
         "queries_under_load": pct(&r.queries_under_load),
@@ -197,6 +241,26 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
         ms(h.value_at_quantile(0.99)),
         ms(h.max())
     );
+    if !l.slowest.is_empty() {
+        let worst: Vec<String> = l
+            .slowest
+            .iter()
+            .take(5)
+            .map(|w| {
+                format!(
+                    "{:.1} ms at {:.2} s",
+                    ms(w.latency_us),
+                    w.at_ms as f64 / 1e3
+                )
+            })
+            .collect();
+        let what = if l.per_request == 1 {
+            "transfers"
+        } else {
+            "batches"
+        };
+        let _ = writeln!(s, "slowest {what}: {}", worst.join(", "));
+    }
     if l.per_request > 1 && !h.is_empty() {
         let per = h.mean() / l.per_request as f64;
         let _ = writeln!(
