@@ -151,13 +151,14 @@ impl RaftNode {
     ) -> Result<Self, NodeError> {
         let config = Arc::new(opts.raft_config()?);
         let addr = listener.local_addr()?;
-        let log = LogStore::open(data_dir.join("raft-log"), &opts.log.clone().staggered(id))?;
+        let log_opts = opts.log.clone().staggered(id);
+        let log = while_closing(|| LogStore::open(data_dir.join("raft-log"), &log_opts)).await?;
         // One cluster id for the wire and the snapshots' manifests: the transport's.
         let sm_opts = SmOptions {
             cluster_id: opts.net.cluster_id,
             rocks: opts.sm.rocks.clone().staggered(id),
         };
-        let sm = LedgerStateMachine::open(data_dir, &sm_opts)?;
+        let sm = while_closing(|| LedgerStateMachine::open(data_dir, &sm_opts)).await?;
         let state = sm.reader();
         let network = RaftNetwork::new(id, opts.net.clone());
         let raft = Raft::new(id, config, network, log, sm).await?;
@@ -265,7 +266,58 @@ impl RaftNode {
     }
 }
 
+/// How long [`RaftNode::open`] waits for an earlier node of this process on the same data dir
+/// to finish closing its stores.
+const CLOSING_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs `open` until it succeeds, fails for another reason, or [`CLOSING_WAIT`] has passed,
+/// while it fails only because this process still holds the database's lock. A node stopped
+/// in this process (a restart in tests or in an embedding program) releases its stores when
+/// openraft's last task holding them is dropped, which can be a moment after
+/// [`RaftNode::shutdown`] returns; reopening at once then failed with RocksDB's "lock hold by
+/// current process". Another process's lock is not waited for.
+async fn while_closing<T, E: std::fmt::Display>(
+    mut open: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let until = tokio::time::Instant::now() + CLOSING_WAIT;
+    loop {
+        match open() {
+            Err(e)
+                if e.to_string().contains("lock hold by current process")
+                    && tokio::time::Instant::now() < until =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Locks `m`; these mutexes guard plain handles, so a poisoned one is still consistent.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (a flaky restart in `snapshot_transfer.rs`): reopening a data dir whose
+    /// stores an earlier node of this process is still closing waits for them instead of
+    /// failing with "lock hold by current process".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_in_process_waits_for_the_stores_still_closing() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = LogStore::open(dir.path().join("raft-log"), &LogOptions::default()).unwrap();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            drop(held);
+        });
+        let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let node = RaftNode::start(1, dir.path(), localhost, &NodeOptions::default())
+            .await
+            .expect("opens once the earlier store is closed");
+        release.await.unwrap();
+        node.shutdown().await.unwrap();
+    }
 }
