@@ -130,18 +130,7 @@ async fn quickstart_start_serves_and_stops_on_sigterm() {
     p.wait_line("serving on");
     assert!(cwd.path().join("tally-data/node-1/tally.id").exists());
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let s = tokio::time::timeout(BOUND, async {
-        loop {
-            if let Some(s) = status(addr).await {
-                if s.state == v1::ServerState::Leader as i32 {
-                    return s;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap();
+    let s = wait_leading(addr).await;
     assert_eq!(s.members.len(), 1);
     let mut c = ledger(addr).await;
     let r = c
@@ -166,20 +155,20 @@ async fn quickstart_start_serves_and_stops_on_sigterm() {
     assert!(!bad.wait_exit());
 }
 
-/// Waits (bounded) until the node at `addr` leads.
-async fn wait_leading(addr: SocketAddr) {
+/// Waits (bounded) until the node at `addr` leads; returns its status then.
+async fn wait_leading(addr: SocketAddr) -> v1::GetStatusResponse {
     tokio::time::timeout(BOUND, async {
         loop {
             if let Some(s) = status(addr).await {
                 if s.state == v1::ServerState::Leader as i32 {
-                    return;
+                    return s;
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
-    .expect("the node leads within the bound");
+    .expect("the node leads within the bound")
 }
 
 /// A disk that stops taking writes mid-load (here a file-size limit; a full disk fails the
