@@ -9,6 +9,8 @@ use rustc_hash::FxHashMap;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
 
+pub(crate) use crate::ids::read_id_record;
+use crate::ids::IdIndex;
 use crate::keys::{self, IdRecord};
 use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
@@ -146,10 +148,8 @@ pub(crate) struct Scratch {
     pending: Journaled<u64, PendingStatus>,
     unexpire: Journaled<(u64, u64), ()>,
     balances: Journaled<(u128, u64), AccountBalance>,
-    known_ids: FxHashMap<u128, Option<IdRecord>>,
-    /// Buffers of [`Exec::prefetch_transfer_ids`] and [`Exec::encode`].
-    ids: Vec<u128>,
-    id_keys: Vec<[u8; 16]>,
+    ids: IdIndex,
+    /// Buffer of [`Exec::encode`].
     index: Vec<(u128, u64, u8)>,
 }
 
@@ -176,12 +176,10 @@ pub(crate) struct Exec<'a> {
     /// Balance snapshots of `history` accounts: (account id, timestamp).
     pub(crate) balances: Journaled<(u128, u64), AccountBalance>,
     /// Committed `transfer_ids` records of the ids this batch names, looked up in one batched
-    /// read before the batch runs (see [`Exec::prefetch_transfer_ids`]); `None` = absent.
-    /// Committed state does not change while a batch runs, so these stay true for the batch.
-    known_ids: FxHashMap<u128, Option<IdRecord>>,
+    /// read before the batch runs (see [`Exec::prefetch_transfer_ids`]), and the encoder of
+    /// the batch's new ones.
+    ids: IdIndex,
     /// The rest of the [`Scratch`] this executor was made from.
-    ids: Vec<u128>,
-    id_keys: Vec<[u8; 16]>,
     index: Vec<(u128, u64, u8)>,
 }
 
@@ -210,9 +208,7 @@ impl<'a> Exec<'a> {
             pending,
             unexpire,
             balances,
-            known_ids,
             ids,
-            id_keys,
             index,
         } = scratch;
         accounts.reserve(2 * events);
@@ -229,9 +225,7 @@ impl<'a> Exec<'a> {
             pending,
             unexpire,
             balances,
-            known_ids,
             ids,
-            id_keys,
             index,
         })
     }
@@ -245,9 +239,7 @@ impl<'a> Exec<'a> {
             pending: self.pending,
             unexpire: self.unexpire,
             balances: self.balances,
-            known_ids: self.known_ids,
             ids: self.ids,
-            id_keys: self.id_keys,
             index: self.index,
         };
         s.accounts.clear();
@@ -256,48 +248,15 @@ impl<'a> Exec<'a> {
         s.pending.clear();
         s.unexpire.clear();
         s.balances.clear();
-        s.known_ids.clear();
         s.ids.clear();
-        s.id_keys.clear();
         s.index.clear();
         s
     }
 
     /// Looks up the committed id records of every transfer id and pending id in `events` in
-    /// one batched read. Each new transfer's idempotency check is a lookup that misses; one
-    /// MultiGet of the sorted ids costs the store much less than thousands of single gets.
+    /// one batched read ([`IdIndex::prefetch`]).
     pub(crate) fn prefetch_transfer_ids(&mut self, events: &[Transfer]) -> Result<(), StoreError> {
-        let ids = &mut self.ids;
-        ids.clear();
-        ids.extend(
-            events
-                .iter()
-                .flat_map(|t| [t.id, t.pending_id])
-                .filter(|&id| id != 0 && id != u128::MAX),
-        );
-        ids.sort_unstable();
-        ids.dedup();
-        self.id_keys.clear();
-        self.id_keys.extend(ids.iter().map(|&id| keys::id_key(id)));
-        let refs: Vec<&[u8]> = self.id_keys.iter().map(|k| &k[..]).collect();
-        let known = &mut self.known_ids;
-        known.clear();
-        known.extend(ids.iter().map(|&id| (id, None)));
-        let mut corrupt = None;
-        self.base.multi_get(
-            Cf::TransferIds,
-            &refs,
-            &mut |i, v| match keys::decode_id_record(v) {
-                Ok(r) => {
-                    known.insert(ids[i], Some(r));
-                }
-                Err(e) => corrupt = Some(e),
-            },
-        )?;
-        match corrupt {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.ids.prefetch(self.base, events)
     }
 
     /// The committed state under the overlay.
@@ -377,8 +336,8 @@ impl<'a> Exec<'a> {
         if self.failed.get(&id).is_some() {
             return Ok(Some(IdState::Failed));
         }
-        let record = match self.known_ids.get(&id) {
-            Some(known) => *known,
+        let record = match self.ids.known(id) {
+            Some(known) => known,
             None => read_id_record(self.base, id)?,
         };
         match record {
@@ -438,15 +397,12 @@ impl<'a> Exec<'a> {
                 );
             }
         }
-        let mut idbuf = [0u8; 9];
         // (account, timestamp, side) of every transfer: the account index, packed below.
         let mut index = std::mem::take(&mut self.index);
         index.clear();
         let mut buckets = BucketWriter::default();
         for (_, t) in self.transfers.iter() {
             buckets.push(self.base, t, out)?;
-            let rec = keys::encode_id_record(IdRecord::Created(t.timestamp), &mut idbuf);
-            out.put(Cf::TransferIds, &keys::id_key(t.id), rec);
             index.push((t.debit_account_id, t.timestamp, keys::SIDE_DEBIT));
             index.push((t.credit_account_id, t.timestamp, keys::SIDE_CREDIT));
             // Its `pending` status entry comes from the `pending` journal below.
@@ -459,10 +415,12 @@ impl<'a> Exec<'a> {
         buckets.flush(out);
         encode_account_index(&mut index, out);
         self.index = index;
-        for (id, code) in self.failed.iter() {
-            let rec = keys::encode_id_record(IdRecord::Failed(*code), &mut idbuf);
-            out.put(Cf::TransferIds, &keys::id_key(*id), rec);
-        }
+        self.ids.encode(
+            self.base,
+            self.transfers.iter().map(|(id, t)| (*id, t.timestamp)),
+            self.failed.iter().map(|(id, code)| (*id, *code)),
+            out,
+        )?;
         // After the transfers: a pending transfer created and resolved in the same batch ends
         // with its final status and without an expiry entry (later operations win).
         for (ts, status) in self.pending.iter() {
@@ -605,14 +563,6 @@ pub(crate) fn read_account(s: &dyn KvRead, id: u128) -> Result<Option<Account>, 
     let mut out = Ok(None);
     s.get(Cf::Accounts, &keys::id_key(id), &mut |v| {
         out = keys::decode_account(v).map(Some)
-    })?;
-    out
-}
-
-pub(crate) fn read_id_record(s: &dyn KvRead, id: u128) -> Result<Option<IdRecord>, StoreError> {
-    let mut out = Ok(None);
-    s.get(Cf::TransferIds, &keys::id_key(id), &mut |v| {
-        out = keys::decode_id_record(v).map(Some)
     })?;
     out
 }

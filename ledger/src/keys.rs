@@ -2,8 +2,8 @@
 //!
 //! Keys are fixed-width big-endian integers, so byte order equals numeric order and range scans
 //! walk time or ids in order. Values are little-endian records of fixed layout (fixed size,
-//! except `transfer_ids`, whose value is 9 or 5 bytes depending on its tag, and
-//! `account_transfers`, a run of varints: [`encode_account_transfers`]). The layout is
+//! except the bucketed `transfers` and `transfer_ids`, which hold 1 to 32 and 1 to 16 records,
+//! and `account_transfers`, a run of varints: [`encode_account_transfers`]). The layout is
 //! described byte by byte in `docs/internals/storage.md`; change both together, and bump
 //! [`FORMAT_VERSION`] when a stored byte changes meaning.
 
@@ -17,7 +17,9 @@ use crate::types::{Account, AccountBalance, PendingStatus, Transfer};
 ///   transfers of the account ([`encode_account_transfers`]).
 /// - 3: one `transfers` entry per bucket of [`TRANSFER_BUCKET_SPAN`] consecutive timestamps,
 ///   holding the records of the transfers created in it ([`transfer_bucket_key`]).
-pub const FORMAT_VERSION: u32 = 3;
+/// - 4: one `transfer_ids` entry per bucket of [`ID_BUCKET_SPAN`] consecutive ids
+///   ([`id_bucket_key`], [`merge_id_bucket`]).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// `meta` key: the layout version (u32 LE).
 pub const META_FORMAT: &[u8] = b"format";
@@ -39,7 +41,7 @@ pub const SIDE_DEBIT: u8 = 1;
 /// `account_transfers` value bit: the account is the transfer's credit side.
 pub const SIDE_CREDIT: u8 = 2;
 
-/// Key of `accounts` (by id) and `transfer_ids`.
+/// Key of `accounts` (by id).
 pub fn id_key(id: u128) -> [u8; 16] {
     id.to_be_bytes()
 }
@@ -403,33 +405,121 @@ pub enum IdRecord {
     Failed(u32),
 }
 
-/// Encodes an [`IdRecord`]: tag byte 0 + timestamp (u64 LE), or tag 1 + result code (u32 LE).
-pub fn encode_id_record(r: IdRecord, out: &mut [u8; 9]) -> &[u8] {
-    match r {
-        IdRecord::Created(ts) => {
-            out[0] = 0;
-            out[1..9].copy_from_slice(&ts.to_le_bytes());
-            &out[..9]
+/// log2 of [`ID_BUCKET_SPAN`].
+pub const ID_BUCKET_BITS: u32 = 4;
+/// Transfer ids per `transfer_ids` entry: the ids that share `id >>` [`ID_BUCKET_BITS`] are
+/// stored together, so a command of consecutive ids (what a time-ordered generator such as the
+/// client SDK's `id()` produces) costs one store record per 16 transfers instead of one each.
+pub const ID_BUCKET_SPAN: usize = 1 << ID_BUCKET_BITS;
+/// Size of one id's entry in a `transfer_ids` value: slot (1), tag (1), payload (u64 LE, 8).
+pub const ID_ENTRY_SIZE: usize = 10;
+
+/// The `transfer_ids` bucket that holds the record of transfer `id`.
+pub fn id_bucket(id: u128) -> u128 {
+    id >> ID_BUCKET_BITS
+}
+
+/// Key of the `transfer_ids` entry of bucket `bucket` (u128 BE).
+pub fn id_bucket_key(bucket: u128) -> [u8; 16] {
+    bucket.to_be_bytes()
+}
+
+/// The place of `id` in its bucket: its low [`ID_BUCKET_BITS`] bits.
+fn id_slot(id: u128) -> u8 {
+    // Lossless: the mask keeps 4 bits.
+    (id & (ID_BUCKET_SPAN as u128 - 1)) as u8
+}
+
+/// Encodes `id`'s entry: slot, tag (0 created, 1 failed), then the timestamp or result code as
+/// u64 LE.
+pub fn encode_id_entry(id: u128, r: IdRecord) -> [u8; ID_ENTRY_SIZE] {
+    let (tag, payload) = match r {
+        IdRecord::Created(ts) => (0, ts),
+        IdRecord::Failed(code) => (1, u64::from(code)),
+    };
+    let mut e = [0u8; ID_ENTRY_SIZE];
+    e[0] = id_slot(id);
+    e[1] = tag;
+    e[2..].copy_from_slice(&payload.to_le_bytes());
+    e
+}
+
+/// Decodes an entry of [`encode_id_entry`]: (slot, record).
+fn decode_id_entry(e: &[u8; ID_ENTRY_SIZE]) -> Result<(u8, IdRecord), StoreError> {
+    let payload = u64::from_le_bytes(e[2..].try_into().expect("8 bytes"));
+    let record = match e[1] {
+        0 => IdRecord::Created(payload),
+        1 => IdRecord::Failed(
+            u32::try_from(payload).map_err(|_| corrupt(Cf::TransferIds, "result code"))?,
+        ),
+        _ => return Err(corrupt(Cf::TransferIds, "tag")),
+    };
+    Ok((e[0], record))
+}
+
+/// The entries of a `transfer_ids` value, checked: a whole, non-zero number of
+/// [`ID_ENTRY_SIZE`] entries whose slots are below [`ID_BUCKET_SPAN`] and strictly increase,
+/// each with a valid tag and payload.
+pub fn id_bucket_entries(v: &[u8]) -> Result<&[[u8; ID_ENTRY_SIZE]], StoreError> {
+    let (entries, rest) = v.as_chunks::<ID_ENTRY_SIZE>();
+    if !rest.is_empty() || entries.is_empty() {
+        return Err(corrupt(Cf::TransferIds, "value length"));
+    }
+    let mut prev = None;
+    for e in entries {
+        let (slot, _) = decode_id_entry(e)?;
+        if usize::from(slot) >= ID_BUCKET_SPAN || prev.is_some_and(|p| p >= slot) {
+            return Err(corrupt(Cf::TransferIds, "slot"));
         }
-        IdRecord::Failed(code) => {
-            out[0] = 1;
-            out[1..5].copy_from_slice(&code.to_le_bytes());
-            &out[..5]
-        }
+        prev = Some(slot);
+    }
+    Ok(entries)
+}
+
+/// The record of `id` in `v`, the value of the `transfer_ids` entry of `id`'s bucket.
+pub fn find_id_record(v: &[u8], id: u128) -> Result<Option<IdRecord>, StoreError> {
+    let entries = id_bucket_entries(v)?;
+    let slot = id_slot(id);
+    match entries.binary_search_by_key(&slot, |e| e[0]) {
+        Ok(i) => decode_id_entry(&entries[i]).map(|(_, r)| Some(r)),
+        Err(_) => Ok(None),
     }
 }
 
-/// Decodes [`encode_id_record`]'s layout.
-pub fn decode_id_record(b: &[u8]) -> Result<IdRecord, StoreError> {
-    match (b.first(), b.len()) {
-        (Some(0), 9) => Ok(IdRecord::Created(u64::from_le_bytes(
-            b[1..9].try_into().expect("length checked"),
-        ))),
-        (Some(1), 5) => Ok(IdRecord::Failed(u32::from_le_bytes(
-            b[1..5].try_into().expect("length checked"),
-        ))),
-        _ => Err(corrupt(Cf::TransferIds, "value")),
+/// Appends to `out` the value of a bucket that holds the entries of `old` (its stored value, or
+/// empty for a bucket not stored yet) and `new`: records of ids of one bucket, ids strictly
+/// increasing. An id already in `old`, or twice in `new`, is refused as corrupt state: a
+/// transfer id is written once, when it is created or burned, and never again.
+pub fn merge_id_bucket(
+    old: &[u8],
+    new: &[(u128, IdRecord)],
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    let old = if old.is_empty() {
+        &[][..]
+    } else {
+        id_bucket_entries(old)?
+    };
+    let mut old = old.iter().peekable();
+    let mut prev: Option<u128> = None;
+    for &(id, r) in new {
+        let slot = id_slot(id);
+        while let Some(e) = old.next_if(|e| e[0] < slot) {
+            out.extend_from_slice(e);
+        }
+        let twice = prev.is_some_and(|p| p >= id || id_bucket(p) != id_bucket(id));
+        if twice || old.peek().is_some_and(|e| e[0] == slot) {
+            return Err(StoreError::Corrupt(format!(
+                "transfer_ids: id {id} recorded twice or out of order"
+            )));
+        }
+        prev = Some(id);
+        out.extend_from_slice(&encode_id_entry(id, r));
     }
+    for e in old {
+        out.extend_from_slice(e);
+    }
+    Ok(())
 }
 
 /// Decodes a `pending` value (one status byte).
@@ -536,10 +626,6 @@ mod tests {
             timestamp: 5,
         };
         assert_eq!(decode_balance(&encode_balance(&b)).unwrap(), b);
-        let mut buf = [0u8; 9];
-        for r in [IdRecord::Created(77), IdRecord::Failed(38)] {
-            assert_eq!(decode_id_record(encode_id_record(r, &mut buf)).unwrap(), r);
-        }
         assert!(decode_account(&[0u8; 5]).is_err());
         let items = [
             (u64::MAX, SIDE_DEBIT),
@@ -552,7 +638,68 @@ mod tests {
         let mut back = Vec::new();
         decode_account_transfers(u64::MAX, &packed, &mut back).unwrap();
         assert_eq!(back, items);
-        assert!(decode_id_record(&[9u8; 9]).is_err());
+    }
+
+    #[test]
+    fn id_buckets_merge_find_and_refuse_malformed_values() {
+        let bucket = 0xabc_u128;
+        let id = |slot: u128| (bucket << ID_BUCKET_BITS) | slot;
+        let mut v = Vec::new();
+        merge_id_bucket(&[], &[(id(3), IdRecord::Created(77))], &mut v).unwrap();
+        let mut merged = Vec::new();
+        let new = [
+            (id(0), IdRecord::Failed(38)),
+            (id(9), IdRecord::Created(u64::MAX)),
+            (id(15), IdRecord::Failed(u32::MAX)),
+        ];
+        merge_id_bucket(&v, &new, &mut merged).unwrap();
+        assert_eq!(id_bucket_entries(&merged).unwrap().len(), 4);
+        let expect = [
+            (0, Some(IdRecord::Failed(38))),
+            (3, Some(IdRecord::Created(77))),
+            (9, Some(IdRecord::Created(u64::MAX))),
+            (15, Some(IdRecord::Failed(u32::MAX))),
+            (4, None),
+        ];
+        for (slot, r) in expect {
+            assert_eq!(find_id_record(&merged, id(slot)).unwrap(), r, "slot {slot}");
+        }
+        assert_eq!(id_bucket(id(15)), bucket);
+        assert!(id_bucket_key(bucket) < id_bucket_key(bucket + 1));
+
+        // Writing an id twice, or ids of another bucket or out of order, is refused.
+        let mut again = Vec::new();
+        assert!(merge_id_bucket(&merged, &[(id(9), IdRecord::Failed(1))], &mut again).is_err());
+        let twice = [(id(4), IdRecord::Failed(1)), (id(4), IdRecord::Created(1))];
+        assert!(merge_id_bucket(&[], &twice, &mut again).is_err());
+        let backwards = [(id(5), IdRecord::Failed(1)), (id(4), IdRecord::Created(1))];
+        assert!(merge_id_bucket(&[], &backwards, &mut again).is_err());
+        let other = [
+            (id(5), IdRecord::Failed(1)),
+            (id(5) + 16, IdRecord::Created(1)),
+        ];
+        assert!(merge_id_bucket(&[], &other, &mut again).is_err());
+
+        // Malformed values: empty, a partial entry, a slot out of range, slots not increasing,
+        // a bad tag, a result code past u32.
+        let entry = |slot: u8, tag: u8, payload: u64| {
+            let mut e = vec![slot, tag];
+            e.extend_from_slice(&payload.to_le_bytes());
+            e
+        };
+        let cases = [
+            vec![],
+            merged[..ID_ENTRY_SIZE + 3].to_vec(),
+            entry(16, 0, 1),
+            [entry(4, 0, 1), entry(4, 0, 2)].concat(),
+            [entry(5, 0, 1), entry(4, 0, 2)].concat(),
+            entry(1, 2, 1),
+            entry(1, 1, u64::from(u32::MAX) + 1),
+        ];
+        for v in cases {
+            assert!(id_bucket_entries(&v).is_err(), "{v:?} must be refused");
+            assert!(find_id_record(&v, id(1)).is_err());
+        }
     }
 
     /// Every malformed `account_transfers` value is refused, never misread: empty, truncated

@@ -21,7 +21,7 @@
 //! - [`store`]: the storage trait, the write batch, the in-memory store, the state hash and the
 //!   storage conformance suite.
 //! - [`overlay`]: a write batch indexed by key, and reads as if it had been written.
-//! - `exec`, `ops/`: the executor and one module per operation.
+//! - `exec`, `ops/`: the executor and one module per operation; `ids`: the transfer-id index.
 //! - [`query`]: lookups and filtered reads.
 //!
 //! # Example
@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 mod exec;
+mod ids;
 pub mod keys;
 mod ledger;
 mod ops;

@@ -162,8 +162,12 @@ pub fn dump(l: &L) -> Dump {
 
 /// `dump` plus the record that burns transfer id `id` with result code `code`.
 pub fn with_burned(mut d: Dump, id: u128, code: u32) -> Dump {
-    let mut buf = [0u8; 9];
-    let rec = keys::encode_id_record(keys::IdRecord::Failed(code), &mut buf).to_vec();
-    d.insert((Cf::TransferIds, keys::id_key(id).to_vec()), rec);
+    let key = keys::id_bucket_key(keys::id_bucket(id)).to_vec();
+    let old = d
+        .remove(&(Cf::TransferIds, key.clone()))
+        .unwrap_or_default();
+    let mut value = Vec::new();
+    keys::merge_id_bucket(&old, &[(id, keys::IdRecord::Failed(code))], &mut value).unwrap();
+    d.insert((Cf::TransferIds, key), value);
     d
 }
