@@ -32,6 +32,9 @@ pub struct Workload {
     next_id: u128,
     /// The ledger every account and transfer uses.
     pub ledger: u32,
+    /// Draw transfer ids at random instead of counting up: the worst case for the ledger's id
+    /// index, whose entries hold 16 consecutive ids.
+    pub random_ids: bool,
 }
 
 impl Workload {
@@ -45,6 +48,7 @@ impl Workload {
             // Transfer ids are time-ordered (like the SDK's generator): above every account id.
             next_id: 1 << 64,
             ledger: 1,
+            random_ids: false,
         }
     }
 
@@ -95,8 +99,14 @@ impl Workload {
                 cr = self.pick();
             }
             self.next_id += 1;
+            let id = if self.random_ids {
+                // Random 128-bit ids never repeat in practice; 0 and u128::MAX are reserved.
+                self.rng.u128(1..u128::MAX)
+            } else {
+                self.next_id
+            };
             out.push(Transfer {
-                id: self.next_id,
+                id,
                 debit_account_id: dr,
                 credit_account_id: cr,
                 amount: u128::from(self.rng.u32(1..=1_000_000)),

@@ -55,6 +55,10 @@ struct Args {
     /// Account-history reads after the load (newest 10 transfers of a random account).
     #[arg(long, default_value_t = 2000)]
     queries: u64,
+    /// Random transfer ids instead of counting ones (time-ordered ids, like the SDK's, are
+    /// what the id index is laid out for; random ones are its worst case).
+    #[arg(long)]
+    random_ids: bool,
     /// Seed of the workload generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -106,6 +110,7 @@ fn run(args: &Args, accounts: u64, dist: Distribution) -> Result<Run> {
     };
     let mut ledger = Ledger::open(RocksStore::open(dir.path(), &opts)?)?;
     let mut w = Workload::new(accounts, dist, args.seed);
+    w.random_ids = args.random_ids;
     let mut now = 1_700_000_000_000_000_000u64;
     for batch in w.account_batches(BATCH_MAX) {
         now += 1_000_000;
@@ -161,8 +166,12 @@ fn main() -> Result<()> {
         "--batch-size must be 1..={BATCH_MAX}"
     );
     println!(
-        "ledger apply benchmark: {} transfers per run, batches of {}, durability {:?}, seed {}",
-        args.transfers, args.batch_size, args.durability, args.seed
+        "ledger apply benchmark: {} transfers per run, batches of {}, durability {:?}, {} ids, seed {}",
+        args.transfers,
+        args.batch_size,
+        args.durability,
+        if args.random_ids { "random" } else { "time-ordered" },
+        args.seed
     );
     println!(
         "{:>10} {:>8} {:>12} {:>14} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}",
