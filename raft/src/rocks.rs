@@ -112,6 +112,13 @@ impl RocksStore {
         // what is on disk a consistent prefix of the applied commands even without a WAL.
         db_opts.set_atomic_flush(true);
         db_opts.increase_parallelism(2);
+        // Two compactions at a time (RocksDB's low-priority pool has two threads) rather than
+        // one: with `atomic_flush` every family gets an L0 file at each flush, and the small
+        // ones (`transfers`, `transfer_ids`) reached RocksDB's 20-file write slowdown while the
+        // only compaction was busy rewriting `accounts` (apply bench, 1M accounts uniform:
+        // batches of 240-270 ms, writes delayed to 16 MiB/s). Measured (docs/benchmarks.md,
+        // session 10): that case's p99 269 -> 82 ms; three nodes, eight pairs, +3% transfers/s.
+        db_opts.set_max_background_jobs(4);
         let cfs = Cf::ALL
             .iter()
             .map(|cf| {
