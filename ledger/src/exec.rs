@@ -9,8 +9,7 @@ use rustc_hash::FxHashMap;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
 
-pub(crate) use crate::ids::read_id_record;
-use crate::ids::IdIndex;
+use crate::ids::{read_id_record, IdIndex};
 use crate::keys::{self, IdRecord};
 use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};

@@ -2,7 +2,8 @@
 //! queries by field. Results are ordered by timestamp; page by passing the last timestamp seen
 //! (plus or minus one) as the next filter's bound.
 
-use crate::exec::{read_account, read_id_record, read_transfer_at};
+use crate::exec::{read_account, read_transfer_at};
+use crate::ids::read_id_record;
 use crate::keys::{self, IdRecord};
 use crate::ledger::LedgerError;
 use crate::store::{Cf, KvRead, StoreError};
