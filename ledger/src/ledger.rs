@@ -37,7 +37,11 @@ pub enum LedgerError {
         events: usize,
     },
     /// The store holds data of another on-disk format version.
-    #[error("store has format version {found}, this build reads {expected}")]
+    #[error(
+        "the store was written in storage format {found} and this build reads format \
+         {expected}; there is no conversion between formats yet: run the build that wrote it, \
+         or start this one on an empty data dir (docs/operating.md, \"Upgrading\")"
+    )]
     FormatMismatch {
         /// Version found in the store.
         found: u32,

@@ -88,23 +88,27 @@ impl NodeOptions {
 }
 
 /// Why a node failed to start, initialize or stop.
+///
+/// A variant that wraps another error names the step and leaves the cause to
+/// [`std::error::Error::source`], so that a chain printed whole (`{:#}` in `anyhow`) says the
+/// cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeError {
     /// Binding the listen address, or opening the state machine.
-    #[error("i/o: {0}")]
+    #[error("i/o")]
     Io(#[from] io::Error),
     /// Opening the Raft log store.
-    #[error("log store: {0}")]
+    #[error("log store")]
     Log(#[from] LogError),
     /// The Raft options are invalid.
-    #[error("raft config: {0}")]
+    #[error("raft config")]
     Config(#[from] ConfigError),
     /// openraft stopped (on start, or while serving a call).
-    #[error("raft: {0}")]
+    #[error("raft")]
     Fatal(#[from] Fatal<TypeConfig>),
     /// `initialize` was refused (for example, the node is already part of a cluster).
-    #[error("initialize: {0}")]
+    #[error("initialize")]
     Initialize(#[from] RaftError<TypeConfig, InitializeError<TypeConfig>>),
     /// A Raft task panicked while shutting down.
     #[error("shutdown: {0}")]

@@ -35,7 +35,7 @@ struct OnDisk {
 #[non_exhaustive]
 pub enum IdentityError {
     /// Reading or writing the directory failed.
-    #[error("data dir {dir}: {source}")]
+    #[error("data dir {dir}")]
     Io {
         /// The directory.
         dir: PathBuf,

@@ -28,7 +28,7 @@ pub enum StartError {
     #[error(transparent)]
     Identity(#[from] IdentityError),
     /// Binding the listen address failed.
-    #[error("listen on {addr}: {source}")]
+    #[error("listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
