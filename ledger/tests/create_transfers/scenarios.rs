@@ -3,6 +3,7 @@
 
 use super::*;
 use tally_ledger::query::get_account_balances;
+use tally_ledger::{keys, Cf, KvRead};
 use tally_ledger::{
     AccountBalance, AccountFilter, AccountFilterFlags, Outcome, BATCH_MAX, EXPIRE_MAX,
 };
@@ -300,4 +301,58 @@ fn imported_transfers_keep_their_timestamps_and_move_ledger_time() {
     assert_eq!(at(&mut l, T2, &[late]), [R::CodeMustNotBeZero]);
     assert_eq!(at(&mut l, T1, &[tr(13, A, B, 1)]), [R::Ok]);
     assert_eq!(transfer(&l, 13).unwrap().timestamp, TI + 6);
+}
+
+/// Ids 32..=47 share one `transfer_ids` entry (16 ids to an entry): records written by
+/// different commands, created and burned, must each keep their own answer, and the entry must
+/// hold exactly the ids recorded.
+#[test]
+fn ids_sharing_an_entry_across_commands_keep_their_own_records() {
+    let mut l = fixture();
+    let first = [tr(32, A, B, 1), tr(34, A, B, 2), pend(40, A, C, 5)];
+    assert_eq!(at(&mut l, T2, &first), [R::Ok, R::Ok, R::Ok]);
+    let second = [tr(33, A, B, 3), tr(35, MISSING, B, 1), post(41, 40, 5)];
+    assert_eq!(
+        at(&mut l, T2 + NS, &second),
+        [R::Ok, R::DebitAccountNotFound, R::Ok]
+    );
+    let retries = [
+        tr(32, A, B, 1),
+        tr(33, A, B, 3),
+        tr(35, A, B, 1),
+        tr(47, A, B, 4),
+        void(42, 40),
+    ];
+    assert_eq!(
+        at(&mut l, T2 + 2 * NS, &retries),
+        [
+            R::Exists,
+            R::Exists,
+            R::IdAlreadyFailed,
+            R::Ok,
+            R::PendingTransferAlreadyPosted
+        ]
+    );
+    for (id, amount) in [(32, 1), (33, 3), (34, 2), (40, 5), (41, 5), (47, 4)] {
+        let t = transfer(&l, id).unwrap_or_else(|| panic!("transfer {id} missing"));
+        assert_eq!((t.id, t.amount), (id, amount));
+    }
+    for id in [35, 36, 42, 48] {
+        assert!(transfer(&l, id).is_none(), "{id} must not exist");
+    }
+    // One entry for the bucket, holding the six created ids and the burned one, in id order.
+    let key = keys::id_bucket_key(keys::id_bucket(32));
+    let mut slots = Vec::new();
+    let found = l
+        .store()
+        .get(Cf::TransferIds, &key, &mut |v| {
+            slots = keys::id_bucket_entries(v)
+                .unwrap()
+                .iter()
+                .map(|e| e[0])
+                .collect();
+        })
+        .unwrap();
+    assert!(found);
+    assert_eq!(slots, [0, 1, 2, 3, 8, 9, 15]);
 }
