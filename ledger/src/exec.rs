@@ -148,8 +148,9 @@ pub(crate) struct Scratch {
     unexpire: Journaled<(u64, u64), ()>,
     balances: Journaled<(u128, u64), AccountBalance>,
     ids: IdIndex,
-    /// Buffer of [`Exec::encode`].
+    /// Buffers of [`Exec::encode`].
     index: Vec<(u128, u64, u8)>,
+    value: Vec<u8>,
 }
 
 /// Committed state seen through the changes of the batch so far.
@@ -180,6 +181,7 @@ pub(crate) struct Exec<'a> {
     ids: IdIndex,
     /// The rest of the [`Scratch`] this executor was made from.
     index: Vec<(u128, u64, u8)>,
+    value: Vec<u8>,
 }
 
 impl std::fmt::Debug for Exec<'_> {
@@ -209,6 +211,7 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
+            value,
         } = scratch;
         accounts.reserve(2 * events);
         transfers.reserve(events);
@@ -226,6 +229,7 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
+            value,
         })
     }
 
@@ -240,6 +244,7 @@ impl<'a> Exec<'a> {
             balances: self.balances,
             ids: self.ids,
             index: self.index,
+            value: self.value,
         };
         s.accounts.clear();
         s.transfers.clear();
@@ -249,6 +254,7 @@ impl<'a> Exec<'a> {
         s.balances.clear();
         s.ids.clear();
         s.index.clear();
+        s.value.clear();
         s
     }
 
@@ -412,7 +418,7 @@ impl<'a> Exec<'a> {
             }
         }
         buckets.flush(out);
-        encode_account_index(&mut index, out);
+        crate::recent::encode(self.base, &mut index, &mut self.value, out)?;
         self.index = index;
         self.ids.encode(
             self.base,
@@ -504,28 +510,6 @@ impl BucketWriter {
         if let Some((bucket, _)) = self.current {
             out.put(Cf::Transfers, &keys::ts_key(bucket), &self.value);
         }
-    }
-}
-
-/// Writes one `account_transfers` entry per account named in `index`, packing all of this
-/// command's transfers of the account under the newest one's timestamp
-/// ([`keys::encode_account_transfers`]). Sorting makes each account's items one run and puts
-/// the entries in key order. Timestamps are unique, and a transfer's two accounts differ, so
-/// no (account, timestamp) repeats.
-fn encode_account_index(index: &mut [(u128, u64, u8)], out: &mut WriteBatch) {
-    index.sort_unstable();
-    let mut value = Vec::new();
-    for run in index.chunk_by(|a, b| a.0 == b.0) {
-        let (account, newest, _) = run[run.len() - 1];
-        keys::encode_account_transfers(
-            run.iter().rev().map(|&(_, ts, side)| (ts, side)),
-            &mut value,
-        );
-        out.put(
-            Cf::AccountTransfers,
-            &keys::account_ts_key(account, newest),
-            &value,
-        );
     }
 }
 

@@ -56,6 +56,7 @@ mod ledger;
 mod ops;
 pub mod overlay;
 pub mod query;
+mod recent;
 pub mod results;
 pub mod store;
 pub mod types;

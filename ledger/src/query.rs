@@ -6,6 +6,7 @@ use crate::exec::{read_account, read_transfer_at};
 use crate::ids::read_id_record;
 use crate::keys::{self, IdRecord};
 use crate::ledger::LedgerError;
+use crate::recent;
 use crate::store::{Cf, KvRead, StoreError};
 use crate::types::{
     Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, QueryFilter,
@@ -133,15 +134,21 @@ fn walk_account(
         Ok(taken < f.limit)
     };
     let account = f.account_id;
+    // The items not yet folded (`recent_index`) are newer than every folded entry's: forward
+    // they come last, reversed first.
     if !reverse {
-        walk_entries(s, account, (min, u64::MAX), Walk::Forward, &mut step)?;
-    } else if walk_entries(
-        s,
-        account,
-        (max, u64::MAX),
-        Walk::FirstNewestFirst,
-        &mut step,
-    )? && max > min
+        if walk_entries(s, account, (min, u64::MAX), Walk::Forward, &mut step)? {
+            recent::walk(s, account, false, &mut step)?;
+        }
+    } else if recent::walk(s, account, true, &mut step)?
+        && walk_entries(
+            s,
+            account,
+            (max, u64::MAX),
+            Walk::FirstNewestFirst,
+            &mut step,
+        )?
+        && max > min
     {
         walk_entries(s, account, (min, max - 1), Walk::Reverse, &mut step)?;
     }

@@ -21,7 +21,8 @@ pub enum Cf {
     Transfers = 3,
     /// Transfer id -> created timestamp, or the transient failure that burned the id.
     TransferIds = 4,
-    /// (account id, transfer timestamp) -> side (debit/credit).
+    /// (account id, newest transfer timestamp) -> the account's transfers of a run of commands,
+    /// packed ([`crate::keys::encode_account_transfers`]).
     AccountTransfers = 5,
     /// (account id, timestamp) -> balance snapshot, for accounts with `history`.
     AccountBalances = 6,
@@ -29,11 +30,14 @@ pub enum Cf {
     Pending = 7,
     /// (expires_at, pending transfer timestamp) -> empty: pending transfers awaiting expiry.
     Expiry = 8,
+    /// Oldest transfer timestamp of a command -> the account-index items of its transfers, not
+    /// yet folded into `AccountTransfers` ([`crate::keys::encode_recent_record`]).
+    RecentIndex = 9,
 }
 
 impl Cf {
     /// Every column family, in a fixed order (used by the state hash).
-    pub const ALL: [Cf; 9] = [
+    pub const ALL: [Cf; 10] = [
         Cf::Meta,
         Cf::Accounts,
         Cf::AccountsByTs,
@@ -43,6 +47,7 @@ impl Cf {
         Cf::AccountBalances,
         Cf::Pending,
         Cf::Expiry,
+        Cf::RecentIndex,
     ];
 
     /// The stable name (the RocksDB column family name).
@@ -57,6 +62,7 @@ impl Cf {
             Cf::AccountBalances => "account_balances",
             Cf::Pending => "pending",
             Cf::Expiry => "expiry",
+            Cf::RecentIndex => "recent_index",
         }
     }
 }
@@ -198,7 +204,7 @@ impl WriteBatch {
 /// The in-memory store: one `BTreeMap` per column family.
 #[derive(Debug, Default, Clone)]
 pub struct MemStore {
-    cfs: [BTreeMap<Vec<u8>, Vec<u8>>; 9],
+    cfs: [BTreeMap<Vec<u8>, Vec<u8>>; Cf::ALL.len()],
 }
 
 impl MemStore {

@@ -668,3 +668,66 @@ fn transfers_sharing_a_storage_bucket_across_commands() {
     assert_eq!(q(0, ts[40], 2, true), [all[40], all[39]]);
     assert_eq!(q(ts[6] + 1, ts[7] - 1, 1000, false), [] as [u128; 0]);
 }
+
+/// An account's transfers spread over more commands than `recent_index` holds before a fold
+/// (`keys::RECENT_FOLD`), so some are in folded `account_transfers` entries and some in recent
+/// records: every page, forward and reversed, at every limit and around every range bound,
+/// must be the same as the plain list of its transfers.
+#[test]
+fn history_pages_read_folded_and_recent_items_as_one_list() {
+    let mut l = ledger();
+    let accounts: Vec<Account> = (1..=3).map(|id| acct(id, 1, AF::empty())).collect();
+    l.create_accounts(&accounts, &ctx(T0)).unwrap();
+    // (id, timestamp) of account 1's transfers, oldest first.
+    let mut mine: Vec<(u128, u64)> = Vec::new();
+    let commands = 2 * tally_ledger::keys::RECENT_FOLD + 3;
+    let mut id = 100u128;
+    for c in 0..commands as u64 {
+        let at = T1 + c * 1_000;
+        // Each command: account 1 debited, then credited, then a transfer it is not in.
+        let batch = [tr(id, 1, 2, 1), tr(id + 1, 3, 1, 1), tr(id + 2, 2, 3, 1)];
+        assert_eq!(l.create_transfers(&batch, &ctx(at)).unwrap(), [R::Ok; 3]);
+        mine.extend([(id, at), (id + 1, at + 1)]);
+        id += 3;
+    }
+    let all: Vec<u128> = mine.iter().map(|m| m.0).collect();
+    for limit in [1, 2, 5, 7, 100] {
+        for reversed in [false, true] {
+            // Bounds at, just before and just after a few of the account's timestamps.
+            for &(lo, hi) in &[
+                (0, 0),
+                (mine[3].1, mine[20].1),
+                (mine[15].1 + 1, mine[17].1 - 1),
+            ] {
+                let mut f = filter(
+                    1,
+                    if reversed {
+                        both() | AFF::REVERSED
+                    } else {
+                        both()
+                    },
+                );
+                // (0, 0) is "no bounds".
+                (f.limit, f.timestamp_min, f.timestamp_max) = (limit, lo, hi);
+                let hi = if hi == 0 { u64::MAX } else { hi };
+                let mut want: Vec<u128> = mine
+                    .iter()
+                    .filter(|m| m.1 >= lo && m.1 <= hi)
+                    .map(|m| m.0)
+                    .collect();
+                if reversed {
+                    want.reverse();
+                }
+                want.truncate(limit as usize);
+                assert_eq!(
+                    transfers_of(&l, f),
+                    want,
+                    "limit {limit} reversed {reversed} [{lo}, {hi}]"
+                );
+            }
+        }
+    }
+    // Debits only: the first of each command's pair.
+    let debits: Vec<u128> = all.iter().copied().step_by(2).collect();
+    assert_eq!(transfers_of(&l, filter(1, AFF::DEBITS)), debits);
+}
