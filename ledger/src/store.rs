@@ -19,7 +19,8 @@ pub enum Cf {
     /// Timestamp bucket (`timestamp >> 5`) -> the records of the transfers created in it,
     /// oldest first ([`crate::keys::transfer_bucket_key`]).
     Transfers = 3,
-    /// Transfer id -> created timestamp, or the transient failure that burned the id.
+    /// Id bucket (`id >> 4`) -> for each of its ids that has one: created timestamp, or the
+    /// transient failure that burned the id ([`crate::keys::id_bucket_key`]).
     TransferIds = 4,
     /// (account id, newest transfer timestamp) -> the account's transfers of a run of commands,
     /// packed ([`crate::keys::encode_account_transfers`]).
