@@ -155,6 +155,26 @@ fn walk_account(
     Ok(())
 }
 
+/// Feeds `step` one packed run's `items` (decoded, so newest first), newest first or oldest
+/// first, until `step` returns false. Returns whether `step` never said stop.
+pub(crate) fn feed(
+    items: &[(u64, u8)],
+    newest_first: bool,
+    step: &mut dyn FnMut(u64, u8) -> Result<bool, LedgerError>,
+) -> Result<bool, LedgerError> {
+    let ordered: &mut dyn Iterator<Item = &(u64, u8)> = if newest_first {
+        &mut items.iter()
+    } else {
+        &mut items.iter().rev()
+    };
+    for &(ts, side) in ordered {
+        if !step(ts, side)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// How [`walk_entries`] visits index entries and their items.
 #[derive(Clone, Copy, PartialEq)]
 enum Walk {
@@ -187,17 +207,7 @@ fn walk_entries(
             let entry = (|| -> Result<bool, LedgerError> {
                 items.clear();
                 keys::decode_account_transfers(keys::decode_account_ts_key(k)?, v, &mut items)?;
-                // Decoded newest first.
-                let ordered: &mut dyn Iterator<Item = &(u64, u8)> = match walk {
-                    Walk::Forward => &mut items.iter().rev(),
-                    Walk::Reverse | Walk::FirstNewestFirst => &mut items.iter(),
-                };
-                for &(ts, side) in ordered {
-                    if !step(ts, side)? {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
+                feed(&items, walk != Walk::Forward, step)
             })();
             match entry {
                 Ok(true) => walk != Walk::FirstNewestFirst,

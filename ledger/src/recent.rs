@@ -176,18 +176,7 @@ pub(crate) fn walk(
                 items.clear();
                 keys::decode_account_transfers(row.newest, row.packed, &mut items)
                     .map_err(|_| StoreError::Corrupt("recent_index: bad items".into()))?;
-                // Decoded newest first.
-                let ordered: &mut dyn Iterator<Item = &(u64, u8)> = if reverse {
-                    &mut items.iter()
-                } else {
-                    &mut items.iter().rev()
-                };
-                for &(ts, side) in ordered {
-                    if !step(ts, side)? {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
+                crate::query::feed(&items, reverse, step)
             })();
             match record {
                 Ok(more) => {
