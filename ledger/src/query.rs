@@ -155,6 +155,30 @@ fn walk_account(
     Ok(())
 }
 
+/// [`KvRead::scan`] with a visitor that can fail: `visit` returns whether to go on, and its
+/// first error ends the scan and is returned.
+pub(crate) fn try_scan<E>(
+    s: &dyn KvRead,
+    cf: Cf,
+    lo: &[u8],
+    hi: &[u8],
+    reverse: bool,
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, E>,
+) -> Result<(), LedgerError>
+where
+    LedgerError: From<E>,
+{
+    let mut err = None;
+    s.scan(cf, lo, hi, reverse, &mut |k, v| match visit(k, v) {
+        Ok(more) => more,
+        Err(e) => {
+            err = Some(e);
+            false
+        }
+    })?;
+    err.map_or(Ok(()), |e| Err(e.into()))
+}
+
 /// Feeds `step` one packed run's `items` (decoded, so newest first), newest first or oldest
 /// first, until `step` returns false. Returns whether `step` never said stop.
 pub(crate) fn feed(
@@ -197,32 +221,20 @@ fn walk_entries(
 ) -> Result<bool, LedgerError> {
     let mut items = Vec::new();
     let mut go_on = true;
-    let mut err = None;
-    s.scan(
+    try_scan(
+        s,
         Cf::AccountTransfers,
         &keys::account_ts_key(account, keyed.0),
         &keys::account_ts_key(account, keyed.1),
         walk == Walk::Reverse,
-        &mut |k, v| {
-            let entry = (|| -> Result<bool, LedgerError> {
-                items.clear();
-                keys::decode_account_transfers(keys::decode_account_ts_key(k)?, v, &mut items)?;
-                feed(&items, walk != Walk::Forward, step)
-            })();
-            match entry {
-                Ok(true) => walk != Walk::FirstNewestFirst,
-                Ok(false) => {
-                    go_on = false;
-                    false
-                }
-                Err(e) => {
-                    err = Some(e);
-                    false
-                }
-            }
+        |k, v| -> Result<bool, LedgerError> {
+            items.clear();
+            keys::decode_account_transfers(keys::decode_account_ts_key(k)?, v, &mut items)?;
+            go_on = feed(&items, walk != Walk::Forward, step)?;
+            Ok(go_on && walk != Walk::FirstNewestFirst)
         },
     )?;
-    err.map_or(Ok(go_on), Err)
+    Ok(go_on)
 }
 
 /// The account's transfers matching the filter, by timestamp.
@@ -257,13 +269,13 @@ pub fn get_account_balances(
         && f.user_data_32 == 0
         && f.code == 0;
     let mut out = Vec::new();
-    let mut err = None;
-    s.scan(
+    try_scan(
+        s,
         Cf::AccountBalances,
         &keys::account_ts_key(f.account_id, min),
         &keys::account_ts_key(f.account_id, max),
         flags.contains(AccountFilterFlags::REVERSED),
-        &mut |k, v| {
+        |k, v| -> Result<bool, LedgerError> {
             let step = (|| -> Result<Option<AccountBalance>, LedgerError> {
                 let b = keys::decode_balance(v)?;
                 if all {
@@ -283,15 +295,13 @@ pub fn get_account_balances(
                         && t.credit_account_id == f.account_id);
                 Ok((side && matches_fields(f, &t)).then_some(b))
             })();
-            match step {
-                Ok(Some(b)) => out.push(b),
-                Ok(None) => {}
-                Err(e) => err = Some(e),
+            if let Some(b) = step? {
+                out.push(b);
             }
-            err.is_none() && out.len() < f.limit as usize
+            Ok(out.len() < f.limit as usize)
         },
     )?;
-    err.map_or(Ok(out), Err)
+    Ok(out)
 }
 
 fn check_query(f: &QueryFilter) -> Result<(u64, u64, bool), LedgerError> {
@@ -328,26 +338,22 @@ fn query_scan<T>(
 ) -> Result<Vec<T>, LedgerError> {
     let (min, max, reverse) = check_query(f)?;
     let mut out = Vec::new();
-    let mut err = None;
-    s.scan(
+    try_scan(
+        s,
         cf,
         &keys::ts_key(min),
         &keys::ts_key(max),
         reverse,
-        &mut |_, v| {
-            match decode(v) {
-                Ok(r) => {
-                    let (ud128, ud64, ud32, ledger, code) = fields(&r);
-                    if query_matches(f, ud128, ud64, ud32, ledger, code) {
-                        out.push(r);
-                    }
-                }
-                Err(e) => err = Some(e),
+        |_, v| -> Result<bool, StoreError> {
+            let r = decode(v)?;
+            let (ud128, ud64, ud32, ledger, code) = fields(&r);
+            if query_matches(f, ud128, ud64, ud32, ledger, code) {
+                out.push(r);
             }
-            err.is_none() && out.len() < f.limit as usize
+            Ok(out.len() < f.limit as usize)
         },
     )?;
-    err.map_or(Ok(out), |e| Err(e.into()))
+    Ok(out)
 }
 
 /// Accounts matching every non-zero field of the filter, by creation timestamp. This walks the
@@ -375,7 +381,6 @@ pub fn query_transfers(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Transfer>,
     let (min, max, reverse) = check_query(f)?;
     let limit = f.limit as usize;
     let mut out = Vec::new();
-    let mut err = None;
     // The buckets overlapping the range; the first and last may hold records outside it.
     let mut bucket = |k: &[u8], v: &[u8]| -> Result<bool, StoreError> {
         let records = keys::transfer_bucket_records(keys::decode_ts_key(k)?, v)?;
@@ -402,20 +407,15 @@ pub fn query_transfers(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Transfer>,
         }
         Ok(true)
     };
-    s.scan(
+    try_scan(
+        s,
         Cf::Transfers,
         &keys::transfer_bucket_key(min),
         &keys::transfer_bucket_key(max),
         reverse,
-        &mut |k, v| match bucket(k, v) {
-            Ok(more) => more,
-            Err(e) => {
-                err = Some(e);
-                false
-            }
-        },
+        &mut bucket,
     )?;
-    err.map_or(Ok(out), |e| Err(e.into()))
+    Ok(out)
 }
 
 /// The earliest time (ns, ledger time) at which a pending transfer expires, if any is pending

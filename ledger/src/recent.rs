@@ -162,36 +162,22 @@ pub(crate) fn walk(
 ) -> Result<bool, LedgerError> {
     let mut items = Vec::new();
     let mut go_on = true;
-    let mut err = None;
-    s.scan(
+    crate::query::try_scan(
+        s,
         Cf::RecentIndex,
         &keys::ts_key(0),
         &keys::ts_key(u64::MAX),
         reverse,
-        &mut |_, v| {
-            let record = (|| -> Result<bool, LedgerError> {
-                let Some(row) = keys::recent_rows(v)?.find(account)? else {
-                    return Ok(true);
-                };
-                items.clear();
-                keys::decode_account_transfers(row.newest, row.packed, &mut items)
-                    .map_err(|_| StoreError::Corrupt("recent_index: bad items".into()))?;
-                crate::query::feed(&items, reverse, step)
-            })();
-            match record {
-                Ok(more) => {
-                    go_on = more;
-                    more
-                }
-                Err(e) => {
-                    err = Some(e);
-                    false
-                }
-            }
+        |_, v| -> Result<bool, LedgerError> {
+            let Some(row) = keys::recent_rows(v)?.find(account)? else {
+                return Ok(true);
+            };
+            items.clear();
+            keys::decode_account_transfers(row.newest, row.packed, &mut items)
+                .map_err(|_| StoreError::Corrupt("recent_index: bad items".into()))?;
+            go_on = crate::query::feed(&items, reverse, step)?;
+            Ok(go_on)
         },
     )?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(go_on),
-    }
+    Ok(go_on)
 }
