@@ -11,6 +11,7 @@ use std::hash::Hash;
 
 use crate::ids::{read_id_record, IdIndex};
 use crate::keys::{self, IdRecord};
+use crate::recent_accounts::Changed;
 use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
 
@@ -150,7 +151,15 @@ pub(crate) struct Scratch {
     ids: IdIndex,
     /// Buffers of [`Exec::encode`].
     index: Vec<(u128, u64, u8)>,
+    changed: Changed,
     value: Vec<u8>,
+}
+
+impl Scratch {
+    /// The accounts the last command that ran to the end changed, at their new versions.
+    pub(crate) fn changed_accounts(&self) -> &[Account] {
+        self.changed.accounts()
+    }
 }
 
 /// Committed state seen through the changes of the batch so far.
@@ -181,6 +190,7 @@ pub(crate) struct Exec<'a> {
     ids: IdIndex,
     /// The rest of the [`Scratch`] this executor was made from.
     index: Vec<(u128, u64, u8)>,
+    changed: Changed,
     value: Vec<u8>,
 }
 
@@ -211,6 +221,7 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
+            changed,
             value,
         } = scratch;
         accounts.reserve(2 * events);
@@ -229,6 +240,7 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
+            changed,
             value,
         })
     }
@@ -244,6 +256,7 @@ impl<'a> Exec<'a> {
             balances: self.balances,
             ids: self.ids,
             index: self.index,
+            changed: self.changed,
             value: self.value,
         };
         s.accounts.clear();
@@ -392,8 +405,7 @@ impl<'a> Exec<'a> {
         out: &mut WriteBatch,
         applied: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        for (id, (a, created)) in self.accounts.iter() {
-            out.put(Cf::Accounts, &keys::id_key(*id), &keys::encode_account(a));
+        for (_, (a, created)) in self.accounts.iter() {
             if *created {
                 out.put(
                     Cf::AccountsByTs,
@@ -402,6 +414,8 @@ impl<'a> Exec<'a> {
                 );
             }
         }
+        self.changed.fill(self.accounts.iter().map(|(_, (a, _))| a));
+        crate::recent_accounts::encode(self.base, &self.changed, &mut self.value, out)?;
         // (account, timestamp, side) of every transfer: the account index, packed below.
         let mut index = std::mem::take(&mut self.index);
         index.clear();
@@ -543,11 +557,7 @@ pub fn read_applied(s: &dyn KvRead) -> Result<Option<Vec<u8>>, StoreError> {
 }
 
 pub(crate) fn read_account(s: &dyn KvRead, id: u128) -> Result<Option<Account>, StoreError> {
-    let mut out = Ok(None);
-    s.get(Cf::Accounts, &keys::id_key(id), &mut |v| {
-        out = keys::decode_account(v).map(Some)
-    })?;
-    out
+    crate::recent_accounts::read(s, id)
 }
 
 pub(crate) fn read_transfer_at(s: &dyn KvRead, ts: u64) -> Result<Option<Transfer>, StoreError> {

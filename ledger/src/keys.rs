@@ -21,12 +21,17 @@ use crate::types::{Account, AccountBalance, PendingStatus, Transfer};
 ///   ([`id_bucket_key`], [`merge_id_bucket`]).
 /// - 5: a command's account-index items go to one `recent_index` record, folded into
 ///   `account_transfers` entries every [`RECENT_FOLD`] commands.
-pub const FORMAT_VERSION: u32 = 5;
+/// - 6: a command's changed accounts go to one `recent_accounts` record, folded into
+///   `accounts` every [`ACCOUNT_FOLD`] commands.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// `meta` key: the layout version (u32 LE).
 pub const META_FORMAT: &[u8] = b"format";
 /// `meta` key: the last timestamp assigned to any event (u64 LE).
 pub const META_LAST_TIMESTAMP: &[u8] = b"last_timestamp";
+/// `meta` key: how many `recent_accounts` records are stored (u64 LE; absent = 0). They are
+/// numbered from 0, so this is also the next record's number.
+pub const META_RECENT_ACCOUNTS: &[u8] = b"recent_accounts";
 /// `meta` key: the caller's applied position (opaque bytes, e.g. a Raft log id), written in the
 /// same atomic batch as the state it describes. Excluded from the state hash.
 pub const META_APPLIED: &[u8] = b"applied";
@@ -538,6 +543,75 @@ impl<'a> RecentRows<'a> {
     }
 }
 
+/// Commands whose changed accounts wait in `recent_accounts`, one record each, before the
+/// command that would add the next record writes them all, and its own, to `accounts` instead
+/// (one entry per account per fold). Every replica folds at the same commands: the count is
+/// read from the store.
+pub const ACCOUNT_FOLD: usize = 8;
+
+/// The `recent_accounts` key of record number `n` (u64 BE; numbers restart at 0 after a fold).
+pub fn recent_accounts_key(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+/// A `recent_accounts` record's accounts: [`encode_account`]'s bytes of each, back to back,
+/// ids strictly increasing. Checked here: a non-zero multiple of [`ACCOUNT_SIZE`] bytes. The
+/// id order is checked when every row is read ([`RecentAccounts::check_order`], by a fold); a
+/// read binary-searches the table and decodes only the row it finds.
+pub fn recent_accounts(v: &[u8]) -> Result<RecentAccounts<'_>, StoreError> {
+    let (table, rest) = v.as_chunks::<ACCOUNT_SIZE>();
+    if table.is_empty() || !rest.is_empty() {
+        return Err(corrupt(Cf::RecentAccounts, "value length"));
+    }
+    Ok(RecentAccounts { table })
+}
+
+/// The rows of a `recent_accounts` record ([`recent_accounts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RecentAccounts<'a> {
+    table: &'a [[u8; ACCOUNT_SIZE]],
+}
+
+impl<'a> RecentAccounts<'a> {
+    /// How many accounts the record holds.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the record holds no accounts (never, once checked).
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The id of row `i` (the first 16 bytes of [`encode_account`], LE).
+    pub fn id(&self, i: usize) -> u128 {
+        u128::from_le_bytes(self.table[i][..16].try_into().expect("16 bytes"))
+    }
+
+    /// The encoded account of row `i`.
+    pub fn image(&self, i: usize) -> &'a [u8; ACCOUNT_SIZE] {
+        &self.table[i]
+    }
+
+    /// Refuses a table whose ids do not strictly increase.
+    pub fn check_order(&self) -> Result<(), StoreError> {
+        match (1..self.len()).all(|i| self.id(i - 1) < self.id(i)) {
+            true => Ok(()),
+            false => Err(corrupt(Cf::RecentAccounts, "row order")),
+        }
+    }
+
+    /// The account `id`, found by binary search.
+    pub fn find(&self, id: u128) -> Result<Option<Account>, StoreError> {
+        match self.table.binary_search_by_key(&id, |r| {
+            u128::from_le_bytes(r[..16].try_into().expect("16"))
+        }) {
+            Ok(i) => decode_account(&self.table[i]).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
 /// What `transfer_ids` knows about an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdRecord {
@@ -913,6 +987,38 @@ mod tests {
         assert!(recent_rows(&past_end).unwrap().row(0).is_err());
         let not_at_zero = [1u32.to_le_bytes().to_vec(), row(1, 1), vec![1, 2]].concat();
         assert!(recent_rows(&not_at_zero).unwrap().row(0).is_err());
+    }
+
+    #[test]
+    fn recent_accounts_records_find_their_accounts_and_refuse_malformed_values() {
+        let account = |id: u128| Account {
+            id,
+            credits_posted: id * 10,
+            ledger: 1,
+            code: 2,
+            timestamp: 99,
+            ..Account::default()
+        };
+        let v: Vec<u8> = [3u128, 7, 1 << 100]
+            .iter()
+            .flat_map(|&id| encode_account(&account(id)))
+            .collect();
+        let r = recent_accounts(&v).unwrap();
+        assert_eq!(r.len(), 3);
+        r.check_order().unwrap();
+        assert_eq!((r.id(0), r.id(2)), (3, 1 << 100));
+        for id in [3u128, 7, 1 << 100] {
+            assert_eq!(r.find(id).unwrap(), Some(account(id)));
+        }
+        assert_eq!(r.find(5).unwrap(), None);
+        assert_eq!(r.find(0).unwrap(), None);
+        // Malformed: empty, a partial account, ids out of order or repeated.
+        assert!(recent_accounts(&[]).is_err());
+        assert!(recent_accounts(&v[..v.len() - 1]).is_err());
+        let swapped = [encode_account(&account(7)), encode_account(&account(3))].concat();
+        assert!(recent_accounts(&swapped).unwrap().check_order().is_err());
+        let twice = [encode_account(&account(7)), encode_account(&account(7))].concat();
+        assert!(recent_accounts(&twice).unwrap().check_order().is_err());
     }
 
     #[test]

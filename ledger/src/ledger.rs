@@ -374,13 +374,13 @@ impl<S: KvStore> Ledger<S> {
             out,
             applied,
         )
-        .and_then(|outcome| {
-            for (cf, _, value) in out.iter() {
-                if let (Cf::Accounts, Some(v)) = (cf, value) {
-                    self.cache.insert(keys::decode_account(v)?);
-                }
+        .inspect(|_| {
+            // The command's changed accounts at their new versions, as the executor left them
+            // (no decoding of `out`). A fold also writes older records' accounts to `accounts`:
+            // each was cached when its command ran, or has been evicted since.
+            for a in self.scratch.changed_accounts() {
+                self.cache.insert(*a);
             }
-            Ok(outcome)
         });
         if let Err(e) = &result {
             out.clear();

@@ -57,6 +57,7 @@ mod ops;
 pub mod overlay;
 pub mod query;
 mod recent;
+mod recent_accounts;
 pub mod results;
 pub mod store;
 pub mod types;

@@ -26,13 +26,9 @@ fn check_batch(len: usize) -> Result<(), LedgerError> {
 /// The accounts that exist among `ids`, in request order (missing ids are skipped).
 pub fn lookup_accounts(s: &dyn KvRead, ids: &[u128]) -> Result<Vec<Account>, LedgerError> {
     check_batch(ids.len())?;
-    let mut out = Vec::with_capacity(ids.len());
-    for &id in ids {
-        if let Some(a) = read_account(s, id)? {
-            out.push(a);
-        }
-    }
-    Ok(out)
+    let mut found = vec![None; ids.len()];
+    crate::recent_accounts::read_many(s, ids, &mut |i, a| found[i] = Some(a))?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// The transfers that exist among `ids`, in request order (missing or failed ids are skipped).

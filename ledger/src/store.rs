@@ -34,11 +34,14 @@ pub enum Cf {
     /// Oldest transfer timestamp of a command -> the account-index items of its transfers, not
     /// yet folded into `AccountTransfers` ([`crate::keys::encode_recent_record`]).
     RecentIndex = 9,
+    /// Record number -> the accounts a command changed, not yet folded into `Accounts`
+    /// ([`crate::keys::recent_accounts`]).
+    RecentAccounts = 10,
 }
 
 impl Cf {
     /// Every column family, in a fixed order (used by the state hash).
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 11] = [
         Cf::Meta,
         Cf::Accounts,
         Cf::AccountsByTs,
@@ -49,6 +52,7 @@ impl Cf {
         Cf::Pending,
         Cf::Expiry,
         Cf::RecentIndex,
+        Cf::RecentAccounts,
     ];
 
     /// The stable name (the RocksDB column family name).
@@ -64,6 +68,7 @@ impl Cf {
             Cf::Pending => "pending",
             Cf::Expiry => "expiry",
             Cf::RecentIndex => "recent_index",
+            Cf::RecentAccounts => "recent_accounts",
         }
     }
 }
