@@ -317,6 +317,19 @@ fn cf_options(cf: Cf, opts: &RocksOptions, cache: &Cache) -> Result<Options, Sto
         o.set_memtable_whole_key_filtering(true);
         o.set_memtable_prefix_bloom_ratio(0.1);
     }
+    if cf == Cf::Accounts {
+        // Merge 16 L0 files at a time rather than 4. Every atomic flush gives `accounts` an
+        // L0 file, and with a million accounts each of those spans the whole key space, so
+        // every L0 -> L1 compaction rewrote all of L1 to merge a few thousand accounts. Reads
+        // barely notice more L0 files: the executor reads accounts through its cache, and a
+        // point read skips most files by their bloom filters. Measured (docs/benchmarks.md,
+        // session 11): apply bench, 3M transfers, 1M hot 605k -> 710k/s, 1M uniform 259k ->
+        // 295k/s, 10k rows unchanged; three nodes with 1M accounts, two pairs, 71k-73k ->
+        // 79k-85k/s, p99 255-265 -> 227-231 ms.
+        o.set_level_zero_file_num_compaction_trigger(16);
+        o.set_level_zero_slowdown_writes_trigger(40);
+        o.set_level_zero_stop_writes_trigger(60);
+    }
     if account_indexed(cf) {
         // Measured (benches `apply`, 2M transfers, 10k accounts, uniform): the account index
         // was the one column family whose compaction mattered, 7.5 s of CPU for 2M transfers
