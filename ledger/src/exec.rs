@@ -11,7 +11,7 @@ use std::hash::Hash;
 
 use crate::ids::{read_id_record, IdIndex};
 use crate::keys::{self, IdRecord};
-use crate::recent_accounts::Changed;
+use crate::recent_accounts::{Changed, Prefetched};
 use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
 
@@ -153,6 +153,7 @@ pub(crate) struct Scratch {
     index: Vec<(u128, u64, u8)>,
     changed: Changed,
     value: Vec<u8>,
+    prefetched: Prefetched,
 }
 
 impl Scratch {
@@ -188,6 +189,9 @@ pub(crate) struct Exec<'a> {
     /// read before the batch runs (see [`Exec::prefetch_transfer_ids`]), and the encoder of
     /// the batch's new ones.
     ids: IdIndex,
+    /// Committed accounts the command names, read before it runs (see
+    /// [`Exec::prefetch_accounts`]).
+    prefetched: Prefetched,
     /// The rest of the [`Scratch`] this executor was made from.
     index: Vec<(u128, u64, u8)>,
     changed: Changed,
@@ -223,6 +227,7 @@ impl<'a> Exec<'a> {
             index,
             changed,
             value,
+            prefetched,
         } = scratch;
         accounts.reserve(2 * events);
         transfers.reserve(events);
@@ -242,6 +247,7 @@ impl<'a> Exec<'a> {
             index,
             changed,
             value,
+            prefetched,
         })
     }
 
@@ -258,6 +264,7 @@ impl<'a> Exec<'a> {
             index: self.index,
             changed: self.changed,
             value: self.value,
+            prefetched: self.prefetched,
         };
         s.accounts.clear();
         s.transfers.clear();
@@ -268,6 +275,7 @@ impl<'a> Exec<'a> {
         s.ids.clear();
         s.index.clear();
         s.value.clear();
+        s.prefetched.clear();
         s
     }
 
@@ -275,6 +283,19 @@ impl<'a> Exec<'a> {
     /// one batched read ([`IdIndex::prefetch`]).
     pub(crate) fn prefetch_transfer_ids(&mut self, events: &[Transfer]) -> Result<(), StoreError> {
         self.ids.prefetch(self.base, events)
+    }
+
+    /// Reads the committed accounts among `ids` that the account cache does not hold, in one
+    /// batched read ([`Prefetched::load`]).
+    pub(crate) fn prefetch_accounts(
+        &mut self,
+        ids: impl Iterator<Item = u128>,
+    ) -> Result<(), StoreError> {
+        let cache = self.cache;
+        self.prefetched.load(
+            self.base,
+            ids.filter(|&id| id != 0 && !cache.is_some_and(|c| c.contains(id))),
+        )
     }
 
     /// The committed state under the overlay.
@@ -336,6 +357,9 @@ impl<'a> Exec<'a> {
         }
         if let Some(a) = self.cache.and_then(|c| c.get(id)) {
             return Ok(Some(a));
+        }
+        if let Some(known) = self.prefetched.get(id) {
+            return Ok(known);
         }
         read_account(self.base, id)
     }

@@ -156,6 +156,7 @@ fn execute_cached(
                 .first()
                 .is_some_and(|a| a.flags().contains(AccountFlags::IMPORTED));
             x.imported = imported;
+            x.prefetch_accounts(events.iter().map(|a| a.id))?;
             if !imported {
                 expire::expire_due(&mut x)?;
             }
@@ -181,6 +182,11 @@ fn execute_cached(
                 expire::expire_due(&mut x)?;
             }
             x.prefetch_transfer_ids(events)?;
+            x.prefetch_accounts(
+                events
+                    .iter()
+                    .flat_map(|t| [t.debit_account_id, t.credit_account_id]),
+            )?;
             let runner = ChainRunner {
                 ok: CreateTransferResult::Ok,
                 linked_failed: CreateTransferResult::LinkedEventFailed,
@@ -226,6 +232,10 @@ impl AccountCache {
 
     pub(crate) fn get(&self, id: u128) -> Option<Account> {
         self.map.get(&id).copied()
+    }
+
+    pub(crate) fn contains(&self, id: u128) -> bool {
+        self.map.contains_key(&id)
     }
 
     fn clear(&mut self) {

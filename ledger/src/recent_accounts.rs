@@ -234,3 +234,97 @@ pub(crate) fn read_many(
     }
     Ok(())
 }
+
+/// Committed accounts read ahead of a command: one walk of the `recent_accounts` records
+/// (merged with the sorted ids) and one batched read of `accounts` for the rest. With more
+/// accounts than the account cache holds, nearly every account a command names is a miss,
+/// and a walk of the records per miss cost 40% of the apply bench's throughput (3M accounts).
+#[derive(Debug, Default)]
+pub(crate) struct Prefetched {
+    /// Sorted, distinct.
+    ids: Vec<u128>,
+    /// `found[i]`: the committed account `ids[i]`, if it exists.
+    found: Vec<Option<Account>>,
+    keys: Vec<[u8; 16]>,
+}
+
+impl Prefetched {
+    /// Forgets every account read, keeping the memory.
+    pub(crate) fn clear(&mut self) {
+        self.ids.clear();
+        self.found.clear();
+        self.keys.clear();
+    }
+
+    /// Reads the committed accounts `wanted` (any order, repeats allowed).
+    pub(crate) fn load(
+        &mut self,
+        base: &dyn KvRead,
+        wanted: impl Iterator<Item = u128>,
+    ) -> Result<(), StoreError> {
+        self.clear();
+        self.ids.extend(wanted);
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        self.ids.sort_unstable();
+        self.ids.dedup();
+        self.found.resize(self.ids.len(), None);
+        let (ids, found) = (&self.ids, &mut self.found);
+        let mut resolved = vec![false; ids.len()];
+        let mut visit = |v: &[u8]| -> Result<bool, StoreError> {
+            // Both sorted: one merge of the ids with the record's rows.
+            let record = keys::recent_accounts(v)?;
+            let mut row = 0;
+            for (i, &id) in ids.iter().enumerate() {
+                while row < record.len() && record.id(row) < id {
+                    row += 1;
+                }
+                if row == record.len() {
+                    break;
+                }
+                if record.id(row) == id && !resolved[i] {
+                    resolved[i] = true;
+                    found[i] = Some(keys::decode_account(record.image(row))?);
+                }
+            }
+            Ok(resolved.iter().any(|r| !r))
+        };
+        let mut err = None;
+        base.scan(
+            Cf::RecentAccounts,
+            &keys::recent_accounts_key(0),
+            &keys::recent_accounts_key(u64::MAX),
+            true,
+            &mut |_, v| match visit(v) {
+                Ok(more) => more,
+                Err(e) => {
+                    err = Some(e);
+                    false
+                }
+            },
+        )?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let unresolved: Vec<usize> = (0..ids.len()).filter(|&i| !resolved[i]).collect();
+        self.keys
+            .extend(unresolved.iter().map(|&i| keys::id_key(ids[i])));
+        let refs: Vec<&[u8]> = self.keys.iter().map(|k| &k[..]).collect();
+        let mut bad = Ok(());
+        base.multi_get(
+            Cf::Accounts,
+            &refs,
+            &mut |k, v| match keys::decode_account(v) {
+                Ok(a) => found[unresolved[k]] = Some(a),
+                Err(e) => bad = Err(e),
+            },
+        )?;
+        bad
+    }
+
+    /// The committed account `id` if [`Prefetched::load`] read it: `Some(None)` = none.
+    pub(crate) fn get(&self, id: u128) -> Option<Option<Account>> {
+        self.ids.binary_search(&id).ok().map(|i| self.found[i])
+    }
+}
