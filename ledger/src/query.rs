@@ -7,6 +7,7 @@ use crate::ids::read_id_record;
 use crate::keys::{self, IdRecord};
 use crate::ledger::LedgerError;
 use crate::recent;
+use crate::recent_accounts::Prefetched;
 use crate::store::{Cf, KvRead, StoreError};
 use crate::types::{
     Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, QueryFilter,
@@ -26,9 +27,12 @@ fn check_batch(len: usize) -> Result<(), LedgerError> {
 /// The accounts that exist among `ids`, in request order (missing ids are skipped).
 pub fn lookup_accounts(s: &dyn KvRead, ids: &[u128]) -> Result<Vec<Account>, LedgerError> {
     check_batch(ids.len())?;
-    let mut found = vec![None; ids.len()];
-    crate::recent_accounts::read_many(s, ids, &mut |i, a| found[i] = Some(a))?;
-    Ok(found.into_iter().flatten().collect())
+    let mut found = Prefetched::default();
+    found.load(s, ids.iter().copied())?;
+    Ok(ids
+        .iter()
+        .filter_map(|&id| found.get(id).flatten())
+        .collect())
 }
 
 /// The transfers that exist among `ids`, in request order (missing or failed ids are skipped).
@@ -323,52 +327,61 @@ fn query_matches(
         && (f.code == 0 || f.code == code)
 }
 
-/// Walks `cf` (keyed by timestamp) within the filter's range, decoding each value and keeping
-/// the records `fields` says match, until the filter's limit.
-fn query_scan<T>(
-    s: &dyn KvRead,
-    cf: Cf,
-    f: &QueryFilter,
-    decode: impl Fn(&[u8]) -> Result<T, StoreError>,
-    fields: impl Fn(&T) -> (u128, u64, u32, u32, u16),
-) -> Result<Vec<T>, LedgerError> {
-    let (min, max, reverse) = check_query(f)?;
-    let mut out = Vec::new();
-    try_scan(
-        s,
-        cf,
-        &keys::ts_key(min),
-        &keys::ts_key(max),
-        reverse,
-        |_, v| -> Result<bool, StoreError> {
-            let r = decode(v)?;
-            let (ud128, ud64, ud32, ledger, code) = fields(&r);
-            if query_matches(f, ud128, ud64, ud32, ledger, code) {
-                out.push(r);
-            }
-            Ok(out.len() < f.limit as usize)
-        },
-    )?;
-    Ok(out)
-}
-
 /// Accounts matching every non-zero field of the filter, by creation timestamp. This walks the
 /// accounts created in the timestamp range; narrow the range to bound the work.
 pub fn query_accounts(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Account>, LedgerError> {
-    let load = |v: &[u8]| {
-        let id = keys::decode_id_value(v)?;
-        read_account(s, id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("indexed account {id} missing")))
-    };
-    query_scan(s, Cf::AccountsByTs, f, load, |a: &Account| {
-        (
-            a.user_data_128,
-            a.user_data_64,
-            a.user_data_32,
-            a.ledger,
-            a.code,
-        )
-    })
+    let (mut min, mut max, reverse) = check_query(f)?;
+    let limit = f.limit as usize;
+    // Accounts are read a chunk of ids at a time (one walk of the recent records and one
+    // batched read per chunk, not one each).
+    let chunk = limit.clamp(64, 1024);
+    let mut out = Vec::new();
+    let mut ids: Vec<(u64, u128)> = Vec::with_capacity(chunk);
+    let mut accounts = Prefetched::default();
+    loop {
+        ids.clear();
+        try_scan(
+            s,
+            Cf::AccountsByTs,
+            &keys::ts_key(min),
+            &keys::ts_key(max),
+            reverse,
+            |k, v| -> Result<bool, StoreError> {
+                ids.push((keys::decode_ts_key(k)?, keys::decode_id_value(v)?));
+                Ok(ids.len() < chunk)
+            },
+        )?;
+        accounts.load(s, ids.iter().map(|&(_, id)| id))?;
+        for &(_, id) in &ids {
+            let a = accounts
+                .get(id)
+                .flatten()
+                .ok_or_else(|| StoreError::Corrupt(format!("indexed account {id} missing")))?;
+            if query_matches(
+                f,
+                a.user_data_128,
+                a.user_data_64,
+                a.user_data_32,
+                a.ledger,
+                a.code,
+            ) {
+                out.push(a);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+        let next = match (ids.last(), ids.len() == chunk, reverse) {
+            (Some(&(last, _)), true, false) => last.checked_add(1).filter(|&n| n <= max),
+            (Some(&(last, _)), true, true) => last.checked_sub(1).filter(|&n| n >= min),
+            _ => None,
+        };
+        match (next, reverse) {
+            (Some(n), false) => min = n,
+            (Some(n), true) => max = n,
+            (None, _) => return Ok(out),
+        }
+    }
 }
 
 /// Transfers matching every non-zero field of the filter, by timestamp. This walks the transfers

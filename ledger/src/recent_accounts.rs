@@ -160,8 +160,8 @@ fn fold(
 /// The committed account `id`: its newest version in the `recent_accounts` records, else its
 /// `accounts` entry.
 pub(crate) fn read(s: &dyn KvRead, id: u128) -> Result<Option<Account>, StoreError> {
-    // Not `read_many` of one id: the executor reads accounts one at a time and must not
-    // allocate per event.
+    // Not a `Prefetched` of one id: this must not allocate (the executor's reads of accounts
+    // it did not read ahead, such as a pending transfer's, come here one at a time).
     let mut found = Ok(None);
     s.scan(
         Cf::RecentAccounts,
@@ -179,60 +179,6 @@ pub(crate) fn read(s: &dyn KvRead, id: u128) -> Result<Option<Account>, StoreErr
         })?;
     }
     found
-}
-
-/// Calls `found(i, account)` for every `ids[i]` that is a committed account (in no particular
-/// order): one walk of the `recent_accounts` records, newest first, then an `accounts` read for
-/// each id they do not hold.
-pub(crate) fn read_many(
-    s: &dyn KvRead,
-    ids: &[u128],
-    found: &mut dyn FnMut(usize, Account),
-) -> Result<(), StoreError> {
-    let mut resolved = vec![false; ids.len()];
-    let mut left = ids.len();
-    let mut visit = |v: &[u8]| -> Result<bool, StoreError> {
-        let record = keys::recent_accounts(v)?;
-        for (i, &id) in ids.iter().enumerate() {
-            if resolved[i] {
-                continue;
-            }
-            if let Some(a) = record.find(id)? {
-                resolved[i] = true;
-                left -= 1;
-                found(i, a);
-            }
-        }
-        Ok(left > 0)
-    };
-    let mut err = None;
-    s.scan(
-        Cf::RecentAccounts,
-        &keys::recent_accounts_key(0),
-        &keys::recent_accounts_key(u64::MAX),
-        true,
-        &mut |_, v| match visit(v) {
-            Ok(more) => more,
-            Err(e) => {
-                err = Some(e);
-                false
-            }
-        },
-    )?;
-    if let Some(e) = err {
-        return Err(e);
-    }
-    for (i, &id) in ids.iter().enumerate() {
-        if resolved[i] {
-            continue;
-        }
-        let mut out = Ok(());
-        s.get(Cf::Accounts, &keys::id_key(id), &mut |v| {
-            out = keys::decode_account(v).map(|a| found(i, a))
-        })?;
-        out?;
-    }
-    Ok(())
 }
 
 /// Committed accounts read ahead of a command: one walk of the `recent_accounts` records
