@@ -21,7 +21,9 @@
 //! - [`store`]: the storage trait, the write batch, the in-memory store, the state hash and the
 //!   storage conformance suite.
 //! - [`overlay`]: a write batch indexed by key, and reads as if it had been written.
-//! - `exec`, `ops/`: the executor and one module per operation; `ids`: the transfer-id index.
+//! - `exec`, `ops/`: the executor and one module per operation; `ids`: the transfer-id index;
+//!   `recent`, `recent_accounts`: the account index and the changed accounts of the last few
+//!   commands, one record per command, folded every 8th.
 //! - [`query`]: lookups and filtered reads.
 //!
 //! # Example
