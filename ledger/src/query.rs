@@ -8,7 +8,7 @@ use crate::keys::{self, IdRecord};
 use crate::ledger::LedgerError;
 use crate::recent;
 use crate::recent_accounts::Prefetched;
-use crate::store::{Cf, KvRead, StoreError};
+use crate::store::{try_scan, Cf, KvRead, StoreError};
 use crate::types::{
     Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, QueryFilter,
     QueryFilterFlags, Transfer, BATCH_MAX,
@@ -153,30 +153,6 @@ fn walk_account(
         walk_entries(s, account, (min, max - 1), Walk::Reverse, &mut step)?;
     }
     Ok(())
-}
-
-/// [`KvRead::scan`] with a visitor that can fail: `visit` returns whether to go on, and its
-/// first error ends the scan and is returned.
-pub(crate) fn try_scan<E>(
-    s: &dyn KvRead,
-    cf: Cf,
-    lo: &[u8],
-    hi: &[u8],
-    reverse: bool,
-    mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, E>,
-) -> Result<(), LedgerError>
-where
-    LedgerError: From<E>,
-{
-    let mut err = None;
-    s.scan(cf, lo, hi, reverse, &mut |k, v| match visit(k, v) {
-        Ok(more) => more,
-        Err(e) => {
-            err = Some(e);
-            false
-        }
-    })?;
-    err.map_or(Ok(()), |e| Err(e.into()))
 }
 
 /// Feeds `step` one packed run's `items` (decoded, so newest first), newest first or oldest

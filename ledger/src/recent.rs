@@ -11,7 +11,7 @@
 
 use crate::keys::{self, RecentRows, RECENT_FOLD};
 use crate::ledger::LedgerError;
-use crate::store::{Cf, KvRead, StoreError, WriteBatch};
+use crate::store::{try_scan, Cf, KvRead, StoreError, WriteBatch};
 
 /// Writes the account-index items of a command's created transfers, `(account, timestamp,
 /// side)` in any order: as one new `recent_index` record, or, when [`RECENT_FOLD`]` - 1`
@@ -40,26 +40,19 @@ pub(crate) fn encode(
         rows.push((account, newest, start..packed.len()));
     }
     let mut stored: Vec<[u8; 8]> = Vec::with_capacity(RECENT_FOLD);
-    let mut bad_key = false;
-    base.scan(
+    try_scan(
+        base,
         Cf::RecentIndex,
         &keys::ts_key(0),
         &keys::ts_key(u64::MAX),
         false,
-        &mut |k, _| match <[u8; 8]>::try_from(k) {
-            Ok(k) => {
-                stored.push(k);
-                true
-            }
-            Err(_) => {
-                bad_key = true;
-                false
-            }
+        |k, _| {
+            let key = <[u8; 8]>::try_from(k)
+                .map_err(|_| StoreError::Corrupt("recent_index: bad key".into()))?;
+            stored.push(key);
+            Ok::<_, StoreError>(true)
         },
     )?;
-    if bad_key {
-        return Err(StoreError::Corrupt("recent_index: bad key".into()));
-    }
     if stored.len() + 1 < RECENT_FOLD {
         let first = index.iter().map(|i| i.1).min().expect("not empty");
         value.clear();
@@ -162,7 +155,7 @@ pub(crate) fn walk(
 ) -> Result<bool, LedgerError> {
     let mut items = Vec::new();
     let mut go_on = true;
-    crate::query::try_scan(
+    try_scan(
         s,
         Cf::RecentIndex,
         &keys::ts_key(0),

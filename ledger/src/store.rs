@@ -120,6 +120,27 @@ pub trait KvRead {
     ) -> Result<(), StoreError>;
 }
 
+/// [`KvRead::scan`] with a visitor that can fail: `visit` returns whether to go on, and its
+/// first error ends the scan and is returned.
+pub(crate) fn try_scan<E: From<StoreError>>(
+    s: &dyn KvRead,
+    cf: Cf,
+    lo: &[u8],
+    hi: &[u8],
+    reverse: bool,
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, E>,
+) -> Result<(), E> {
+    let mut err = None;
+    s.scan(cf, lo, hi, reverse, &mut |k, v| match visit(k, v) {
+        Ok(more) => more,
+        Err(e) => {
+            err = Some(e);
+            false
+        }
+    })?;
+    err.map_or(Ok(()), Err)
+}
+
 /// A store that can also apply write batches atomically.
 pub trait KvStore: KvRead {
     /// Applies every operation of `batch`, in order, all or nothing.
