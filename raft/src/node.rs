@@ -161,6 +161,7 @@ impl RaftNode {
         let sm_opts = SmOptions {
             cluster_id: opts.net.cluster_id,
             rocks: opts.sm.rocks.clone().staggered(id),
+            ..opts.sm.clone()
         };
         let sm = while_closing(|| LedgerStateMachine::open(data_dir, &sm_opts)).await?;
         let state = sm.reader();

@@ -83,6 +83,10 @@ pub struct StartArgs {
     /// [default: 1000].
     #[arg(long, env = "TALLY_SNAPSHOT_KEEP_LOG")]
     pub snapshot_keep_log: Option<u64>,
+    /// Accounts kept in memory, about 200 bytes each when full; emptied when full, so size it
+    /// above the number of accounts in use [default: 1048576].
+    #[arg(long, env = "TALLY_ACCOUNT_CACHE")]
+    pub account_cache: Option<usize>,
     /// Testing only: dial peer ID at HOST:PORT instead of its membership address
     /// (`ID=HOST:PORT`, comma-separated); fault tests route each link through a proxy.
     #[arg(long, env = "TALLY_PEER_VIA", value_delimiter = ',', hide = true)]
@@ -116,6 +120,7 @@ struct FileConfig {
     clock_offset_ms: Option<i64>,
     snapshot_every: Option<u64>,
     snapshot_keep_log: Option<u64>,
+    account_cache: Option<usize>,
     peer_via: Option<Vec<String>>,
 }
 
@@ -148,6 +153,8 @@ pub struct Config {
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot.
     pub snapshot_keep_log: u64,
+    /// Accounts the ledger keeps in memory.
+    pub account_cache: usize,
     /// Testing only: per-peer dial addresses (see `--peer-via`).
     pub peer_via: BTreeMap<u64, String>,
     /// How often the leader checks for pending transfers due to expire.
@@ -301,6 +308,10 @@ impl StartArgs {
                 .snapshot_keep_log
                 .or(file.snapshot_keep_log)
                 .unwrap_or(1000),
+            account_cache: self
+                .account_cache
+                .or(file.account_cache)
+                .unwrap_or(tally_ledger::ACCOUNT_CACHE_DEFAULT),
         })
     }
 }
@@ -323,6 +334,7 @@ mod tests {
         assert_eq!(c.advertise, DEFAULT_LISTEN);
         assert!(c.peers.is_empty());
         assert_eq!(c.data_dir, Path::new("tally-data/node-1"));
+        assert_eq!(c.account_cache, tally_ledger::ACCOUNT_CACHE_DEFAULT);
     }
 
     #[test]
@@ -331,7 +343,7 @@ mod tests {
         let f = d.path().join("t.toml");
         std::fs::write(
             &f,
-            "node_id = 2\ncluster_id = \"0x2a\"\npeers = [\"1=127.0.0.1:7101\", \"2=127.0.0.1:7102\"]\nheartbeat_ms = 50\n",
+            "node_id = 2\ncluster_id = \"0x2a\"\npeers = [\"1=127.0.0.1:7101\", \"2=127.0.0.1:7102\"]\nheartbeat_ms = 50\naccount_cache = 5000\n",
         )
         .unwrap();
         let args = StartArgs {
@@ -341,6 +353,7 @@ mod tests {
         };
         let c = args.resolve().unwrap();
         assert_eq!(c.node_id, 2);
+        assert_eq!(c.account_cache, 5000);
         assert_eq!(c.cluster_id, Some(42));
         assert_eq!(c.listen.to_string(), "127.0.0.1:7102");
         assert_eq!(c.heartbeat_ms, 60);

@@ -216,6 +216,7 @@ fn node_options(config: &Config) -> NodeOptions {
         ..NodeOptions::default()
     };
     opts.net.peer_via = config.peer_via.clone();
+    opts.sm.account_cache = config.account_cache;
     opts
 }
 

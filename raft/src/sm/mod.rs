@@ -46,7 +46,7 @@ use crate::types::{Entry, Response, TypeConfig};
 use writer::{Slot, Writer};
 
 /// Options of the state machine.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SmOptions {
     /// The state store's options. Its durability is always [`Durability::NoWal`]: the Raft
     /// log is the write-ahead log.
@@ -55,6 +55,19 @@ pub struct SmOptions {
     /// installed or found on disk. [`crate::RaftNode`] sets it from
     /// [`crate::NetOptions::cluster_id`]; 0 is for tests only.
     pub cluster_id: u128,
+    /// Accounts the ledger keeps in memory ([`tally_ledger::AccountCache`]; about 200 bytes
+    /// each when full). Default [`tally_ledger::ACCOUNT_CACHE_DEFAULT`].
+    pub account_cache: usize,
+}
+
+impl Default for SmOptions {
+    fn default() -> Self {
+        Self {
+            rocks: RocksOptions::default(),
+            cluster_id: 0,
+            account_cache: tally_ledger::ACCOUNT_CACHE_DEFAULT,
+        }
+    }
 }
 
 /// State shared by the state machine and its snapshot builders.
@@ -108,7 +121,7 @@ impl LedgerStateMachine {
         let mut opts = opts.clone();
         opts.rocks.durability = Durability::NoWal;
         snapshot::recover(&state_dir)?;
-        let (ledger, applied) = snapshot::open_ledger(&state_dir, &opts.rocks)?;
+        let (ledger, applied) = snapshot::open_ledger(&state_dir, &opts)?;
         let snapshots = SnapshotStore::open(&snapshots_dir, opts.cluster_id, &applied)?;
         let read = Arc::new(RwLock::new(Some(ledger.store().reader())));
         let writer = Writer::spawn()?;
@@ -293,15 +306,11 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
             self.read.clone(),
             self.state_dir.clone(),
         );
-        let (rocks, snapshots, meta) = (
-            self.opts.rocks.clone(),
-            self.snapshots.clone(),
-            meta.clone(),
-        );
+        let (opts, snapshots, meta) = (self.opts.clone(), self.snapshots.clone(), meta.clone());
         // Links, copies, fsyncs and the reopen block: keep them off the async workers.
         tokio::task::spawn_blocking(move || {
             snapshot::install(
-                &shared, &read, &state_dir, &rocks, &snapshots, &meta, snapshot,
+                &shared, &read, &state_dir, &opts, &snapshots, &meta, snapshot,
             )
         })
         .await

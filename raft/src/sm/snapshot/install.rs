@@ -19,9 +19,9 @@ use tally_ledger::Ledger;
 
 use super::store::{link_or_copy, sync_dir, SnapshotData, SnapshotStore};
 use super::SnapshotMeta;
-use crate::rocks::{RocksOptions, RocksReader, RocksStore};
+use crate::rocks::{RocksReader, RocksStore};
 use crate::sm::applied::Applied;
-use crate::sm::{lock, ReadHandle, SharedRef};
+use crate::sm::{lock, ReadHandle, SharedRef, SmOptions};
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
@@ -33,7 +33,7 @@ pub(crate) fn install(
     shared: &SharedRef,
     read: &ReadHandle,
     state_dir: &Path,
-    opts: &RocksOptions,
+    opts: &SmOptions,
     snapshots: &SnapshotStore,
     meta: &SnapshotMeta,
     data: SnapshotData,
@@ -111,11 +111,11 @@ fn stage_state(data: &SnapshotData, new: &Path) -> io::Result<()> {
 /// Opens the ledger on the state store at `dir` and reads its applied position.
 pub(crate) fn open_ledger(
     dir: &Path,
-    opts: &RocksOptions,
+    opts: &SmOptions,
 ) -> io::Result<(Ledger<RocksStore>, Applied)> {
-    let store = RocksStore::open(dir, opts).map_err(io::Error::other)?;
+    let store = RocksStore::open(dir, &opts.rocks).map_err(io::Error::other)?;
     let applied = Applied::read(&store)?;
-    let ledger = Ledger::open(store).map_err(io::Error::other)?;
+    let ledger = Ledger::with_cache(store, opts.account_cache).map_err(io::Error::other)?;
     Ok((ledger, applied))
 }
 
