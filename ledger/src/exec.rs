@@ -139,7 +139,8 @@ pub(crate) struct Savepoint {
 /// The executor's working memory, kept between commands ([`crate::Ledger`] holds one) so each
 /// batch reuses the last one's allocations. Allocating the overlay afresh per batch (a few MB
 /// for 8,189 transfers) cost page faults: the kernel zeroing new pages was ~9% of the apply
-/// path (docs/benchmarks.md, session 7). Always empty between commands.
+/// path (docs/benchmarks.md, session 7). Empty between commands, except `changed`: the last
+/// command's changed accounts, which the [`crate::Ledger`] puts in its account cache.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     accounts: Journaled<u128, (Account, bool)>,
@@ -361,7 +362,7 @@ impl<'a> Exec<'a> {
         if let Some(known) = self.prefetched.get(id) {
             return Ok(known);
         }
-        read_account(self.base, id)
+        crate::recent_accounts::read(self.base, id)
     }
 
     pub(crate) fn put_account(&mut self, a: Account) {
@@ -578,10 +579,6 @@ pub fn read_applied(s: &dyn KvRead) -> Result<Option<Vec<u8>>, StoreError> {
         out = Some(v.to_vec())
     })?;
     Ok(out)
-}
-
-pub(crate) fn read_account(s: &dyn KvRead, id: u128) -> Result<Option<Account>, StoreError> {
-    crate::recent_accounts::read(s, id)
 }
 
 pub(crate) fn read_transfer_at(s: &dyn KvRead, ts: u64) -> Result<Option<Transfer>, StoreError> {

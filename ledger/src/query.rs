@@ -2,12 +2,12 @@
 //! queries by field. Results are ordered by timestamp; page by passing the last timestamp seen
 //! (plus or minus one) as the next filter's bound.
 
-use crate::exec::{read_account, read_transfer_at};
+use crate::exec::read_transfer_at;
 use crate::ids::read_id_record;
 use crate::keys::{self, IdRecord};
 use crate::ledger::LedgerError;
 use crate::recent;
-use crate::recent_accounts::Prefetched;
+use crate::recent_accounts::{self, Prefetched};
 use crate::store::{try_scan, Cf, KvRead, StoreError};
 use crate::types::{
     Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, QueryFilter,
@@ -235,7 +235,7 @@ pub fn get_account_balances(
     f: &AccountFilter,
 ) -> Result<Vec<AccountBalance>, LedgerError> {
     let (min, max, flags) = check_account_filter(f)?;
-    match read_account(s, f.account_id)? {
+    match recent_accounts::read(s, f.account_id)? {
         Some(a) if a.flags().contains(AccountFlags::HISTORY) => {}
         _ => return Ok(Vec::new()),
     }

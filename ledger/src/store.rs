@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 pub enum Cf {
     /// Small named values: format version, last timestamp, applied position.
     Meta = 0,
-    /// Account id -> account record.
+    /// Account id -> account record, as of the last fold that included it (newer versions
+    /// are in `RecentAccounts`).
     Accounts = 1,
     /// Account timestamp -> account id (creation order, for `query_accounts`).
     AccountsByTs = 2,
