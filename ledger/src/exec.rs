@@ -152,6 +152,7 @@ pub(crate) struct Scratch {
     ids: IdIndex,
     /// Buffers of [`Exec::encode`].
     index: Vec<(u128, u64, u8)>,
+    recent: crate::recent::Buffers,
     changed: Changed,
     value: Vec<u8>,
     prefetched: Prefetched,
@@ -195,6 +196,7 @@ pub(crate) struct Exec<'a> {
     prefetched: Prefetched,
     /// The rest of the [`Scratch`] this executor was made from.
     index: Vec<(u128, u64, u8)>,
+    recent: crate::recent::Buffers,
     changed: Changed,
     value: Vec<u8>,
 }
@@ -226,6 +228,7 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
+            recent,
             changed,
             value,
             prefetched,
@@ -246,6 +249,7 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
+            recent,
             changed,
             value,
             prefetched,
@@ -263,6 +267,7 @@ impl<'a> Exec<'a> {
             balances: self.balances,
             ids: self.ids,
             index: self.index,
+            recent: self.recent,
             changed: self.changed,
             value: self.value,
             prefetched: self.prefetched,
@@ -457,7 +462,13 @@ impl<'a> Exec<'a> {
             }
         }
         buckets.flush(out);
-        crate::recent::encode(self.base, &mut index, &mut self.value, out)?;
+        crate::recent::encode(
+            self.base,
+            &mut index,
+            &mut self.recent,
+            &mut self.value,
+            out,
+        )?;
         self.index = index;
         self.ids.encode(
             self.base,

@@ -12,6 +12,25 @@
 use crate::keys::{self, RecentRows, RECENT_FOLD};
 use crate::ledger::LedgerError;
 use crate::store::{try_scan, Cf, KvRead, StoreError, WriteBatch};
+use std::ops::Range;
+
+/// The working memory of [`encode`], kept between commands: its buffers grow to a command's
+/// size once (up to megabytes: fresh ones cost page faults every command, measured with perf).
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    /// This command's items, packed per account.
+    packed: Vec<u8>,
+    /// This command's rows: (account, newest timestamp, range of `packed`).
+    rows: Vec<(u128, u64, Range<usize>)>,
+    /// The stored records' values, one after another, while a fold merges them.
+    values: Vec<u8>,
+    /// Each stored record's range of `values`, newest first.
+    ranges: Vec<Range<usize>>,
+    /// An account's items, merged from every source.
+    items: Vec<(u64, u8)>,
+    /// One row's items, decoded.
+    decoded: Vec<(u64, u8)>,
+}
 
 /// Writes the account-index items of a command's created transfers, `(account, timestamp,
 /// side)` in any order: as one new `recent_index` record, or, when [`RECENT_FOLD`]` - 1`
@@ -20,6 +39,7 @@ use crate::store::{try_scan, Cf, KvRead, StoreError, WriteBatch};
 pub(crate) fn encode(
     base: &dyn KvRead,
     index: &mut [(u128, u64, u8)],
+    buf: &mut Buffers,
     value: &mut Vec<u8>,
     out: &mut WriteBatch,
 ) -> Result<(), StoreError> {
@@ -27,16 +47,13 @@ pub(crate) fn encode(
         return Ok(());
     }
     index.sort_unstable();
-    // This command's rows: (account, newest, range of `packed`).
-    let mut packed = Vec::new();
-    let mut rows = Vec::new();
+    let Buffers { packed, rows, .. } = buf;
+    packed.clear();
+    rows.clear();
     for run in index.chunk_by(|a, b| a.0 == b.0) {
         let (account, newest, _) = run[run.len() - 1];
         let start = packed.len();
-        keys::append_account_transfers(
-            run.iter().rev().map(|&(_, ts, side)| (ts, side)),
-            &mut packed,
-        );
+        keys::append_account_transfers(run.iter().rev().map(|&(_, ts, side)| (ts, side)), packed);
         rows.push((account, newest, start..packed.len()));
     }
     let mut stored: Vec<[u8; 8]> = Vec::with_capacity(RECENT_FOLD);
@@ -63,32 +80,42 @@ pub(crate) fn encode(
         out.put(Cf::RecentIndex, &keys::ts_key(first), value);
         return Ok(());
     }
-    fold(base, &stored, &rows, &packed, value, out)
+    fold(base, &stored, buf, value, out)
 }
 
 /// Writes one `account_transfers` entry per account of the stored records `stored` (oldest
-/// first) and this command's `rows`, and deletes the records: for each account, in account
-/// order, its items of every record, newest first.
+/// first) and this command's rows (in `buf`), and deletes the records: for each account, in
+/// account order, its items of every record, newest first.
 fn fold(
     base: &dyn KvRead,
     stored: &[[u8; 8]],
-    rows: &[(u128, u64, std::ops::Range<usize>)],
-    packed: &[u8],
+    buf: &mut Buffers,
     value: &mut Vec<u8>,
     out: &mut WriteBatch,
 ) -> Result<(), StoreError> {
+    let Buffers {
+        packed,
+        rows,
+        values,
+        ranges,
+        items,
+        decoded,
+    } = buf;
     // The stored records' values, kept for the merge (newest first, like the items).
-    let mut values: Vec<Vec<u8>> = Vec::with_capacity(stored.len());
+    values.clear();
+    ranges.clear();
     for key in stored.iter().rev() {
-        let mut v = None;
-        base.get(Cf::RecentIndex, key, &mut |b| v = Some(b.to_vec()))?;
-        values.push(v.ok_or_else(|| StoreError::Corrupt("recent_index: record vanished".into()))?);
+        let start = values.len();
+        if !base.get(Cf::RecentIndex, key, &mut |b| values.extend_from_slice(b))? {
+            return Err(StoreError::Corrupt("recent_index: record vanished".into()));
+        }
+        ranges.push(start..values.len());
         out.delete(Cf::RecentIndex, key);
     }
-    let records = values
+    let records = ranges
         .iter()
-        .map(|v| {
-            let rows = keys::recent_rows(v)?;
+        .map(|r| {
+            let rows = keys::recent_rows(&values[r.clone()])?;
             rows.check_order()?;
             Ok(rows)
         })
@@ -96,8 +123,6 @@ fn fold(
     // One cursor per record (newest first) plus this command's rows (newest of all).
     let mut at = vec![0usize; records.len()];
     let mut mine = 0usize;
-    let mut items: Vec<(u64, u8)> = Vec::new();
-    let mut decoded = Vec::new();
     loop {
         let next_mine = rows.get(mine).map(|r| r.0);
         let mut next = next_mine;
@@ -111,14 +136,14 @@ fn fold(
         items.clear();
         if next_mine == Some(account) {
             let (_, newest, range) = &rows[mine];
-            keys::decode_account_transfers(*newest, &packed[range.clone()], &mut items)?;
+            keys::decode_account_transfers(*newest, &packed[range.clone()], items)?;
             mine += 1;
         }
         for (r, i) in records.iter().zip(at.iter_mut()) {
             if *i < r.len() && r.row(*i)?.account == account {
                 let row = r.row(*i)?;
                 decoded.clear();
-                keys::decode_account_transfers(row.newest, row.packed, &mut decoded)
+                keys::decode_account_transfers(row.newest, row.packed, decoded)
                     .map_err(|_| StoreError::Corrupt("recent_index: bad items".into()))?;
                 if items
                     .last()
@@ -129,7 +154,7 @@ fn fold(
                         "recent_index: records overlap in time".into(),
                     ));
                 }
-                items.extend_from_slice(&decoded);
+                items.extend_from_slice(decoded);
                 *i += 1;
             }
         }
