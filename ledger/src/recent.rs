@@ -60,7 +60,7 @@ pub(crate) fn encode(
     try_scan(
         base,
         Cf::RecentIndex,
-        &keys::ts_key(0),
+        &floor(base)?,
         &keys::ts_key(u64::MAX),
         false,
         |k, _| {
@@ -80,7 +80,23 @@ pub(crate) fn encode(
         out.put(Cf::RecentIndex, &keys::ts_key(first), value);
         return Ok(());
     }
+    // Every later command's items, and so its record's key, come after this command's.
+    let newest = index.iter().map(|i| i.1).max().expect("not empty");
+    let next = newest
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Corrupt("recent_index: timestamp at its maximum".into()))?;
+    out.put(Cf::Meta, keys::META_RECENT_INDEX_FLOOR, &keys::ts_key(next));
     fold(base, &stored, buf, value, out)
+}
+
+/// The smallest key a stored `recent_index` record can have ([`keys::META_RECENT_INDEX_FLOOR`]).
+fn floor(s: &dyn KvRead) -> Result<[u8; 8], StoreError> {
+    let mut floor = Ok(keys::ts_key(0));
+    s.get(Cf::Meta, keys::META_RECENT_INDEX_FLOOR, &mut |v| {
+        floor = <[u8; 8]>::try_from(v)
+            .map_err(|_| StoreError::Corrupt("meta: bad recent_index floor".into()));
+    })?;
+    floor
 }
 
 /// Writes one `account_transfers` entry per account of the stored records `stored` (oldest
@@ -183,7 +199,7 @@ pub(crate) fn walk(
     try_scan(
         s,
         Cf::RecentIndex,
-        &keys::ts_key(0),
+        &floor(s)?,
         &keys::ts_key(u64::MAX),
         reverse,
         |_, v| -> Result<bool, LedgerError> {

@@ -749,6 +749,7 @@ fn history_pages_read_folded_and_recent_items_as_one_list() {
         assert_eq!(l.create_transfers(&batch, &ctx(at)).unwrap(), [R::Ok; 3]);
         mine.extend([(id, at), (id + 1, at + 1)]);
         id += 3;
+        recent_index_floor_holds(&l);
     }
     let all: Vec<u128> = mine.iter().map(|m| m.0).collect();
     for limit in [1, 2, 5, 7, 100] {
@@ -790,6 +791,35 @@ fn history_pages_read_folded_and_recent_items_as_one_list() {
     // Debits only: the first of each command's pair.
     let debits: Vec<u128> = all.iter().copied().step_by(2).collect();
     assert_eq!(transfers_of(&l, filter(1, AFF::DEBITS)), debits);
+}
+
+/// Reads of the `recent_index` records start at the floor in `meta`
+/// (`keys::META_RECENT_INDEX_FLOOR`), so it must sit at or below every stored record's key,
+/// and above every folded item (the newest of each `account_transfers` entry).
+fn recent_index_floor_holds(l: &L) {
+    use tally_ledger::keys;
+    use tally_ledger::store::{Cf, KvRead, KEY_MAX};
+    let s = l.store();
+    let mut floor = keys::ts_key(0);
+    s.get(Cf::Meta, keys::META_RECENT_INDEX_FLOOR, &mut |v| {
+        floor = v.try_into().expect("8 bytes")
+    })
+    .unwrap();
+    s.scan(Cf::RecentIndex, &[], &KEY_MAX, false, &mut |k, _| {
+        assert!(k >= &floor[..], "record {k:?} below the floor {floor:?}");
+        true
+    })
+    .unwrap();
+    let floor = u64::from_be_bytes(floor);
+    s.scan(Cf::AccountTransfers, &[], &KEY_MAX, false, &mut |k, _| {
+        let newest = keys::decode_account_ts_key(k).unwrap();
+        assert!(
+            newest < floor,
+            "folded item {newest} at or above the floor {floor}"
+        );
+        true
+    })
+    .unwrap();
 }
 
 /// Accounts changed by a command wait in a `recent_accounts` record until every
