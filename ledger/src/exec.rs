@@ -175,6 +175,11 @@ pub(crate) struct Exec<'a> {
     pub(crate) last_ts: u64,
     /// Whether this batch carries imported events (user-assigned timestamps).
     pub(crate) imported: bool,
+    /// The raised `meta` expiry floor, if the command raised it ([`crate::ops::expire`]);
+    /// written only if the command assigns a timestamp.
+    pub(crate) expiry_floor: Option<u64>,
+    /// `last_ts` as committed before this command.
+    committed_ts: u64,
     /// Accounts created or changed: value is (account, created in this batch).
     pub(crate) accounts: Journaled<u128, (Account, bool)>,
     /// Transfers created, by id.
@@ -241,6 +246,8 @@ impl<'a> Exec<'a> {
             now: ctx.timestamp,
             last_ts,
             imported: false,
+            expiry_floor: None,
+            committed_ts: last_ts,
             accounts,
             transfers,
             failed,
@@ -490,6 +497,12 @@ impl<'a> Exec<'a> {
                 &keys::account_ts_key(*id, *ts),
                 &keys::encode_balance(b),
             );
+        }
+        if let Some(floor) = self
+            .expiry_floor
+            .filter(|_| self.last_ts > self.committed_ts)
+        {
+            out.put(Cf::Meta, keys::META_EXPIRY_FLOOR, &floor.to_le_bytes());
         }
         out.put(
             Cf::Meta,

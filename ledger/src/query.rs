@@ -411,7 +411,7 @@ pub fn next_expiry(s: &dyn KvRead) -> Result<Option<u64>, LedgerError> {
     let mut bad = None;
     s.scan(
         Cf::Expiry,
-        &keys::expiry_key(0, 0),
+        &keys::expiry_key(crate::ops::expire::expiry_floor(s)?, 0),
         &keys::expiry_key(u64::MAX, u64::MAX),
         false,
         &mut |k, _| {

@@ -9,7 +9,7 @@
 use crate::exec::{read_transfer_at, Exec};
 use crate::keys;
 use crate::ops::create_transfer::{pending_accounts, release};
-use crate::store::{Cf, StoreError};
+use crate::store::{Cf, KvRead, StoreError};
 use crate::types::{PendingStatus, BATCH_MAX};
 
 /// Most pending transfers expired by one command; the rest wait for the next command.
@@ -18,11 +18,12 @@ pub const EXPIRE_MAX: usize = BATCH_MAX;
 /// Expires pending transfers due at or before the command's time. Returns how many.
 pub(crate) fn expire_due(x: &mut Exec<'_>) -> Result<usize, StoreError> {
     let due_by = x.now.max(x.last_ts + 1);
+    let floor = expiry_floor(x.base())?;
     let mut due = Vec::new();
     let mut bad = None;
     x.base().scan(
         Cf::Expiry,
-        &keys::expiry_key(0, 0),
+        &keys::expiry_key(floor, 0),
         &keys::expiry_key(due_by, u64::MAX),
         false,
         &mut |k, _| {
@@ -56,5 +57,29 @@ pub(crate) fn expire_due(x: &mut Exec<'_>) -> Result<usize, StoreError> {
         x.pending.insert(pending_ts, PendingStatus::Expired);
         x.unexpire.insert((at, pending_ts), ());
     }
+    // No entry is left below `due_by` + 1 when every due entry was expired (else below the last
+    // one expired: more may share its time). Nor will one be created there if this command
+    // assigns a timestamp, which is then at least `due_by`: a pending transfer expires after its
+    // own timestamp, and later ones are later. So the floor is written only then
+    // ([`Exec::encode`]), which also keeps a command that changes nothing from writing it.
+    let empty_below = match due.last() {
+        Some(&(at, _)) if due.len() == EXPIRE_MAX => at,
+        _ => due_by.saturating_add(1),
+    };
+    if empty_below > floor {
+        x.expiry_floor = Some(empty_below);
+    }
     Ok(due.len())
+}
+
+/// No `expiry` entry expires before this ([`keys::META_EXPIRY_FLOOR`]).
+pub(crate) fn expiry_floor(s: &dyn KvRead) -> Result<u64, StoreError> {
+    let mut floor = Ok(0);
+    s.get(Cf::Meta, keys::META_EXPIRY_FLOOR, &mut |v| {
+        floor = v
+            .try_into()
+            .map(u64::from_le_bytes)
+            .map_err(|_| StoreError::Corrupt("meta: bad expiry floor".into()));
+    })?;
+    floor
 }

@@ -400,6 +400,7 @@ impl Harness {
             assert_eq!(real, model, "transfers after command #{n}");
         }
         check_invariants(&accounts);
+        check_expiry_floor(store, n);
     }
 
     /// Replicas fed the same log end byte-identical: one through `Ledger::apply` with a tiny
@@ -531,6 +532,29 @@ fn add_wide(sum: &mut (u32, u128), v: u128) {
 }
 
 /// Money is conserved per ledger, and no account breaks its limit.
+/// The scan for due pending transfers starts at `meta` `expiry_floor`: no `expiry` entry may
+/// lie below it, or its transfer would never expire.
+fn check_expiry_floor(store: &MemStore, n: usize) {
+    use tally_ledger::keys;
+    use tally_ledger::store::{Cf, KvRead, KEY_MAX};
+    let mut floor = 0u64;
+    store
+        .get(Cf::Meta, keys::META_EXPIRY_FLOOR, &mut |v| {
+            floor = u64::from_le_bytes(v.try_into().expect("8 bytes"))
+        })
+        .unwrap();
+    store
+        .scan(Cf::Expiry, &[], &KEY_MAX, false, &mut |k, _| {
+            let (at, _) = keys::decode_expiry_key(k).unwrap();
+            assert!(
+                at >= floor,
+                "expiry entry at {at} below the floor {floor} after command #{n}"
+            );
+            true
+        })
+        .unwrap();
+}
+
 fn check_invariants(accounts: &[Account]) {
     let mut sums: BTreeMap<u32, [(u32, u128); 4]> = BTreeMap::new();
     for a in accounts {
