@@ -41,8 +41,9 @@ pub const META_RECENT_INDEX_FLOOR: &[u8] = b"recent_index_floor";
 /// `meta` key: no `expiry` entry expires before this time (u64 LE, ns of ledger time; absent =
 /// 0). Every expired or resolved entry is deleted, and its tombstone stays below the live ones
 /// until compaction drops it; the scan for due entries, run by every command, starts here to
-/// skip them. Raised by the command that expires what is due: below both the time it scanned up
-/// to and the next timestamp (a pending transfer created later expires after its own timestamp).
+/// skip them. Raised by a command that assigns a timestamp, to just past the time its scan
+/// covered (to the last entry it expired, if it hit [`crate::EXPIRE_MAX`]): a
+/// pending transfer created later expires after its own, later, timestamp.
 pub const META_EXPIRY_FLOOR: &[u8] = b"expiry_floor";
 /// `meta` key: the caller's applied position (opaque bytes, e.g. a Raft log id), written in the
 /// same atomic batch as the state it describes. Excluded from the state hash.
