@@ -586,12 +586,16 @@ pub(crate) enum IdState {
 
 /// Reads the last assigned timestamp (0 for an empty ledger).
 pub fn read_last_timestamp(s: &dyn KvRead) -> Result<u64, StoreError> {
+    read_meta_u64(s, keys::META_LAST_TIMESTAMP)
+}
+
+/// Reads a `meta` value stored as a u64 LE (0 when absent); any other length is corrupt.
+pub(crate) fn read_meta_u64(s: &dyn KvRead, key: &[u8]) -> Result<u64, StoreError> {
     let mut out = Ok(0);
-    s.get(Cf::Meta, keys::META_LAST_TIMESTAMP, &mut |v| {
-        out = v
-            .try_into()
-            .map(u64::from_le_bytes)
-            .map_err(|_| StoreError::Corrupt("meta last_timestamp".into()))
+    s.get(Cf::Meta, key, &mut |v| {
+        out = v.try_into().map(u64::from_le_bytes).map_err(|_| {
+            StoreError::Corrupt(format!("meta {}: bad value", String::from_utf8_lossy(key)))
+        })
     })?;
     out
 }

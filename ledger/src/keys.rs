@@ -32,8 +32,8 @@ pub const META_LAST_TIMESTAMP: &[u8] = b"last_timestamp";
 /// `meta` key: how many `recent_accounts` records are stored (u64 LE; absent = 0). They are
 /// numbered from 0, so this is also the next record's number.
 pub const META_RECENT_ACCOUNTS: &[u8] = b"recent_accounts";
-/// `meta` key: the smallest key a stored `recent_index` record can have (a [`ts_key`]; absent
-/// = `ts_key(0)`): the timestamp after the newest item of the last fold. The records are keyed
+/// `meta` key: the smallest timestamp a stored `recent_index` record's key can have (u64 LE;
+/// absent = 0): the timestamp after the newest item of the last fold. The records are keyed
 /// by time and deleted at each fold, so their tombstones pile up below the live ones until
 /// compaction drops them; reads of the records and their count start here to skip them.
 /// Rewritten at every fold, from the command, so every replica writes the same.

@@ -9,6 +9,7 @@
 //! in the store, written in the command's own batch, so crash replay, snapshots, replicas and
 //! readers need nothing new: a reader reads the folded entries and the records newer than them.
 
+use crate::exec::read_meta_u64;
 use crate::keys::{self, RecentRows, RECENT_FOLD};
 use crate::ledger::LedgerError;
 use crate::store::{try_scan, Cf, KvRead, StoreError, WriteBatch};
@@ -85,18 +86,13 @@ pub(crate) fn encode(
     let next = newest
         .checked_add(1)
         .ok_or_else(|| StoreError::Corrupt("recent_index: timestamp at its maximum".into()))?;
-    out.put(Cf::Meta, keys::META_RECENT_INDEX_FLOOR, &keys::ts_key(next));
+    out.put(Cf::Meta, keys::META_RECENT_INDEX_FLOOR, &next.to_le_bytes());
     fold(base, &stored, buf, value, out)
 }
 
 /// The smallest key a stored `recent_index` record can have ([`keys::META_RECENT_INDEX_FLOOR`]).
 fn floor(s: &dyn KvRead) -> Result<[u8; 8], StoreError> {
-    let mut floor = Ok(keys::ts_key(0));
-    s.get(Cf::Meta, keys::META_RECENT_INDEX_FLOOR, &mut |v| {
-        floor = <[u8; 8]>::try_from(v)
-            .map_err(|_| StoreError::Corrupt("meta: bad recent_index floor".into()));
-    })?;
-    floor
+    read_meta_u64(s, keys::META_RECENT_INDEX_FLOOR).map(keys::ts_key)
 }
 
 /// Writes one `account_transfers` entry per account of the stored records `stored` (oldest

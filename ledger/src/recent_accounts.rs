@@ -10,6 +10,7 @@
 //! in the command's own batch, so crash replay, snapshots and replicas need nothing new; a
 //! reader of an account reads the records, newest first, before `accounts`.
 
+use crate::exec::read_meta_u64;
 use crate::keys::{self, RecentAccounts, ACCOUNT_FOLD, ACCOUNT_SIZE};
 use crate::store::{try_scan, Cf, KvRead, StoreError, WriteBatch};
 use crate::types::Account;
@@ -63,19 +64,12 @@ pub(crate) fn encode(
     }
     // The count, rather than a scan of the records' keys: a scan reads their values, up to
     // seven of a megabyte or two each (measured: a tenth of the apply thread).
-    let mut stored = None;
-    base.get(Cf::Meta, keys::META_RECENT_ACCOUNTS, &mut |v| {
-        stored = Some(v.try_into().map(u64::from_le_bytes))
-    })?;
-    let stored = match stored {
-        None => 0,
-        Some(Ok(n)) if n < ACCOUNT_FOLD as u64 => n,
-        Some(_) => {
-            return Err(StoreError::Corrupt(
-                "meta: bad recent_accounts count".into(),
-            ))
-        }
-    };
+    let stored = read_meta_u64(base, keys::META_RECENT_ACCOUNTS)?;
+    if stored >= ACCOUNT_FOLD as u64 {
+        return Err(StoreError::Corrupt(
+            "meta: bad recent_accounts count".into(),
+        ));
+    }
     if stored + 1 < ACCOUNT_FOLD as u64 {
         value.clear();
         value.reserve(changed.order.len() * ACCOUNT_SIZE);

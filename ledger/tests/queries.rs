@@ -800,17 +800,19 @@ fn recent_index_floor_holds(l: &L) {
     use tally_ledger::keys;
     use tally_ledger::store::{Cf, KvRead, KEY_MAX};
     let s = l.store();
-    let mut floor = keys::ts_key(0);
+    let mut floor = 0;
     s.get(Cf::Meta, keys::META_RECENT_INDEX_FLOOR, &mut |v| {
-        floor = v.try_into().expect("8 bytes")
+        floor = u64::from_le_bytes(v.try_into().expect("8 bytes"))
     })
     .unwrap();
     s.scan(Cf::RecentIndex, &[], &KEY_MAX, false, &mut |k, _| {
-        assert!(k >= &floor[..], "record {k:?} below the floor {floor:?}");
+        assert!(
+            k >= &keys::ts_key(floor)[..],
+            "record {k:?} below the floor {floor}"
+        );
         true
     })
     .unwrap();
-    let floor = u64::from_be_bytes(floor);
     s.scan(Cf::AccountTransfers, &[], &KEY_MAX, false, &mut |k, _| {
         let newest = keys::decode_account_ts_key(k).unwrap();
         assert!(

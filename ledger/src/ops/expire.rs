@@ -6,7 +6,7 @@
 //! itself (`pending_transfer_expired`), so the bound below changes only when the reservation is
 //! released, never an outcome.
 
-use crate::exec::{read_transfer_at, Exec};
+use crate::exec::{read_meta_u64, read_transfer_at, Exec};
 use crate::keys;
 use crate::ops::create_transfer::{pending_accounts, release};
 use crate::store::{Cf, KvRead, StoreError};
@@ -74,12 +74,5 @@ pub(crate) fn expire_due(x: &mut Exec<'_>) -> Result<usize, StoreError> {
 
 /// No `expiry` entry expires before this ([`keys::META_EXPIRY_FLOOR`]).
 pub(crate) fn expiry_floor(s: &dyn KvRead) -> Result<u64, StoreError> {
-    let mut floor = Ok(0);
-    s.get(Cf::Meta, keys::META_EXPIRY_FLOOR, &mut |v| {
-        floor = v
-            .try_into()
-            .map(u64::from_le_bytes)
-            .map_err(|_| StoreError::Corrupt("meta: bad expiry floor".into()));
-    })?;
-    floor
+    read_meta_u64(s, keys::META_EXPIRY_FLOOR)
 }
