@@ -6,9 +6,9 @@ use tally_proto::v1;
 use tokio::time::Instant;
 
 use crate::batcher::{Batcher, SendBatch};
-use crate::cluster::{Cluster, Op, Target};
 use crate::filter::BATCH_MAX;
 use crate::flags::{AccountFlags, TransferFlags};
+use crate::transport::{Op, Target, Transport};
 use crate::{
     Account, AccountBalance, AccountFilter, ClientOptions, CreateAccountResult,
     CreateTransferResult, Error, QueryFilter, ReadConsistency, Transfer,
@@ -29,7 +29,7 @@ pub struct Client {
 /// What all clones of a client share.
 #[derive(Debug)]
 struct Shared {
-    cluster: Arc<Cluster>,
+    transport: Arc<Transport>,
     /// Started on first use of `create_account`.
     accounts: OnceLock<Batcher<v1::Account, CreateAccountResult>>,
     /// Started on first use of `create_transfer`.
@@ -55,9 +55,9 @@ impl Client {
         S: AsRef<str>,
     {
         let consistency = options.read_consistency;
-        let cluster = Arc::new(Cluster::new(addresses, options)?);
+        let transport = Arc::new(Transport::new(addresses, options)?);
         let shared = Arc::new(Shared {
-            cluster,
+            transport,
             accounts: OnceLock::new(),
             transfers: OnceLock::new(),
         });
@@ -82,7 +82,7 @@ impl Client {
 
     /// The node the client believes leads (`http://host:port`), if it has learned one.
     pub fn leader(&self) -> Option<String> {
-        self.shared.cluster.leader()
+        self.shared.transport.leader()
     }
 
     /// Creates accounts, as one request (all or nothing per linked chain); one result per
@@ -93,7 +93,7 @@ impl Client {
     ) -> Result<Vec<CreateAccountResult>, Error> {
         check_len("accounts", accounts.len())?;
         let accounts = accounts.iter().map(v1::Account::from).collect();
-        send_accounts(&self.shared.cluster, accounts, self.deadline()).await
+        send_accounts(&self.shared.transport, accounts, self.deadline()).await
     }
 
     /// Creates transfers, as one request; one result per event, in order. At most 8189
@@ -104,7 +104,7 @@ impl Client {
     ) -> Result<Vec<CreateTransferResult>, Error> {
         check_len("transfers", transfers.len())?;
         let transfers = transfers.iter().map(v1::Transfer::from).collect();
-        send_transfers(&self.shared.cluster, transfers, self.deadline()).await
+        send_transfers(&self.shared.transport, transfers, self.deadline()).await
     }
 
     /// Creates one account, batched with concurrent calls (see [`ClientOptions::linger`]).
@@ -116,13 +116,13 @@ impl Client {
             return Ok(CreateAccountResult::LinkedEventChainOpen);
         }
         let batcher = self.shared.accounts.get_or_init(|| {
-            let cluster = self.shared.cluster.clone();
+            let transport = self.shared.transport.clone();
             let send: SendBatch<v1::Account, CreateAccountResult> =
                 Arc::new(move |accounts, deadline| {
-                    let cluster = cluster.clone();
-                    Box::pin(async move { send_accounts(&cluster, accounts, deadline).await })
+                    let transport = transport.clone();
+                    Box::pin(async move { send_accounts(&transport, accounts, deadline).await })
                 });
-            Batcher::spawn(send, &self.shared.cluster.options)
+            Batcher::spawn(send, &self.shared.transport.options)
         });
         batcher.submit(v1::Account::from(&account)).await
     }
@@ -136,13 +136,13 @@ impl Client {
             return Ok(CreateTransferResult::LinkedEventChainOpen);
         }
         let batcher = self.shared.transfers.get_or_init(|| {
-            let cluster = self.shared.cluster.clone();
+            let transport = self.shared.transport.clone();
             let send: SendBatch<v1::Transfer, CreateTransferResult> =
                 Arc::new(move |transfers, deadline| {
-                    let cluster = cluster.clone();
-                    Box::pin(async move { send_transfers(&cluster, transfers, deadline).await })
+                    let transport = transport.clone();
+                    Box::pin(async move { send_transfers(&transport, transfers, deadline).await })
                 });
-            Batcher::spawn(send, &self.shared.cluster.options)
+            Batcher::spawn(send, &self.shared.transport.options)
         });
         batcher.submit(v1::Transfer::from(&transfer)).await
     }
@@ -259,7 +259,7 @@ impl Client {
     }
 
     fn deadline(&self) -> Instant {
-        Instant::now() + self.shared.cluster.options.request_timeout
+        Instant::now() + self.shared.transport.options.request_timeout
     }
 
     fn wire_consistency(&self) -> i32 {
@@ -282,7 +282,7 @@ impl Client {
             write: false,
         };
         self.shared
-            .cluster
+            .transport
             .call(op, self.deadline(), request, rpc)
             .await
     }
@@ -307,7 +307,7 @@ fn check_len(what: &str, len: usize) -> Result<(), Error> {
 
 /// Sends one `CreateAccounts` request (shared by the direct call and the batcher).
 async fn send_accounts(
-    cluster: &Cluster,
+    transport: &Transport,
     accounts: Vec<v1::Account>,
     deadline: Instant,
 ) -> Result<Vec<CreateAccountResult>, Error> {
@@ -316,7 +316,7 @@ async fn send_accounts(
     }
     let count = accounts.len();
     let request = v1::CreateAccountsRequest { accounts };
-    let reply = cluster
+    let reply = transport
         .call(WRITE, deadline, request, |mut c, r| async move {
             c.create_accounts(r).await
         })
@@ -326,7 +326,7 @@ async fn send_accounts(
 
 /// Sends one `CreateTransfers` request (shared by the direct call and the batcher).
 async fn send_transfers(
-    cluster: &Cluster,
+    transport: &Transport,
     transfers: Vec<v1::Transfer>,
     deadline: Instant,
 ) -> Result<Vec<CreateTransferResult>, Error> {
@@ -335,7 +335,7 @@ async fn send_transfers(
     }
     let count = transfers.len();
     let request = v1::CreateTransfersRequest { transfers };
-    let reply = cluster
+    let reply = transport
         .call(WRITE, deadline, request, |mut c, r| async move {
             c.create_transfers(r).await
         })

@@ -18,7 +18,7 @@
 //! - [`client`](Client): the typed API, one method per RPC, plus single-event
 //!   [`Client::create_transfer`] / [`Client::create_account`], which the batcher packs with
 //!   concurrent calls into one request.
-//! - `cluster`: channels per node, the known leader, the retry loop and how each gRPC status is
+//! - `transport`: channels per node, the known leader, the retry loop and how each gRPC status is
 //!   judged. `batcher`: the bounded queue and background task behind single-event calls.
 //! - [`Account`], [`Transfer`], [`AccountBalance`], [`AccountFilter`], [`QueryFilter`] and
 //!   their flag sets: plain `u128` fields, converted to and from `tally_proto::v1`.
@@ -79,7 +79,6 @@ mod amount;
 mod batcher;
 mod chain;
 mod client;
-mod cluster;
 mod error;
 mod filter;
 mod flags;
@@ -87,13 +86,13 @@ mod ids;
 mod options;
 pub mod results;
 mod transfer;
+mod transport;
 
 pub use account::{Account, AccountBalance};
 pub use admin::{admin_client, node_status};
 pub use amount::{AmountError, Currencies, Currency, Scale};
 pub use chain::{Linkable, LinkedChain};
 pub use client::Client;
-pub use cluster::{LEADER_ADDR_KEY, LEADER_ID_KEY, NOT_APPLIED_KEY, RETRY_AFTER_KEY};
 pub use error::Error;
 pub use filter::{AccountFilter, QueryFilter, ReadConsistency, BATCH_MAX};
 pub use flags::{AccountFilterFlags, AccountFlags, QueryFilterFlags, TransferFlags};
@@ -103,3 +102,4 @@ pub use results::{CreateAccountResult, CreateTransferResult};
 /// The `Decimal` type the amount helpers take and return.
 pub use rust_decimal::Decimal;
 pub use transfer::{PostAmount, Transfer, AMOUNT_MAX};
+pub use transport::{LEADER_ADDR_KEY, LEADER_ID_KEY, NOT_APPLIED_KEY, RETRY_AFTER_KEY};

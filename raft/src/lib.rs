@@ -12,17 +12,17 @@
 //!   and the leader's time), [`Response`], [`TallyNode`], [`NodeId`].
 //! - [`codec`]: the command's byte layout inside an entry, and postcard for openraft's types.
 //! - [`log`]: [`LogStore`], the Raft log on its own RocksDB, with group-commit fsync.
-//! - [`sm`]: [`LedgerStateMachine`], openraft's state machine over `Ledger<RocksStore>` without
-//!   a RocksDB WAL: one ledger write per entry, carrying the applied log id and membership
-//!   ([`sm::applied`]), so a crash leaves an exact prefix that the log replays. Snapshots
-//!   ([`sm::snapshot`]) are RocksDB checkpoints in directories with a checksummed manifest,
-//!   kept on disk across restarts.
+//! - [`state_machine`]: [`LedgerStateMachine`], openraft's state machine over
+//!   `Ledger<RocksStore>` without a RocksDB WAL: one ledger write per entry, carrying the applied
+//!   log id and membership ([`state_machine::applied`]), so a crash leaves an exact prefix that
+//!   the log replays. Snapshots ([`state_machine::snapshot`]) are RocksDB checkpoints in
+//!   directories with a checksummed manifest, kept on disk across restarts.
 //! - [`net`]: the Raft transport over gRPC (`tally.v1.Raft`): [`net::RaftNetwork`] sends,
 //!   [`net::RaftService`] receives; snapshots are streamed file by file, and every call carries
 //!   the cluster id ([`NetOptions::cluster_id`]).
-//! - [`node`]: [`RaftNode`], a node put together: stores under one data directory, openraft's
+//! - [`raft_node`]: [`RaftNode`], a node put together: stores under one data directory, openraft's
 //!   [`Raft`] and its gRPC server.
-//! - [`api`]: what the server asks of a [`RaftNode`] (propose, read barrier, status,
+//! - [`consensus`]: what the server asks of a [`RaftNode`] (propose, read barrier, status,
 //!   membership, leadership), with openraft's errors and metrics translated to ours.
 //!
 //! # Boundary
@@ -50,19 +50,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod api;
 pub mod codec;
+pub mod consensus;
 pub mod log;
 pub mod net;
-pub mod node;
+pub mod raft_node;
 pub mod rocks;
-pub mod sm;
+pub mod state_machine;
 pub mod types;
 
-pub use api::{LeaderHint, Member, NodeStatus, ProposeError, Role};
+pub use consensus::{LeaderHint, Member, NodeStatus, ProposeError, Role};
 pub use log::{LogError, LogOptions, LogStore};
 pub use net::NetOptions;
-pub use node::{NodeError, NodeOptions, Raft, RaftNode};
+pub use raft_node::{NodeError, NodeOptions, Raft, RaftNode};
 pub use rocks::{Durability, RocksOptions, RocksReader, RocksStore};
-pub use sm::{LedgerStateMachine, SmOptions, StateReader};
+pub use state_machine::{LedgerStateMachine, StateMachineOptions, StateReader};
 pub use types::{NodeId, Rejection, Request, Response, TallyNode, TypeConfig};

@@ -60,7 +60,7 @@ impl RocksOptions {
     /// compact, at the same instants: a majority is slow at once and so is every commit, and
     /// replicas sharing a machine (a test cluster) stack their compaction bursts on the same
     /// cores. Memtables of different sizes drift their flushes and compactions apart.
-    /// Measured (docs/benchmarks.md, session 8): a 3-node cluster on one machine, batch p99
+    /// Measured (docs/benchmarks.md): a 3-node cluster on one machine, batch p99
     /// 81.6 ms mean over eight runs against 87.1 ms.
     pub fn staggered(mut self, node_id: u64) -> Self {
         self.write_buffer_bytes = stagger(self.write_buffer_bytes, node_id);
@@ -116,8 +116,8 @@ impl RocksStore {
         // one: with `atomic_flush` every family gets an L0 file at each flush, and the small
         // ones (`transfers`, `transfer_ids`) reached RocksDB's 20-file write slowdown while the
         // only compaction was busy rewriting `accounts` (apply bench, 1M accounts uniform:
-        // batches of 240-270 ms, writes delayed to 16 MiB/s). Measured (docs/benchmarks.md,
-        // session 10): that case's p99 269 -> 82 ms; three nodes, eight pairs, +3% transfers/s.
+        // batches of 240-270 ms, writes delayed to 16 MiB/s). Measured (docs/benchmarks.md):
+        // that case's p99 269 -> 82 ms; three nodes, eight pairs, +3% transfers/s.
         db_opts.set_max_background_jobs(4);
         let cfs = Cf::ALL
             .iter()
@@ -307,7 +307,7 @@ fn cf_options(cf: Cf, opts: &RocksOptions, cache: &Cache) -> Result<Options, Sto
     o.set_compression_type(match cf {
         // Records that live a few commands (deleted at the next fold): flushes that compress
         // them spend CPU on every replica at once for bytes that are soon gone. Measured
-        // (docs/benchmarks.md, session 11): three nodes 2M, five pairs, mean 211k -> 221k/s,
+        // (docs/benchmarks.md): three nodes 2M, five pairs, mean 211k -> 221k/s,
         // batch p99 mean 95 -> 69 ms; the apply bench did not change.
         Cf::RecentIndex | Cf::RecentAccounts => DBCompressionType::None,
         _ => DBCompressionType::Lz4,
@@ -329,8 +329,8 @@ fn cf_options(cf: Cf, opts: &RocksOptions, cache: &Cache) -> Result<Options, Sto
         // L0 file, and with a million accounts each of those spans the whole key space, so
         // every L0 -> L1 compaction rewrote all of L1 to merge a few thousand accounts. Reads
         // barely notice more L0 files: the executor reads accounts through its cache, and a
-        // point read skips most files by their bloom filters. Measured (docs/benchmarks.md,
-        // session 11): apply bench, 3M transfers, 1M hot 605k -> 710k/s, 1M uniform 259k ->
+        // point read skips most files by their bloom filters. Measured (docs/benchmarks.md):
+        // apply bench, 3M transfers, 1M hot 605k -> 710k/s, 1M uniform 259k ->
         // 295k/s, 10k rows unchanged; three nodes with 1M accounts, two pairs, 71k-73k ->
         // 79k-85k/s, p99 255-265 -> 227-231 ms.
         o.set_level_zero_file_num_compaction_trigger(16);
@@ -356,7 +356,7 @@ fn cf_options(cf: Cf, opts: &RocksOptions, cache: &Cache) -> Result<Options, Sto
     // the skiplist from its top level each time. With an insert hint (one per memtable here:
     // the prefix of every key is the empty prefix) RocksDB starts from the previous insert's
     // position and fixes only the levels that no longer bracket the key, which for keys in
-    // order is a few of the lowest. Measured (docs/benchmarks.md, session 7): apply bench +2-12%,
+    // order is a few of the lowest. Measured (docs/benchmarks.md): apply bench +2-12%,
     // one node's CPU per transfer -6%. Not in the C API, hence the options string.
     o.get_options_from_string("memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.0")
         .map_err(backend)

@@ -8,20 +8,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use openraft::async_runtime::watch::WatchReceiver;
 use tally_ledger::{Account, Command, CreateAccountResult, CreateTransferResult, Transfer};
-use tally_raft::{NodeId, NodeOptions, RaftNode, Request, Response, RocksOptions, SmOptions};
+use tally_raft::{
+    NodeId, NodeOptions, RaftNode, Request, Response, RocksOptions, StateMachineOptions,
+};
 
 const BOUND: Duration = Duration::from_secs(20);
 const ACCOUNTS: u128 = 8;
 
 fn options() -> NodeOptions {
     NodeOptions {
-        sm: SmOptions {
+        sm: StateMachineOptions {
             rocks: RocksOptions {
                 block_cache_bytes: 1 << 20,
                 write_buffer_bytes: 1 << 20,
                 ..RocksOptions::default()
             },
-            ..SmOptions::default()
+            ..StateMachineOptions::default()
         },
         ..NodeOptions::default()
     }

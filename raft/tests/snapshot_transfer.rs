@@ -14,9 +14,9 @@ use tally_proto::v1;
 use tally_proto::v1::raft_client::RaftClient;
 use tally_proto::v1::snapshot_chunk::Chunk;
 use tally_raft::net::CLUSTER_ID_KEY;
-use tally_raft::sm::Snapshot;
+use tally_raft::state_machine::Snapshot;
 use tally_raft::types::Vote;
-use tally_raft::{NodeOptions, RaftNode, Request, RocksOptions, SmOptions};
+use tally_raft::{NodeOptions, RaftNode, Request, RocksOptions, StateMachineOptions};
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
@@ -26,13 +26,13 @@ const OTHER: u128 = 0x0bad_0000_0000_0000_0000_0000_0000_0001;
 
 fn options(cluster_id: u128) -> NodeOptions {
     let mut opts = NodeOptions {
-        sm: SmOptions {
+        sm: StateMachineOptions {
             rocks: RocksOptions {
                 block_cache_bytes: 1 << 20,
                 write_buffer_bytes: 1 << 20,
                 ..RocksOptions::default()
             },
-            ..SmOptions::default()
+            ..StateMachineOptions::default()
         },
         ..NodeOptions::default()
     };
@@ -256,7 +256,7 @@ async fn corrupted() {
         n2.state().state_hash().unwrap(),
         n1.state().state_hash().unwrap()
     );
-    let name = tally_raft::sm::snapshot::store::snapshot_name(&snap.meta);
+    let name = tally_raft::state_machine::snapshot::store::snapshot_name(&snap.meta);
     assert_eq!(snapshot_dirs(dirs[1].path()), vec![name]);
 
     shutdown(n1).await;

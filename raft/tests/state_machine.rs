@@ -17,7 +17,7 @@ use tally_ledger::{Account, Command, Transfer, TransferFlags, BATCH_MAX};
 use tally_raft::codec::from_bytes;
 use tally_raft::{
     LedgerStateMachine, LogOptions, LogStore, Rejection, Request, Response, RocksOptions,
-    SmOptions, TallyNode, TypeConfig,
+    StateMachineOptions, TallyNode, TypeConfig,
 };
 
 type C = TypeConfig;
@@ -43,14 +43,14 @@ impl StoreBuilder<C, LogStore, LedgerStateMachine, tempfile::TempDir> for Builde
 }
 
 /// Small caches: the suite opens about fifty stores.
-fn small() -> SmOptions {
-    SmOptions {
+fn small() -> StateMachineOptions {
+    StateMachineOptions {
         rocks: RocksOptions {
             block_cache_bytes: 1 << 20,
             write_buffer_bytes: 1 << 20,
             ..RocksOptions::default()
         },
-        ..SmOptions::default()
+        ..StateMachineOptions::default()
     }
 }
 
@@ -306,13 +306,13 @@ const CHILD_BUFFER: &str = "TALLY_SM_CRASH_BUFFER";
 /// Index of the last entry in the crash test's log; all of them are committed.
 const COMMITTED: u64 = 59;
 
-fn crash_opts(write_buffer_bytes: usize) -> SmOptions {
-    SmOptions {
+fn crash_opts(write_buffer_bytes: usize) -> StateMachineOptions {
+    StateMachineOptions {
         rocks: RocksOptions {
             write_buffer_bytes,
             ..small().rocks
         },
-        ..SmOptions::default()
+        ..StateMachineOptions::default()
     }
 }
 
@@ -424,7 +424,7 @@ async fn kill_9_then_replay_rebuilds_the_same_state() {
 
 // ---- snapshots on disk --------------------------------------------------------------------------
 
-async fn build(sm: &mut LedgerStateMachine) -> tally_raft::sm::Snapshot {
+async fn build(sm: &mut LedgerStateMachine) -> tally_raft::state_machine::Snapshot {
     use openraft::storage::RaftSnapshotBuilder;
     sm.get_snapshot_builder()
         .await
@@ -473,7 +473,7 @@ async fn a_snapshot_carries_the_ledger_to_a_node_that_is_behind() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(bad_dir.path().join(&big.name), bytes).unwrap();
-    let bad = tally_raft::sm::SnapshotData::open(bad_dir.path()).unwrap();
+    let bad = tally_raft::state_machine::SnapshotData::open(bad_dir.path()).unwrap();
     let e = b.install_snapshot(&snap.meta, bad).await.unwrap_err();
     assert!(e.to_string().contains("BLAKE3"), "{e}");
     assert_eq!(
@@ -544,7 +544,7 @@ async fn the_current_snapshot_survives_a_restart() {
     cur.snapshot.manifest().verify(cur.snapshot.path()).unwrap();
     // A snapshot of another cluster's data directory is refused on open.
     drop((sm, cur));
-    let other = SmOptions {
+    let other = StateMachineOptions {
         cluster_id: 9,
         ..small()
     };
@@ -558,7 +558,9 @@ async fn retention_keeps_two_snapshots_and_any_leased_one() {
     let mut built = vec![];
     for round in 0..4u64 {
         let snap = build(&mut sm).await;
-        built.push(tally_raft::sm::snapshot::store::snapshot_name(&snap.meta));
+        built.push(tally_raft::state_machine::snapshot::store::snapshot_name(
+            &snap.meta,
+        ));
         for i in 0..3 {
             sm.apply_entry(&entry(10 + round * 3 + i)).unwrap();
         }
@@ -574,8 +576,9 @@ async fn retention_keeps_two_snapshots_and_any_leased_one() {
         sm.apply_entry(&entry(i)).unwrap();
     }
     let b6 = build(&mut sm).await;
-    let name =
-        |s: &tally_raft::sm::Snapshot| tally_raft::sm::snapshot::store::snapshot_name(&s.meta);
+    let name = |s: &tally_raft::state_machine::Snapshot| {
+        tally_raft::state_machine::snapshot::store::snapshot_name(&s.meta)
+    };
     assert_eq!(
         snapshot_dirs(dir.path()),
         vec![name(&leased), name(&b5), name(&b6)]
@@ -609,7 +612,7 @@ async fn leftovers_of_an_interrupted_transfer_are_not_snapshots_after_restart() 
     copy_dir(newer.snapshot.path(), &snaps.join("tmp-1-2"));
     std::fs::write(snaps.join("incoming-1-3"), b"partial").unwrap();
     // Published (renamed into place) but not installed when the node crashed.
-    let name = tally_raft::sm::snapshot::store::snapshot_name(&newer.meta);
+    let name = tally_raft::state_machine::snapshot::store::snapshot_name(&newer.meta);
     copy_dir(newer.snapshot.path(), &snaps.join(&name));
     let mut sm = LedgerStateMachine::open(dir.path(), &small()).unwrap();
     let cur = sm
@@ -620,7 +623,9 @@ async fn leftovers_of_an_interrupted_transfer_are_not_snapshots_after_restart() 
     assert_eq!(cur.meta, own.meta);
     assert_eq!(
         snapshot_dirs(dir.path()),
-        vec![tally_raft::sm::snapshot::store::snapshot_name(&own.meta)]
+        vec![tally_raft::state_machine::snapshot::store::snapshot_name(
+            &own.meta
+        )]
     );
     assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 9)));
 }
@@ -638,7 +643,10 @@ async fn an_install_swap_cut_by_a_crash_resolves_to_one_whole_state() {
     let stage = |data_dir: &Path| {
         let new = data_dir.join("state.new");
         copy_dir(snap.snapshot.path(), &new);
-        std::fs::remove_file(new.join(tally_raft::sm::snapshot::manifest::MANIFEST_FILE)).unwrap();
+        std::fs::remove_file(
+            new.join(tally_raft::state_machine::snapshot::manifest::MANIFEST_FILE),
+        )
+        .unwrap();
     };
     // (crash point, expected state after reopen, expected applied index)
     for (step, want, index) in [

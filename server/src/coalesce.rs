@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tonic::Status;
 
-use crate::status;
+use crate::grpc_error;
 
 /// Tuning of the coalescer.
 #[derive(Debug, Clone)]
@@ -153,8 +153,8 @@ impl Coalescer {
                 .await
             {
                 Ok(Ok(p)) => p,
-                Ok(Err(_)) => return Err(status::shutting_down()),
-                Err(_) => return Err(status::overloaded()),
+                Ok(Err(_)) => return Err(grpc_error::shutting_down()),
+                Err(_) => return Err(grpc_error::overloaded()),
             };
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -163,11 +163,11 @@ impl Coalescer {
                 reply,
                 _room: room,
             })
-            .map_err(|_| status::shutting_down())?;
+            .map_err(|_| grpc_error::shutting_down())?;
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(status::stopped_before_answer()),
-            Err(_) => Err(status::deadline("write")),
+            Ok(Err(_)) => Err(grpc_error::stopped_before_answer()),
+            Err(_) => Err(grpc_error::deadline("write")),
         }
     }
 }
@@ -262,9 +262,9 @@ async fn propose(node: &RaftNode, opts: &CoalesceOptions, batch: Vec<Submit>) {
         .await;
     let codes = match result {
         Ok(Response::Accounts(c) | Response::Transfers(c)) => Ok(c),
-        Ok(Response::Rejected(r)) => Err(status::rejection(&r)),
+        Ok(Response::Rejected(r)) => Err(grpc_error::rejection(&r)),
         Ok(other) => Err(Status::internal(format!("unexpected response {other:?}"))),
-        Err(e) => Err(status::propose(e)),
+        Err(e) => Err(grpc_error::propose(e)),
     };
     answer(batch, codes);
 }

@@ -13,13 +13,13 @@
 //! - [`coalesce`]: merges concurrent write requests into one Raft entry.
 //! - [`service`]: the Ledger and Admin services, one file each.
 //! - [`convert`]: wire records to core records and back, one file per record.
-//! - [`status`]: the one place failures become gRPC statuses (and the leader hint metadata).
+//! - [`grpc_error`]: the one place failures become gRPC statuses (and the leader hint metadata).
 //! - `main.rs`: the `tally` binary (`start`, `status`, `dev-cluster`).
 //!
 //! # Boundary
 //!
 //! Depends on `tally-ledger` (records, queries), `tally-raft` (the replicated node, through
-//! its `api` facade: no openraft type appears here) and `tally-proto` (the wire format).
+//! its `consensus` module: no openraft type appears here) and `tally-proto` (the wire format).
 //! Nothing depends on this crate except the binary and tests.
 //!
 //! # Example
@@ -43,9 +43,9 @@
 pub mod coalesce;
 pub mod config;
 pub mod convert;
+pub mod grpc_error;
 pub mod identity;
 pub mod node;
 pub mod service;
-pub mod status;
 
 pub use node::{Node, StartError};

@@ -96,8 +96,8 @@ impl LogOptions {
     /// with equal memtables all of them flush their log at the same instant. Such a flush
     /// writes ~32 MiB of entry bodies to a blob file, ~80-100 ms of one core here, and three
     /// at once on a shared machine made the slowest batches of a 3-node benchmark (their
-    /// times matched the flushes in the nodes' RocksDB logs). Measured (docs/benchmarks.md,
-    /// session 9): batch p99 78.9 ms mean over four 2M-transfer runs against 89.8 ms.
+    /// times matched the flushes in the nodes' RocksDB logs). Measured (docs/benchmarks.md):
+    /// batch p99 78.9 ms mean over four 2M-transfer runs against 89.8 ms.
     pub fn staggered(mut self, node_id: u64) -> Self {
         self.write_buffer_bytes = crate::rocks::stagger(self.write_buffer_bytes, node_id);
         self

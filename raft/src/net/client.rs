@@ -36,7 +36,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
 use super::{cluster_id_value, decode, encode, snapshot, NetOptions, WireError};
-use crate::sm::{Snapshot, SnapshotData};
+use crate::state_machine::{Snapshot, SnapshotData};
 use crate::types::{NodeId, TallyNode, TypeConfig};
 
 type C = TypeConfig;

@@ -18,8 +18,8 @@ use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{check_cluster_id, decode, encode, snapshot, NetOptions};
-use crate::node::Raft;
-use crate::sm::{LedgerStateMachine, SnapshotStore};
+use crate::raft_node::Raft;
+use crate::state_machine::{LedgerStateMachine, SnapshotStore};
 
 /// The gRPC service `tally.v1.Raft` over one local Raft.
 #[derive(Debug, Clone)]

@@ -19,9 +19,9 @@ use tally_proto::v1::snapshot_chunk::Chunk;
 use tonic::{Status, Streaming};
 
 use super::{cluster_mismatch, decode, NetOptions};
-use crate::sm::snapshot::manifest::FileEntry;
-use crate::sm::snapshot::store::sync_dir;
-use crate::sm::{Manifest, Snapshot, SnapshotData, SnapshotStore, Staging};
+use crate::state_machine::snapshot::manifest::FileEntry;
+use crate::state_machine::snapshot::store::sync_dir;
+use crate::state_machine::{Manifest, Snapshot, SnapshotData, SnapshotStore, Staging};
 use crate::types::Vote;
 
 /// Splits a cluster id into the header's halves.

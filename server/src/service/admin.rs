@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::status;
+use crate::grpc_error;
 
 /// The Admin service.
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ impl AdminRpc for AdminService {
             .node
             .add_learner(r.node_id, r.address, wait)
             .await
-            .map_err(status::propose)?;
+            .map_err(grpc_error::propose)?;
         Ok(Response::new(v1::AddLearnerResponse {
             members: members_to_wire(&self.ctx.node.status().members),
         }))
@@ -125,8 +125,8 @@ impl AdminRpc for AdminService {
             .change_voters(voters, r.retain_removed_as_learners);
         tokio::time::timeout_at(deadline, change)
             .await
-            .map_err(|_| status::deadline("change membership"))?
-            .map_err(status::propose)?;
+            .map_err(|_| grpc_error::deadline("change membership"))?
+            .map_err(grpc_error::propose)?;
         Ok(Response::new(v1::ChangeMembershipResponse {
             members: members_to_wire(&self.ctx.node.status().members),
         }))
@@ -141,7 +141,7 @@ impl AdminRpc for AdminService {
             .node
             .transfer_leader(to)
             .await
-            .map_err(status::propose)?;
+            .map_err(grpc_error::propose)?;
         Ok(Response::new(v1::TransferLeaderResponse {}))
     }
 
@@ -153,7 +153,7 @@ impl AdminRpc for AdminService {
             .node
             .trigger_snapshot()
             .await
-            .map_err(status::propose)?;
+            .map_err(grpc_error::propose)?;
         Ok(Response::new(v1::TriggerSnapshotResponse {}))
     }
 }

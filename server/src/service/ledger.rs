@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use super::Ctx;
 use crate::coalesce::Events;
 use crate::convert::{self, Invalid};
-use crate::status;
+use crate::grpc_error;
 
 /// Largest request or response message, in bytes: 8,189 transfers take about 1.3 MB encoded.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
@@ -56,14 +56,14 @@ impl LedgerService {
                 .node
                 .read_barrier(left)
                 .await
-                .map_err(status::propose)?;
+                .map_err(grpc_error::propose)?;
         }
         let work = tokio::task::spawn_blocking(move || reader.read_after(mark, f));
         match tokio::time::timeout_at(deadline, work).await {
-            Err(_) => Err(status::deadline("read")),
+            Err(_) => Err(grpc_error::deadline("read")),
             Ok(Err(join)) => Err(Status::internal(format!("read task failed: {join}"))),
-            Ok(Ok(Err(io))) => Err(status::io(io)),
-            Ok(Ok(Ok(r))) => r.map_err(status::ledger),
+            Ok(Ok(Err(io))) => Err(grpc_error::io(io)),
+            Ok(Ok(Ok(r))) => r.map_err(grpc_error::ledger),
         }
     }
 }
@@ -109,7 +109,7 @@ impl LedgerRpc for LedgerService {
             .enumerate()
             .map(|(i, a)| convert::account_from_wire(i, a))
             .collect::<Result<Vec<_>, Invalid>>()
-            .map_err(status::invalid)?;
+            .map_err(grpc_error::invalid)?;
         let codes = self
             .ctx
             .coalescer
@@ -135,7 +135,7 @@ impl LedgerRpc for LedgerService {
             .enumerate()
             .map(|(i, t)| convert::transfer_from_wire(i, t))
             .collect::<Result<Vec<_>, Invalid>>()
-            .map_err(status::invalid)?;
+            .map_err(grpc_error::invalid)?;
         let codes = self
             .ctx
             .coalescer
@@ -189,7 +189,8 @@ impl LedgerRpc for LedgerService {
     ) -> Result<Response<v1::GetAccountTransfersResponse>, Status> {
         let deadline = self.ctx.deadline(&req);
         let r = req.into_inner();
-        let f = convert::account_filter_from_wire(r.filter.as_ref()).map_err(status::invalid)?;
+        let f =
+            convert::account_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid)?;
         let found = self
             .read(r.consistency, deadline, move |l| {
                 query::get_account_transfers(l, &f)
@@ -205,7 +206,8 @@ impl LedgerRpc for LedgerService {
     ) -> Result<Response<v1::GetAccountBalancesResponse>, Status> {
         let deadline = self.ctx.deadline(&req);
         let r = req.into_inner();
-        let f = convert::account_filter_from_wire(r.filter.as_ref()).map_err(status::invalid)?;
+        let f =
+            convert::account_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid)?;
         let found = self
             .read(r.consistency, deadline, move |l| {
                 query::get_account_balances(l, &f)
@@ -221,7 +223,7 @@ impl LedgerRpc for LedgerService {
     ) -> Result<Response<v1::QueryAccountsResponse>, Status> {
         let deadline = self.ctx.deadline(&req);
         let r = req.into_inner();
-        let f = convert::query_filter_from_wire(r.filter.as_ref()).map_err(status::invalid)?;
+        let f = convert::query_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid)?;
         let found = self
             .read(r.consistency, deadline, move |l| {
                 query::query_accounts(l, &f)
@@ -237,7 +239,7 @@ impl LedgerRpc for LedgerService {
     ) -> Result<Response<v1::QueryTransfersResponse>, Status> {
         let deadline = self.ctx.deadline(&req);
         let r = req.into_inner();
-        let f = convert::query_filter_from_wire(r.filter.as_ref()).map_err(status::invalid)?;
+        let f = convert::query_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid)?;
         let found = self
             .read(r.consistency, deadline, move |l| {
                 query::query_transfers(l, &f)

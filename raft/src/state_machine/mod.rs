@@ -47,7 +47,7 @@ use writer::{Slot, Writer};
 
 /// Options of the state machine.
 #[derive(Debug, Clone)]
-pub struct SmOptions {
+pub struct StateMachineOptions {
     /// The state store's options. Its durability is always [`Durability::NoWal`]: the Raft
     /// log is the write-ahead log.
     pub rocks: RocksOptions,
@@ -60,7 +60,7 @@ pub struct SmOptions {
     pub account_cache: usize,
 }
 
-impl Default for SmOptions {
+impl Default for StateMachineOptions {
     fn default() -> Self {
         Self {
             rocks: RocksOptions::default(),
@@ -107,14 +107,14 @@ pub struct LedgerStateMachine {
     written: Arc<Slot>,
     state_dir: PathBuf,
     snapshots: Arc<SnapshotStore>,
-    opts: SmOptions,
+    opts: StateMachineOptions,
 }
 
 impl LedgerStateMachine {
     /// Opens (creating if missing) the state under the node's data directory `data_dir`
     /// (`state/`, `snapshots/`), finishing or discarding an interrupted snapshot install, and
     /// loads the newest snapshot on disk that the state contains as the current one.
-    pub fn open(data_dir: impl AsRef<Path>, opts: &SmOptions) -> io::Result<Self> {
+    pub fn open(data_dir: impl AsRef<Path>, opts: &StateMachineOptions) -> io::Result<Self> {
         let data_dir = data_dir.as_ref();
         let state_dir = data_dir.join("state");
         let snapshots_dir = data_dir.join("snapshots");

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::manifest::Manifest;
 use super::{Snapshot, SnapshotMeta};
-use crate::sm::applied::Applied;
+use crate::state_machine::applied::Applied;
 
 /// A snapshot's data: a handle (and lease) on a complete snapshot directory. Cheap to clone.
 #[derive(Clone)]

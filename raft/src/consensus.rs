@@ -11,7 +11,7 @@ use openraft::errors::{ClientWriteError, Fatal, ForwardReason, ForwardToLeader, 
 use openraft::{ChangeMembers, ReadPolicy, ServerState};
 use tally_ledger::Command;
 
-use crate::node::RaftNode;
+use crate::raft_node::RaftNode;
 use crate::types::{NodeId, Request, Response, TallyNode, TypeConfig};
 
 /// How often [`RaftNode::failure`] looks at Raft's state.

@@ -22,7 +22,7 @@ use tonic::transport::Server;
 
 use crate::log::{LogError, LogOptions, LogStore};
 use crate::net::{NetOptions, RaftNetwork, RaftService};
-use crate::sm::{LedgerStateMachine, SmOptions, StateReader};
+use crate::state_machine::{LedgerStateMachine, StateMachineOptions, StateReader};
 use crate::types::{NodeId, TallyNode, TypeConfig};
 
 /// openraft's Raft over our state machine.
@@ -35,7 +35,7 @@ pub struct NodeOptions {
     /// The Raft log store's options.
     pub log: LogOptions,
     /// The state machine's options.
-    pub sm: SmOptions,
+    pub sm: StateMachineOptions,
     /// The transport's options.
     pub net: NetOptions,
     /// Leader heartbeat period, in ms.
@@ -55,7 +55,7 @@ impl Default for NodeOptions {
     fn default() -> Self {
         Self {
             log: LogOptions::default(),
-            sm: SmOptions::default(),
+            sm: StateMachineOptions::default(),
             net: NetOptions::default(),
             heartbeat_ms: 100,
             election_ms: (500, 1000),
@@ -158,7 +158,7 @@ impl RaftNode {
         let log_opts = opts.log.clone().staggered(id);
         let log = while_closing(|| LogStore::open(data_dir.join("raft-log"), &log_opts)).await?;
         // One cluster id for the wire and the snapshots' manifests: the transport's.
-        let sm_opts = SmOptions {
+        let sm_opts = StateMachineOptions {
             cluster_id: opts.net.cluster_id,
             rocks: opts.sm.rocks.clone().staggered(id),
             ..opts.sm.clone()

@@ -1,5 +1,5 @@
-//! The cluster as the client sees it: one lazily connected channel per node, the leader as
-//! last learned, and the retry loop every call goes through.
+//! The retrying transport: the cluster as the client sees it, one lazily connected channel per
+//! node, the leader as last learned, and the retry loop every call goes through.
 //!
 //! Invariants:
 //! - Every call ends by its deadline: each attempt is bounded by the time left, and so is every
@@ -78,7 +78,7 @@ enum Verdict {
 
 /// The nodes, the leader as last learned, and the options.
 #[derive(Debug)]
-pub(crate) struct Cluster {
+pub(crate) struct Transport {
     /// The addresses given to `connect`, as URIs; round-robined when no leader is known.
     seeds: Vec<String>,
     /// One channel per address ever used (seeds and leader hints), created on first use.
@@ -100,7 +100,7 @@ pub(crate) fn to_uri(address: &str) -> String {
     }
 }
 
-impl Cluster {
+impl Transport {
     /// Checks the addresses; connects nothing yet.
     pub fn new<I, S>(addresses: I, options: ClientOptions) -> Result<Self, Error>
     where
@@ -526,18 +526,18 @@ mod tests {
         assert_eq!(to_uri("127.0.0.1:7100"), "http://127.0.0.1:7100");
         assert_eq!(to_uri(" https://db:7100 "), "https://db:7100");
         let options = ClientOptions::default();
-        let cluster = Cluster::new(["a:1", "a:1", "b:2"], options.clone()).unwrap();
+        let transport = Transport::new(["a:1", "a:1", "b:2"], options.clone()).unwrap();
         assert_eq!(
-            cluster.seeds,
+            transport.seeds,
             ["http://a:1", "http://b:2"],
             "duplicates dropped"
         );
         assert!(matches!(
-            Cluster::new(Vec::<String>::new(), options.clone()),
+            Transport::new(Vec::<String>::new(), options.clone()),
             Err(Error::InvalidAddress { .. })
         ));
         assert!(matches!(
-            Cluster::new(["bad host:1"], options),
+            Transport::new(["bad host:1"], options),
             Err(Error::InvalidAddress { .. })
         ));
     }

@@ -20,8 +20,8 @@ use tally_ledger::Ledger;
 use super::store::{link_or_copy, sync_dir, SnapshotData, SnapshotStore};
 use super::SnapshotMeta;
 use crate::rocks::{RocksReader, RocksStore};
-use crate::sm::applied::Applied;
-use crate::sm::{lock, ReadHandle, SharedRef, SmOptions};
+use crate::state_machine::applied::Applied;
+use crate::state_machine::{lock, ReadHandle, SharedRef, StateMachineOptions};
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
@@ -33,7 +33,7 @@ pub(crate) fn install(
     shared: &SharedRef,
     read: &ReadHandle,
     state_dir: &Path,
-    opts: &SmOptions,
+    opts: &StateMachineOptions,
     snapshots: &SnapshotStore,
     meta: &SnapshotMeta,
     data: SnapshotData,
@@ -111,7 +111,7 @@ fn stage_state(data: &SnapshotData, new: &Path) -> io::Result<()> {
 /// Opens the ledger on the state store at `dir` and reads its applied position.
 pub(crate) fn open_ledger(
     dir: &Path,
-    opts: &SmOptions,
+    opts: &StateMachineOptions,
 ) -> io::Result<(Ledger<RocksStore>, Applied)> {
     let store = RocksStore::open(dir, &opts.rocks).map_err(io::Error::other)?;
     let applied = Applied::read(&store)?;
