@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 
 use anyhow::{anyhow, ensure, Context, Result};
 use hdrhistogram::Histogram;
-use plotters::coord::combinators::WithKeyPoints;
-use plotters::coord::types::RangedCoordf64;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -43,9 +43,37 @@ const GRID: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
 const LINE: RGBColor = RGBColor(0x1f, 0x6f, 0xb4);
 const MEAN: RGBColor = RGBColor(0xd0, 0x6a, 0x10);
 
-/// A panel's chart: linear f64 axes with ticks of our choosing.
-type Panel<'a, DB> =
-    ChartContext<'a, DB, Cartesian2d<WithKeyPoints<RangedCoordf64>, WithKeyPoints<RangedCoordf64>>>;
+/// A linear axis from its first tick to its last, with grid lines and labels at exactly its
+/// ticks (at least two, increasing).
+#[derive(Debug, Clone)]
+struct Ticks(Vec<f64>);
+
+impl Ranged for Ticks {
+    type ValueType = f64;
+    // Labels come from the panel's formatters.
+    type FormatOption = DefaultFormatting;
+
+    fn map(&self, v: &f64, pixels: (i32, i32)) -> i32 {
+        let r = self.range();
+        let share = (v - r.start) / (r.end - r.start);
+        pixels.0 + (f64::from(pixels.1 - pixels.0) * share).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.0.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.0[0]..self.0[self.0.len() - 1]
+    }
+}
+
+/// A panel's chart.
+type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<Ticks, Ticks>>;
 
 /// What the charts show of one run.
 #[derive(Debug)]
@@ -67,7 +95,8 @@ pub struct Run<'a> {
 /// Writes `benchmark.svg` and `benchmark.png` into `dir`.
 pub fn write(dir: &Path, run: &Run<'_>) -> Result<()> {
     let svg_path = dir.join("benchmark.svg");
-    std::fs::write(&svg_path, svg(run)?).with_context(|| format!("write {}", svg_path.display()))?;
+    std::fs::write(&svg_path, svg(run)?)
+        .with_context(|| format!("write {}", svg_path.display()))?;
     let png_path = dir.join("benchmark.png");
     std::fs::write(&png_path, png(run)?).with_context(|| format!("write {}", png_path.display()))
 }
@@ -140,10 +169,15 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, run: &Run<'_>) -> Res
         ms(h.max()),
     );
     let top = Pos::new(HPos::Left, VPos::Top);
-    let title = fitted(&inner, &run.setup, 21.0, width, &INK)?;
-    inner.draw_text(&run.setup, &title.pos(top), (0, 0)).map_err(drawing)?;
+    let headline = format!("tally benchmark: {}", run.setup);
+    let title = fitted(&inner, &headline, 21.0, width, &INK)?;
+    inner
+        .draw_text(&headline, &title.pos(top), (0, 0))
+        .map_err(drawing)?;
     let sub = fitted(&inner, &summary, 16.0, width, &MUTED)?;
-    inner.draw_text(&summary, &sub.pos(top), (0, 32)).map_err(drawing)?;
+    inner
+        .draw_text(&summary, &sub.pos(top), (0, 32))
+        .map_err(drawing)?;
     let body = inner.margin(HEADER - EDGE, 0, 0, 0);
     let (left, right) = body.split_horizontally(width / 2);
     throughput(&left.margin(0, 0, 0, 12), run, mean)?;
@@ -191,18 +225,13 @@ fn panel<'a, DB: DrawingBackend + 'a>(
     x_label: &dyn Fn(&f64) -> String,
     y_label: &dyn Fn(&f64) -> String,
 ) -> Result<Panel<'a, DB>> {
-    let x_range = x_ticks[0]..x_ticks[x_ticks.len() - 1];
-    let y_range = y_ticks[0]..y_ticks[y_ticks.len() - 1];
     let mut chart = ChartBuilder::on(area)
         .caption(caption, text(18.0, &INK))
         .margin_top(8)
         .margin_right(40)
         .x_label_area_size(54)
         .y_label_area_size(78)
-        .build_cartesian_2d(
-            x_range.with_key_points(x_ticks),
-            y_range.with_key_points(y_ticks),
-        )
+        .build_cartesian_2d(Ticks(x_ticks), Ticks(y_ticks))
         .map_err(drawing)?;
     chart
         .configure_mesh()
@@ -228,7 +257,8 @@ fn throughput<DB: DrawingBackend>(
     let points = per_second(run.timeline, run.secs);
     let peak = points.iter().map(|p| p.1).fold(mean, f64::max);
     let x_ticks = nice_ticks(run.secs, 8);
-    let y_ticks = nice_ticks(peak * 1.12, 6);
+    // Headroom above the peak keeps the legend clear of the line.
+    let y_ticks = nice_ticks(peak * 1.3, 6);
     let (x_step, y_step) = (x_ticks[1], y_ticks[1]);
     let y_top = y_ticks[y_ticks.len() - 1];
     let x_end = x_ticks[x_ticks.len() - 1];
@@ -243,22 +273,31 @@ fn throughput<DB: DrawingBackend>(
         &|v: &f64| si(*v, y_step, y_top),
     )?;
     chart
+        .draw_series(LineSeries::new(points, LINE.stroke_width(2)).point_size(3))
+        .map_err(drawing)?
+        .label("each second")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], LINE.stroke_width(2)));
+    chart
         .draw_series(DashedLineSeries::new(
             [(0.0, mean), (x_end, mean)],
             8,
             5,
             MEAN.stroke_width(2),
         ))
-        .map_err(drawing)?;
-    chart
-        .draw_series(LineSeries::new(points, LINE.stroke_width(2)).point_size(3))
-        .map_err(drawing)?;
-    let label = format!("mean {} transfers/s", thousands(mean.round() as u64));
-    let below = text(14.0, &MEAN).pos(Pos::new(HPos::Left, VPos::Top));
-    chart
-        .draw_series(std::iter::once(
-            EmptyElement::at((0.0, mean)) + Text::new(label, (8, 8), below),
+        .map_err(drawing)?
+        .label(format!(
+            "mean over the load, {} transfers/s",
+            thousands(mean.round() as u64)
         ))
+        .legend(|(x, y)| DashedPathElement::new([(x, y), (x + 24, y)], 8, 5, MEAN.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .margin(8)
+        .label_font(text(14.0, &INK))
+        .background_style(WHITE)
+        .border_style(GRID)
+        .draw()
         .map_err(drawing)?;
     Ok(())
 }
@@ -412,7 +451,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -454,7 +493,9 @@ mod tests {
     }
 
     fn batchy_timeline() -> Vec<u64> {
-        (0..123).map(|i| if i % 3 == 2 { 8189 } else { 0 }).collect()
+        (0..123)
+            .map(|i| if i % 3 == 2 { 8189 } else { 0 })
+            .collect()
     }
 
     fn exponential_latency(samples: u64) -> Histogram<u64> {
@@ -479,7 +520,10 @@ mod tests {
         let p = per_second(&even[..22], 2.2);
         assert_eq!(p.len(), 2);
         assert_eq!(p[0], (0.5, 1000.0));
-        assert!((p[1].0 - 1.6).abs() < 1e-9 && (p[1].1 - 1000.0).abs() < 1e-9, "{p:?}");
+        assert!(
+            (p[1].0 - 1.6).abs() < 1e-9 && (p[1].1 - 1000.0).abs() < 1e-9,
+            "{p:?}"
+        );
         // Under a second: one interval over the whole load.
         assert_eq!(per_second(&[30, 30, 30], 0.3), vec![(0.15, 300.0)]);
         assert!(per_second(&[], 0.0).is_empty());
@@ -508,7 +552,10 @@ mod tests {
     fn nice_ticks_are_round_and_cover_the_data() {
         assert_eq!(nice_ticks(9.3, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
         assert_eq!(nice_ticks(146_312.0, 6), vec![0.0, 50e3, 100e3, 150e3]);
-        assert_eq!(nice_ticks(0.27, 6), vec![0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]);
+        assert_eq!(
+            nice_ticks(0.27, 6),
+            vec![0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+        );
         assert_eq!(nice_ticks(0.0, 4), vec![0.0, 0.5, 1.0]);
         for most in 3..=10 {
             for e in -3..=9 {
@@ -636,7 +683,11 @@ mod tests {
         let colours: std::collections::BTreeSet<[u8; 3]> = rgb.iter().copied().collect();
         assert!(colours.len() > 10, "{} colours", colours.len());
         let inked = rgb.iter().filter(|p| **p != [255, 255, 255]).count();
-        assert!(inked > rgb.len() / 100, "{inked} of {} pixels drawn", rgb.len());
+        assert!(
+            inked > rgb.len() / 100,
+            "{inked} of {} pixels drawn",
+            rgb.len()
+        );
         // Dark text pixels exist (labels were drawn with the embedded font).
         assert!(rgb.iter().any(|p| p.iter().all(|c| *c < 0x60)));
         // Nothing reaches the image's outermost pixels.
@@ -692,12 +743,18 @@ mod tests {
         let latency = exponential_latency(50);
         let mut run = run_fixture(&[100; 5], &latency);
         run.secs = 0.5;
-        run.setup = format!("cluster at {}", vec!["127.0.0.1:50051"; 12].join(","));
+        run.setup = format!("cluster at {}", ["127.0.0.1:50051"; 12].join(","));
         let svg = svg(&run).unwrap();
         let texts = svg_texts(&svg);
-        let setup = texts.iter().find(|t| t.content == run.setup).unwrap();
+        let setup = texts
+            .iter()
+            .find(|t| t.content.ends_with(&run.setup))
+            .unwrap();
         let (l, _, r, _) = extent(setup);
         assert!(l >= 0.0 && r <= f64::from(SIZE.0), "{l}..{r}");
-        assert!(texts.iter().any(|t| t.content == "p99"), "reach of 50 samples");
+        assert!(
+            texts.iter().any(|t| t.content == "p99"),
+            "reach of 50 samples"
+        );
     }
 }
