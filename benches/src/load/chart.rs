@@ -256,9 +256,9 @@ fn throughput<DB: DrawingBackend>(
 ) -> Result<()> {
     let points = per_second(run.timeline, run.secs);
     let peak = points.iter().map(|p| p.1).fold(mean, f64::max);
-    let x_ticks = nice_ticks(run.secs, 8);
+    let x_ticks = nice_ticks(run.secs, 10);
     // Headroom above the peak keeps the legend clear of the line.
-    let y_ticks = nice_ticks(peak * 1.3, 6);
+    let y_ticks = nice_ticks(peak * 1.25, 6);
     let (x_step, y_step) = (x_ticks[1], y_ticks[1]);
     let y_top = y_ticks[y_ticks.len() - 1];
     let x_end = x_ticks[x_ticks.len() - 1];
@@ -273,7 +273,10 @@ fn throughput<DB: DrawingBackend>(
         &|v: &f64| si(*v, y_step, y_top),
     )?;
     chart
-        .draw_series(LineSeries::new(points, LINE.stroke_width(2)).point_size(3))
+        .draw_series(points.iter().map(|p| Circle::new(*p, 4, LINE.filled())))
+        .map_err(drawing)?;
+    chart
+        .draw_series(LineSeries::new(points, LINE.stroke_width(2)))
         .map_err(drawing)?
         .label("each second")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], LINE.stroke_width(2)));
