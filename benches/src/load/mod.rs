@@ -7,12 +7,15 @@
 //!   a share of pending transfers with timeouts).
 //! - `drive`: closed-loop batch clients, one-transfer-per-request clients (for server-side
 //!   coalescing), and an open-loop mode at a fixed offered rate.
-//! - `report`: latency histograms, the text report, JSON, and an SVG plot.
+//! - `report`: latency histograms, the text report and JSON.
+//! - `chart`: throughput (averaged per second) and latency by percentile, drawn with plotters
+//!   into an SVG and a PNG.
 //!
 //! Latencies are recorded in HDR histograms (µs). In open-loop mode a batch's latency runs
 //! from when it was due to be sent, not when it was sent, so a backlog shows up as latency
 //! instead of hiding in a queue (coordinated omission).
 
+mod chart;
 mod cluster;
 mod drive;
 mod gen;
@@ -89,8 +92,8 @@ pub struct BenchArgs {
     /// Print the result as JSON on stdout (the text report goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// Write `benchmark.json` and `benchmark.svg` (throughput over time, latency
-    /// distribution) into this directory.
+    /// Write `benchmark.json`, and charts of throughput over time and latency by percentile
+    /// as `benchmark.svg` and `benchmark.png`, into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Keep the temporary cluster's data dir (printed) instead of deleting it.

@@ -1,4 +1,4 @@
-//! What a run measured, printed as text, JSON, and an SVG plot.
+//! What a run measured, printed as text and JSON, and drawn as charts ([`super::chart`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde_json::json;
 
+use super::chart;
 use super::BenchArgs;
 
 /// A latency histogram in µs, 1 µs to 10 min, 3 significant digits.
@@ -195,10 +196,8 @@ pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
     })
 }
 
-/// The human-readable report.
-pub fn to_text(args: &BenchArgs, r: &Report) -> String {
-    let l = &r.load;
-    let mut s = String::new();
+/// The run's setup in one line: where, how many accounts, how transfers are sent.
+fn setup(args: &BenchArgs, l: &Load) -> String {
     let what = if args.sdk_batching {
         "1 transfer per call, batched by the SDK".to_string()
     } else if l.per_request == 1 {
@@ -214,11 +213,26 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
         Some(r) => format!("open loop at {r} transfers/s"),
         None => format!("{} closed-loop clients", args.clients),
     };
-    let _ = writeln!(
-        s,
+    format!(
         "{target}, {} accounts ({:?}), {what}, {mode}",
         args.accounts, args.distribution
-    );
+    )
+}
+
+/// What one latency sample is: a batch, or a single transfer.
+fn latency_of(l: &Load) -> &'static str {
+    if l.per_request == 1 {
+        "transfer"
+    } else {
+        "batch"
+    }
+}
+
+/// The human-readable report.
+pub fn to_text(args: &BenchArgs, r: &Report) -> String {
+    let l = &r.load;
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", setup(args, l));
     let _ = writeln!(s, "accounts created in {:.2} s", r.accounts_secs);
     let _ = writeln!(
         s,
@@ -228,11 +242,7 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
         l.secs
     );
     let h = &l.latency_us;
-    let label = if l.per_request == 1 {
-        "transfer"
-    } else {
-        "batch"
-    };
+    let label = latency_of(l);
     let _ = writeln!(
         s,
         "{label} latency p1 = {:.1} ms, p50 = {:.1} ms, p99 = {:.1} ms, p100 = {:.1} ms",
@@ -330,92 +340,6 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
     s
 }
 
-/// An SVG with two panels: transfers per second over time, and the latency distribution
-/// (latency at each percentile, log-scaled percentile axis).
-pub fn to_svg(r: &Report) -> String {
-    let per_sec: Vec<f64> = r.load.timeline.iter().map(|n| *n as f64 * 10.0).collect();
-    let h = &r.load.latency_us;
-    let qs: Vec<f64> = (0..=40)
-        .map(|i| 1.0 - 10f64.powf(-(i as f64) / 10.0))
-        .collect();
-    let lat: Vec<(f64, f64)> = qs
-        .iter()
-        .map(|q| (-(1.0 - q).max(1e-4).log10(), ms(h.value_at_quantile(*q))))
-        .collect();
-    let mut s = String::from(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"360\" font-family=\"sans-serif\" font-size=\"11\">\n",
-    );
-    let pts: Vec<(f64, f64)> = per_sec
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as f64 / 10.0, *v))
-        .collect();
-    panel(
-        &mut s,
-        0.0,
-        "transfers/s over time (s)",
-        &pts,
-        |x| format!("{x:.0}"),
-        |y| format!("{:.0}k", y / 1000.0),
-    );
-    panel(
-        &mut s,
-        450.0,
-        "latency (ms) by percentile",
-        &lat,
-        |x| format!("p{}", 100.0 - 100.0 * 10f64.powf(-x)),
-        |y| format!("{y:.0}"),
-    );
-    s.push_str("</svg>\n");
-    s
-}
-
-fn panel(
-    s: &mut String,
-    x0: f64,
-    title: &str,
-    pts: &[(f64, f64)],
-    fx: impl Fn(f64) -> String,
-    fy: impl Fn(f64) -> String,
-) {
-    let (w, h, left, top) = (400.0, 280.0, x0 + 50.0, 30.0);
-    let xmax = pts.iter().map(|p| p.0).fold(f64::MIN_POSITIVE, f64::max);
-    let ymax = pts.iter().map(|p| p.1).fold(f64::MIN_POSITIVE, f64::max) * 1.1;
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"18\" font-size=\"13\">{title}</text>",
-        left
-    );
-    let _ = writeln!(s, "<rect x=\"{left}\" y=\"{top}\" width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#999\"/>");
-    for i in 0..=4 {
-        let f = i as f64 / 4.0;
-        let y = top + h - f * h;
-        let x = left + f * w;
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            left - 4.0,
-            y + 4.0,
-            fy(f * ymax)
-        );
-        let _ = writeln!(
-            s,
-            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            top + h + 14.0,
-            fx(f * xmax)
-        );
-    }
-    let line: Vec<String> = pts
-        .iter()
-        .map(|(x, y)| format!("{:.1},{:.1}", left + x / xmax * w, top + h - y / ymax * h))
-        .collect();
-    let _ = writeln!(
-        s,
-        "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"{}\"/>",
-        line.join(" ")
-    );
-}
-
 /// Prints the report (text to stdout, or to stderr with JSON on stdout) and writes the files.
 pub fn print(args: &BenchArgs, r: &Report) -> Result<()> {
     let text = to_text(args, r);
@@ -432,8 +356,19 @@ pub fn print(args: &BenchArgs, r: &Report) -> Result<()> {
             dir.join("benchmark.json"),
             serde_json::to_string_pretty(&json)?,
         )?;
-        std::fs::write(dir.join("benchmark.svg"), to_svg(r))?;
-        eprintln!("wrote {}/benchmark.json and benchmark.svg", dir.display());
+        let run = chart::Run {
+            setup: setup(args, &r.load),
+            timeline: &r.load.timeline,
+            secs: r.load.secs,
+            transfers: r.load.transfers,
+            latency_us: &r.load.latency_us,
+            latency_of: latency_of(&r.load),
+        };
+        chart::write(dir, &run)?;
+        eprintln!(
+            "wrote {}/benchmark.json, benchmark.svg and benchmark.png",
+            dir.display()
+        );
     }
     if let Some(v) = &r.validation {
         if !v.ok() {
