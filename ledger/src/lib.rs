@@ -17,7 +17,8 @@
 //!
 //! - [`types`]: accounts, transfers, flags, filters.
 //! - [`results`]: the result codes of each operation, in precedence order.
-//! - [`keys`]: every key and value layout.
+//! - [`keys`]: every key and value layout, one file per on-disk structure, and the column
+//!   families.
 //! - [`store`]: the storage trait, the write batch, the in-memory store, the state hash and the
 //!   storage conformance suite.
 //! - [`overlay`]: a write batch indexed by key, and reads as if it had been written.
@@ -51,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod error;
 mod exec;
 mod ids;
 pub mod keys;
