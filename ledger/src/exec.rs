@@ -9,9 +9,9 @@ use rustc_hash::FxHashMap;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
 
+use crate::account_log::{Changed, Prefetched};
 use crate::ids::{read_id_record, IdIndex};
 use crate::keys::{self, IdRecord};
-use crate::recent_accounts::{Changed, Prefetched};
 use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
 
@@ -152,7 +152,7 @@ pub(crate) struct Scratch {
     ids: IdIndex,
     /// Buffers of [`Exec::encode`].
     index: Vec<(u128, u64, u8)>,
-    recent: crate::recent::Buffers,
+    index_log: crate::account_index::Buffers,
     changed: Changed,
     value: Vec<u8>,
     prefetched: Prefetched,
@@ -201,7 +201,7 @@ pub(crate) struct Exec<'a> {
     prefetched: Prefetched,
     /// The rest of the [`Scratch`] this executor was made from.
     index: Vec<(u128, u64, u8)>,
-    recent: crate::recent::Buffers,
+    index_log: crate::account_index::Buffers,
     changed: Changed,
     value: Vec<u8>,
 }
@@ -233,7 +233,7 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
-            recent,
+            index_log,
             changed,
             value,
             prefetched,
@@ -256,7 +256,7 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
-            recent,
+            index_log,
             changed,
             value,
             prefetched,
@@ -274,7 +274,7 @@ impl<'a> Exec<'a> {
             balances: self.balances,
             ids: self.ids,
             index: self.index,
-            recent: self.recent,
+            index_log: self.index_log,
             changed: self.changed,
             value: self.value,
             prefetched: self.prefetched,
@@ -374,7 +374,7 @@ impl<'a> Exec<'a> {
         if let Some(known) = self.prefetched.get(id) {
             return Ok(known);
         }
-        crate::recent_accounts::read(self.base, id)
+        crate::account_log::read(self.base, id)
     }
 
     pub(crate) fn put_account(&mut self, a: Account) {
@@ -452,7 +452,7 @@ impl<'a> Exec<'a> {
             }
         }
         self.changed.fill(self.accounts.iter().map(|(_, (a, _))| a));
-        crate::recent_accounts::encode(self.base, &self.changed, &mut self.value, out)?;
+        crate::account_log::encode(self.base, &self.changed, &mut self.value, out)?;
         // (account, timestamp, side) of every transfer: the account index, packed below.
         let mut index = std::mem::take(&mut self.index);
         index.clear();
@@ -469,10 +469,10 @@ impl<'a> Exec<'a> {
             }
         }
         buckets.flush(out);
-        crate::recent::encode(
+        crate::account_index::encode(
             self.base,
             &mut index,
-            &mut self.recent,
+            &mut self.index_log,
             &mut self.value,
             out,
         )?;

@@ -23,8 +23,9 @@
 //!   storage conformance suite.
 //! - [`overlay`]: a write batch indexed by key, and reads as if it had been written.
 //! - `exec`, `ops/`: the executor and one module per operation; `ids`: the transfer-id index;
-//!   `recent`, `recent_accounts`: the account index and the changed accounts of the last few
-//!   commands, one record per command, folded every 8th.
+//!   `account_index`: account -> transfers (a per-command log folded into per-account entries
+//!   every 8th command); `account_log`: changed accounts written one record per command, folded
+//!   into `accounts` every 8th.
 //! - [`query`]: lookups and filtered reads.
 //!
 //! # Example
@@ -52,6 +53,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod account_index;
+mod account_log;
 mod error;
 mod exec;
 mod ids;
@@ -60,8 +63,6 @@ mod ledger;
 mod ops;
 pub mod overlay;
 pub mod query;
-mod recent;
-mod recent_accounts;
 pub mod results;
 pub mod store;
 pub mod types;

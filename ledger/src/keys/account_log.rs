@@ -4,8 +4,8 @@
 //! `accounts` ([`super::accounts`]) instead and deletes them. A reader of an account reads the
 //! records, newest first, before `accounts`.
 //!
-//! Key (8 bytes, [`recent_accounts_key`]): the record's number, u64 BE, from 0 after each fold;
-//! `meta`'s `recent_accounts` ([`super::META_RECENT_ACCOUNTS`]) counts them.
+//! Key (8 bytes, [`account_log_key`]): the record's number, u64 BE, from 0 after each fold;
+//! `meta`'s `recent_accounts` ([`super::META_ACCOUNT_LOG_COUNT`]) counts them.
 //!
 //! Value: one or more accounts, ids strictly increasing, each in the `accounts` layout.
 //!
@@ -27,29 +27,29 @@ use crate::types::Account;
 pub const ACCOUNT_FOLD: usize = 8;
 
 /// The `recent_accounts` key of record number `n` (u64 BE; numbers restart at 0 after a fold).
-pub fn recent_accounts_key(n: u64) -> [u8; 8] {
+pub fn account_log_key(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }
 
 /// A `recent_accounts` record's accounts: [`super::encode_account`]'s bytes of each, back to back,
 /// ids strictly increasing. Checked here: a non-zero multiple of [`ACCOUNT_SIZE`] bytes. The
-/// id order is checked when every row is read ([`RecentAccounts::check_order`], by a fold); a
+/// id order is checked when every row is read ([`AccountLogRecord::check_order`], by a fold); a
 /// read binary-searches the table and decodes only the row it finds.
-pub fn recent_accounts(v: &[u8]) -> Result<RecentAccounts<'_>, StoreError> {
+pub fn account_log_record(v: &[u8]) -> Result<AccountLogRecord<'_>, StoreError> {
     let (table, rest) = v.as_chunks::<ACCOUNT_SIZE>();
     if table.is_empty() || !rest.is_empty() {
-        return Err(corrupt(Cf::RecentAccounts, "value length"));
+        return Err(corrupt(Cf::AccountLog, "value length"));
     }
-    Ok(RecentAccounts { table })
+    Ok(AccountLogRecord { table })
 }
 
-/// The rows of a `recent_accounts` record ([`recent_accounts`]).
+/// The rows of a `recent_accounts` record ([`account_log_record`]).
 #[derive(Debug, Clone, Copy)]
-pub struct RecentAccounts<'a> {
+pub struct AccountLogRecord<'a> {
     table: &'a [[u8; ACCOUNT_SIZE]],
 }
 
-impl<'a> RecentAccounts<'a> {
+impl<'a> AccountLogRecord<'a> {
     /// How many accounts the record holds.
     pub fn len(&self) -> usize {
         self.table.len()
@@ -74,7 +74,7 @@ impl<'a> RecentAccounts<'a> {
     pub fn check_order(&self) -> Result<(), StoreError> {
         match (1..self.len()).all(|i| self.id(i - 1) < self.id(i)) {
             true => Ok(()),
-            false => Err(corrupt(Cf::RecentAccounts, "row order")),
+            false => Err(corrupt(Cf::AccountLog, "row order")),
         }
     }
 
@@ -95,7 +95,7 @@ mod tests {
     use crate::keys::encode_account;
 
     #[test]
-    fn recent_accounts_records_find_their_accounts_and_refuse_malformed_values() {
+    fn account_log_records_find_their_accounts_and_refuse_malformed_values() {
         let account = |id: u128| Account {
             id,
             credits_posted: id * 10,
@@ -108,7 +108,7 @@ mod tests {
             .iter()
             .flat_map(|&id| encode_account(&account(id)))
             .collect();
-        let r = recent_accounts(&v).unwrap();
+        let r = account_log_record(&v).unwrap();
         assert_eq!(r.len(), 3);
         r.check_order().unwrap();
         assert_eq!((r.id(0), r.id(2)), (3, 1 << 100));
@@ -118,11 +118,11 @@ mod tests {
         assert_eq!(r.find(5).unwrap(), None);
         assert_eq!(r.find(0).unwrap(), None);
         // Malformed: empty, a partial account, ids out of order or repeated.
-        assert!(recent_accounts(&[]).is_err());
-        assert!(recent_accounts(&v[..v.len() - 1]).is_err());
+        assert!(account_log_record(&[]).is_err());
+        assert!(account_log_record(&v[..v.len() - 1]).is_err());
         let swapped = [encode_account(&account(7)), encode_account(&account(3))].concat();
-        assert!(recent_accounts(&swapped).unwrap().check_order().is_err());
+        assert!(account_log_record(&swapped).unwrap().check_order().is_err());
         let twice = [encode_account(&account(7)), encode_account(&account(7))].concat();
-        assert!(recent_accounts(&twice).unwrap().check_order().is_err());
+        assert!(account_log_record(&twice).unwrap().check_order().is_err());
     }
 }

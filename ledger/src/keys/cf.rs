@@ -8,7 +8,7 @@ pub enum Cf {
     /// Small named values: format version, last timestamp, applied position.
     Meta = 0,
     /// Account id -> account record, as of the last fold that included it (newer versions
-    /// are in `RecentAccounts`).
+    /// are in `AccountLog`).
     Accounts = 1,
     /// Account timestamp -> account id (creation order, for `query_accounts`).
     AccountsByTs = 2,
@@ -27,12 +27,14 @@ pub enum Cf {
     Pending = 7,
     /// (expires_at, pending transfer timestamp) -> empty: pending transfers awaiting expiry.
     Expiry = 8,
-    /// Oldest transfer timestamp of a command -> the account-index items of its transfers, not
-    /// yet folded into `AccountTransfers` ([`crate::keys::encode_recent_record`]).
-    RecentIndex = 9,
-    /// Record number -> the accounts a command changed, not yet folded into `Accounts`
-    /// ([`crate::keys::recent_accounts`]).
-    RecentAccounts = 10,
+    /// The account-index log, named `recent_index` on disk (for format compatibility): oldest
+    /// transfer timestamp of a command -> the account-index items of its transfers, not yet
+    /// folded into `AccountTransfers` ([`crate::keys::account_index_log`]).
+    AccountIndexLog = 9,
+    /// The account log, named `recent_accounts` on disk (for format compatibility): record
+    /// number -> the accounts a command changed, not yet folded into `Accounts`
+    /// ([`crate::keys::account_log`]).
+    AccountLog = 10,
 }
 
 impl Cf {
@@ -47,8 +49,8 @@ impl Cf {
         Cf::AccountBalances,
         Cf::Pending,
         Cf::Expiry,
-        Cf::RecentIndex,
-        Cf::RecentAccounts,
+        Cf::AccountIndexLog,
+        Cf::AccountLog,
     ];
 
     /// The stable name (the RocksDB column family name).
@@ -63,8 +65,8 @@ impl Cf {
             Cf::AccountBalances => "account_balances",
             Cf::Pending => "pending",
             Cf::Expiry => "expiry",
-            Cf::RecentIndex => "recent_index",
-            Cf::RecentAccounts => "recent_accounts",
+            Cf::AccountIndexLog => "recent_index",
+            Cf::AccountLog => "recent_accounts",
         }
     }
 }

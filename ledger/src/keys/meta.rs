@@ -24,7 +24,7 @@
 /// - 4: one `transfer_ids` entry per bucket of [`super::ID_BUCKET_SPAN`] consecutive ids
 ///   ([`super::id_bucket_key`], [`super::merge_id_bucket`]).
 /// - 5: a command's account-index items go to one `recent_index` record, folded into
-///   `account_transfers` entries every [`super::RECENT_FOLD`] commands.
+///   `account_transfers` entries every [`super::INDEX_FOLD`] commands.
 /// - 6: a command's changed accounts go to one `recent_accounts` record, folded into
 ///   `accounts` every [`super::ACCOUNT_FOLD`] commands.
 pub const FORMAT_VERSION: u32 = 6;
@@ -35,13 +35,13 @@ pub const META_FORMAT: &[u8] = b"format";
 pub const META_LAST_TIMESTAMP: &[u8] = b"last_timestamp";
 /// `meta` key: how many `recent_accounts` records are stored (u64 LE; absent = 0). They are
 /// numbered from 0, so this is also the next record's number.
-pub const META_RECENT_ACCOUNTS: &[u8] = b"recent_accounts";
+pub const META_ACCOUNT_LOG_COUNT: &[u8] = b"recent_accounts";
 /// `meta` key: the smallest timestamp a stored `recent_index` record's key can have (u64 LE;
 /// absent = 0): the timestamp after the newest item of the last fold. The records are keyed
 /// by time and deleted at each fold, so their tombstones pile up below the live ones until
 /// compaction drops them; reads of the records and their count start here to skip them.
 /// Rewritten at every fold, from the command, so every replica writes the same.
-pub const META_RECENT_INDEX_FLOOR: &[u8] = b"recent_index_floor";
+pub const META_INDEX_LOG_FLOOR: &[u8] = b"recent_index_floor";
 /// `meta` key: no `expiry` entry expires before this time (u64 LE, ns of ledger time; absent =
 /// 0). Every expired or resolved entry is deleted, and its tombstone stays below the live ones
 /// until compaction drops it; the scan for due entries, run by every command, starts here to
