@@ -11,6 +11,7 @@ use std::hash::Hash;
 
 use crate::account_log::{Changed, Prefetched};
 use crate::ids::{read_id_record, IdIndex};
+use crate::invariants::{assert_limits, Conservation};
 use crate::keys::{self, IdRecord};
 use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
@@ -156,6 +157,7 @@ pub(crate) struct Scratch {
     changed: Changed,
     value: Vec<u8>,
     prefetched: Prefetched,
+    conservation: Conservation,
 }
 
 impl Scratch {
@@ -204,6 +206,7 @@ pub(crate) struct Exec<'a> {
     index_log: crate::account_index::Buffers,
     changed: Changed,
     value: Vec<u8>,
+    conservation: Conservation,
 }
 
 impl std::fmt::Debug for Exec<'_> {
@@ -237,6 +240,7 @@ impl<'a> Exec<'a> {
             changed,
             value,
             prefetched,
+            conservation,
         } = scratch;
         accounts.reserve(2 * events);
         transfers.reserve(events);
@@ -260,6 +264,7 @@ impl<'a> Exec<'a> {
             changed,
             value,
             prefetched,
+            conservation,
         })
     }
 
@@ -278,6 +283,7 @@ impl<'a> Exec<'a> {
             changed: self.changed,
             value: self.value,
             prefetched: self.prefetched,
+            conservation: self.conservation,
         };
         s.accounts.clear();
         s.transfers.clear();
@@ -289,6 +295,7 @@ impl<'a> Exec<'a> {
         s.index.clear();
         s.value.clear();
         s.prefetched.clear();
+        s.conservation.clear();
         s
     }
 
@@ -320,6 +327,17 @@ impl<'a> Exec<'a> {
     pub(crate) fn next_timestamp(&mut self) -> u64 {
         self.last_ts = self.now.max(self.last_ts + 1);
         self.last_ts
+    }
+
+    /// Moves ledger time to an imported event's timestamp, which validation found after the
+    /// last one: timestamps strictly increase, imported ones included.
+    pub(crate) fn advance_to(&mut self, ts: u64) {
+        assert!(
+            ts > self.last_ts,
+            "invariant: imported timestamp {ts} not after the last, {}",
+            self.last_ts
+        );
+        self.last_ts = ts;
     }
 
     /// Starts journaling every change so that [`Exec::rollback`] can undo what follows;
@@ -368,6 +386,11 @@ impl<'a> Exec<'a> {
         if let Some((a, _)) = self.accounts.get(&id) {
             return Ok(Some(*a));
         }
+        self.committed_account(id)
+    }
+
+    /// The account `id` as committed before this command.
+    fn committed_account(&self, id: u128) -> Result<Option<Account>, StoreError> {
         if let Some(a) = self.cache.and_then(|c| c.get(id)) {
             return Ok(Some(a));
         }
@@ -377,7 +400,9 @@ impl<'a> Exec<'a> {
         crate::account_log::read(self.base, id)
     }
 
+    /// Sets the new version of an account; its balance limits hold ([`assert_limits`]).
     pub(crate) fn put_account(&mut self, a: Account) {
+        assert_limits(&a);
         // An account created by this command stays marked created.
         self.accounts
             .upsert(a.id, |prev| (a, prev.is_some_and(|(_, created)| *created)));
@@ -436,12 +461,38 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Asserts that the command moved as much debit as credit on every ledger
+    /// ([`Conservation`]), comparing each changed account with its committed version.
+    fn assert_conserved(&mut self) -> Result<(), StoreError> {
+        let mut sums = std::mem::take(&mut self.conservation);
+        sums.clear();
+        for (_, (a, created)) in self.accounts.iter() {
+            let old = match created {
+                true => None,
+                false => Some(self.committed_account(a.id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("changed account {} vanished", a.id))
+                })?),
+            };
+            sums.add(a, old.as_ref());
+        }
+        sums.assert_balanced();
+        self.conservation = sums;
+        Ok(())
+    }
+
     /// Encodes every change of the batch, in a deterministic order.
     pub(crate) fn encode(
         &mut self,
         out: &mut WriteBatch,
         applied: Option<&[u8]>,
     ) -> Result<(), StoreError> {
+        assert!(
+            self.last_ts >= self.committed_ts,
+            "invariant: ledger time went back from {} to {}",
+            self.committed_ts,
+            self.last_ts
+        );
+        self.assert_conserved()?;
         for (_, (a, created)) in self.accounts.iter() {
             if *created {
                 out.put(

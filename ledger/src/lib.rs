@@ -58,6 +58,7 @@ mod account_log;
 mod error;
 mod exec;
 mod ids;
+mod invariants;
 pub mod keys;
 mod ledger;
 mod ops;
