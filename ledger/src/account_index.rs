@@ -13,9 +13,9 @@
 //! command's own batch, so crash replay, snapshots, replicas and readers need nothing new: a
 //! reader reads the folded entries, then the log records newer than them.
 
-use crate::exec::read_meta_u64;
+use crate::error::LedgerError;
 use crate::keys::{self, IndexLogRows, INDEX_FOLD};
-use crate::ledger::LedgerError;
+use crate::read::read_meta_u64;
 use crate::store::{try_scan, Cf, KvRead, StoreError, WriteBatch};
 use std::ops::Range;
 
@@ -211,9 +211,29 @@ pub(crate) fn walk(
             items.clear();
             keys::decode_account_transfers(row.newest, row.packed, &mut items)
                 .map_err(|_| StoreError::Corrupt("recent_index: bad items".into()))?;
-            go_on = crate::query::feed(&items, reverse, step)?;
+            go_on = feed(&items, reverse, step)?;
             Ok(go_on)
         },
     )?;
     Ok(go_on)
+}
+
+/// Feeds `step` one packed run's `items` (decoded, so newest first), newest first or oldest
+/// first, until `step` returns false. Returns whether `step` never said stop.
+pub(crate) fn feed(
+    items: &[(u64, u8)],
+    newest_first: bool,
+    step: &mut dyn FnMut(u64, u8) -> Result<bool, LedgerError>,
+) -> Result<bool, LedgerError> {
+    let ordered: &mut dyn Iterator<Item = &(u64, u8)> = if newest_first {
+        &mut items.iter()
+    } else {
+        &mut items.iter().rev()
+    };
+    for &(ts, side) in ordered {
+        if !step(ts, side)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -9,8 +9,8 @@
 //! crash replay, snapshots and replicas need nothing new; a reader of an account reads the
 //! records, newest first, before `accounts`.
 
-use crate::exec::read_meta_u64;
 use crate::keys::{self, AccountLogRecord, ACCOUNT_FOLD, ACCOUNT_SIZE};
+use crate::read::read_meta_u64;
 use crate::store::{try_scan, Cf, KvRead, StoreError, WriteBatch};
 use crate::types::Account;
 

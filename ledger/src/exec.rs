@@ -5,14 +5,13 @@
 //! overlay keeps its keys in first-write order, so the same input always yields the same bytes.
 //! Hash maps are only used for point lookups.
 
-use rustc_hash::FxHashMap;
-use std::collections::hash_map::Entry;
-use std::hash::Hash;
-
 use crate::account_log::{Changed, Prefetched};
+use crate::cache::AccountCache;
 use crate::ids::{read_id_record, IdIndex};
 use crate::invariants::{assert_limits, Conservation};
+use crate::journal::Journaled;
 use crate::keys::{self, IdRecord};
+use crate::read::{read_last_timestamp, read_transfer_at};
 use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
 
@@ -23,111 +22,6 @@ pub struct Context {
     /// assigns each event `max(previous + 1, timestamp)`, so ledger time never goes backwards
     /// even if a new leader's clock is behind.
     pub timestamp: u64,
-}
-
-/// A map with an undo log, so a failed linked chain can be rolled back to a savepoint.
-/// Iteration (for encoding) follows first-insertion order, never hash order.
-///
-/// The undo log is kept only while a savepoint is held (inside a linked chain): outside one
-/// nothing can be rolled back, and logging each previous value (an account is 128 bytes)
-/// was a measurable share of the apply path.
-#[derive(Debug)]
-pub(crate) struct Journaled<K, V> {
-    map: FxHashMap<K, V>,
-    order: Vec<K>,
-    log: Vec<(K, Option<V>)>,
-    journaling: bool,
-}
-
-impl<K, V> Default for Journaled<K, V> {
-    fn default() -> Self {
-        Self {
-            map: FxHashMap::default(),
-            order: Vec::new(),
-            log: Vec::new(),
-            journaling: false,
-        }
-    }
-}
-
-impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
-    /// Empties the map, keeping its allocations.
-    fn clear(&mut self) {
-        self.map.clear();
-        self.order.clear();
-        self.log.clear();
-        self.journaling = false;
-    }
-
-    /// Makes room for `n` distinct keys without reallocating.
-    fn reserve(&mut self, n: usize) {
-        self.map.reserve(n);
-        self.order.reserve(n);
-    }
-
-    pub(crate) fn get(&self, k: &K) -> Option<&V> {
-        self.map.get(k)
-    }
-
-    pub(crate) fn insert(&mut self, k: K, v: V) {
-        self.upsert(k, |_| v);
-    }
-
-    /// Sets `k` to `f(current value)`, with one hash lookup and the value written in place
-    /// (the previous one is copied only into the undo log, when journaling).
-    pub(crate) fn upsert(&mut self, k: K, f: impl FnOnce(Option<&V>) -> V) {
-        match self.map.entry(k) {
-            Entry::Occupied(mut e) => {
-                if self.journaling {
-                    self.log.push((k, Some(*e.get())));
-                }
-                let v = f(Some(e.get()));
-                *e.get_mut() = v;
-            }
-            Entry::Vacant(e) => {
-                e.insert(f(None));
-                self.order.push(k);
-                if self.journaling {
-                    self.log.push((k, None));
-                }
-            }
-        }
-    }
-
-    /// Starts (or continues) logging changes; [`Journaled::rollback`] to the returned point
-    /// undoes every insert after it, until [`Journaled::release`].
-    pub(crate) fn savepoint(&mut self) -> usize {
-        self.journaling = true;
-        self.log.len()
-    }
-
-    /// Stops logging: the changes since the savepoint are final.
-    pub(crate) fn release(&mut self) {
-        self.journaling = false;
-        self.log.clear();
-    }
-
-    pub(crate) fn rollback(&mut self, savepoint: usize) {
-        debug_assert!(self.journaling, "rollback without a savepoint");
-        while self.log.len() > savepoint {
-            let (k, prev) = self.log.pop().expect("log longer than savepoint");
-            match prev {
-                Some(p) => {
-                    self.map.insert(k, p);
-                }
-                None => {
-                    self.map.remove(&k);
-                    let last = self.order.pop();
-                    debug_assert!(last.is_some_and(|l| l == k), "undo is LIFO");
-                }
-            }
-        }
-    }
-
-    /// Entries in first-insertion order with their final values.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.order.iter().map(|k| (k, &self.map[k]))
-    }
 }
 
 /// A savepoint across every journal of the overlay.
@@ -170,7 +64,7 @@ impl Scratch {
 /// Committed state seen through the changes of the batch so far.
 pub(crate) struct Exec<'a> {
     base: &'a dyn KvRead,
-    cache: Option<&'a crate::ledger::AccountCache>,
+    cache: Option<&'a AccountCache>,
     /// Leader time of this command.
     pub(crate) now: u64,
     /// Last timestamp assigned (committed state, then this batch).
@@ -221,7 +115,7 @@ impl std::fmt::Debug for Exec<'_> {
 impl<'a> Exec<'a> {
     pub(crate) fn new(
         base: &'a dyn KvRead,
-        cache: Option<&'a crate::ledger::AccountCache>,
+        cache: Option<&'a AccountCache>,
         ctx: &Context,
         events: usize,
         scratch: Scratch,
@@ -633,39 +527,6 @@ pub(crate) enum IdState {
     Created(Transfer),
     /// Burned by a transient failure.
     Failed,
-}
-
-/// Reads the last assigned timestamp (0 for an empty ledger).
-pub fn read_last_timestamp(s: &dyn KvRead) -> Result<u64, StoreError> {
-    read_meta_u64(s, keys::META_LAST_TIMESTAMP)
-}
-
-/// Reads a `meta` value stored as a u64 LE (0 when absent); any other length is corrupt.
-pub(crate) fn read_meta_u64(s: &dyn KvRead, key: &[u8]) -> Result<u64, StoreError> {
-    let mut out = Ok(0);
-    s.get(Cf::Meta, key, &mut |v| {
-        out = v.try_into().map(u64::from_le_bytes).map_err(|_| {
-            StoreError::Corrupt(format!("meta {}: bad value", String::from_utf8_lossy(key)))
-        })
-    })?;
-    out
-}
-
-/// Reads the caller's applied position, as last written with a batch.
-pub fn read_applied(s: &dyn KvRead) -> Result<Option<Vec<u8>>, StoreError> {
-    let mut out = None;
-    s.get(Cf::Meta, keys::META_APPLIED, &mut |v| {
-        out = Some(v.to_vec())
-    })?;
-    Ok(out)
-}
-
-pub(crate) fn read_transfer_at(s: &dyn KvRead, ts: u64) -> Result<Option<Transfer>, StoreError> {
-    let mut out = Ok(None);
-    s.get(Cf::Transfers, &keys::transfer_bucket_key(ts), &mut |v| {
-        out = keys::find_transfer(v, ts)
-    })?;
-    out
 }
 
 /// Runs a batch with linked-chain semantics. `exec_one` validates and applies one event and

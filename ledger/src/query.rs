@@ -2,12 +2,12 @@
 //! queries by field. Results are ordered by timestamp; page by passing the last timestamp seen
 //! (plus or minus one) as the next filter's bound.
 
-use crate::account_index;
+use crate::account_index::{self, feed};
 use crate::account_log::{self, Prefetched};
-use crate::exec::read_transfer_at;
+use crate::error::LedgerError;
 use crate::ids::read_id_record;
 use crate::keys::{self, IdRecord};
-use crate::ledger::LedgerError;
+use crate::read::{expiry_floor, read_transfer_at};
 use crate::store::{try_scan, Cf, KvRead, StoreError};
 use crate::types::{
     Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, QueryFilter,
@@ -153,26 +153,6 @@ fn walk_account(
         walk_entries(s, account, (min, max - 1), Walk::Reverse, &mut step)?;
     }
     Ok(())
-}
-
-/// Feeds `step` one packed run's `items` (decoded, so newest first), newest first or oldest
-/// first, until `step` returns false. Returns whether `step` never said stop.
-pub(crate) fn feed(
-    items: &[(u64, u8)],
-    newest_first: bool,
-    step: &mut dyn FnMut(u64, u8) -> Result<bool, LedgerError>,
-) -> Result<bool, LedgerError> {
-    let ordered: &mut dyn Iterator<Item = &(u64, u8)> = if newest_first {
-        &mut items.iter()
-    } else {
-        &mut items.iter().rev()
-    };
-    for &(ts, side) in ordered {
-        if !step(ts, side)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// How [`walk_entries`] visits index entries and their items.
@@ -411,7 +391,7 @@ pub fn next_expiry(s: &dyn KvRead) -> Result<Option<u64>, LedgerError> {
     let mut bad = None;
     s.scan(
         Cf::Expiry,
-        &keys::expiry_key(crate::ops::expire::expiry_floor(s)?, 0),
+        &keys::expiry_key(expiry_floor(s)?, 0),
         &keys::expiry_key(u64::MAX, u64::MAX),
         false,
         &mut |k, _| {

@@ -21,8 +21,8 @@
 //! The first item's "previous" is the key's timestamp, so its gap is 0 and every later gap is
 //! positive: timestamps strictly decrease.
 
+use super::cf::Cf;
 use super::codec::{be_u64, corrupt};
-use super::Cf;
 use crate::error::StoreError;
 
 /// `account_transfers` value bit: the account is the transfer's debit side.

@@ -25,8 +25,8 @@
 //!
 //! A row's items end where the next row's start (the last row's, at the end of the value).
 
+use super::cf::Cf;
 use super::codec::{corrupt, sum};
-use super::Cf;
 use crate::error::StoreError;
 
 /// Commands whose account-index items wait in `recent_index`, one record each, before the
@@ -47,7 +47,7 @@ pub struct IndexLogRow<'a> {
     pub account: u128,
     /// Timestamp of its newest item (the packing's reference, as in an `account_transfers` key).
     pub newest: u64,
-    /// Its items packed newest first ([`encode_account_transfers`]).
+    /// Its items packed newest first ([`super::encode_account_transfers`]).
     pub packed: &'a [u8],
 }
 

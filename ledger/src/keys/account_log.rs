@@ -15,8 +15,9 @@
 //! | 128..256         | the next account                                 |
 //! | ...              | up to the value's end, a multiple of [`ACCOUNT_SIZE`] |
 
+use super::accounts::{decode_account, ACCOUNT_SIZE};
+use super::cf::Cf;
 use super::codec::corrupt;
-use super::{decode_account, Cf, ACCOUNT_SIZE};
 use crate::error::StoreError;
 use crate::types::Account;
 

@@ -30,8 +30,8 @@
 //! `accounts_by_ts` key: the account's timestamp (8 bytes, u64 BE, [`super::ts_key`]); value:
 //! its id (16 bytes, u128 LE, [`decode_id_value`]).
 
+use super::cf::Cf;
 use super::codec::{corrupt, sum, R, W};
-use super::Cf;
 use crate::error::StoreError;
 use crate::types::Account;
 

@@ -14,8 +14,8 @@
 //! | 48..64 | credits_posted  | u128 LE  |
 //! | 64..72 | timestamp       | u64 LE   |
 
+use super::cf::Cf;
 use super::codec::{corrupt, sum, R, W};
-use super::Cf;
 use crate::error::StoreError;
 use crate::types::AccountBalance;
 

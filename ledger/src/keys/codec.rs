@@ -1,7 +1,7 @@
-//! Helpers shared by the layouts: fixed-width field readers and writers, and the error for bytes
-//! that do not decode.
+//! Helpers shared by the layouts: fixed-width field readers and writers, the error for bytes
+//! that do not decode, and the timestamp key that several column families use.
 
-use super::Cf;
+use super::cf::Cf;
 use crate::error::StoreError;
 
 /// Reads a big-endian u64 from exactly 8 bytes.
@@ -64,4 +64,18 @@ pub(super) const fn sum(widths: &[usize]) -> usize {
         i += 1;
     }
     total
+}
+
+/// Key of `accounts_by_ts`, `pending` and the account-index log (by timestamp), and of the
+/// `transfers` buckets (by bucket number): a u64 BE.
+pub fn ts_key(ts: u64) -> [u8; 8] {
+    ts.to_be_bytes()
+}
+
+/// Decodes a big-endian u64 key.
+pub fn decode_ts_key(k: &[u8]) -> Result<u64, StoreError> {
+    if k.len() != 8 {
+        return Err(corrupt(Cf::Transfers, "key length"));
+    }
+    Ok(be_u64(k))
 }

@@ -10,8 +10,8 @@
 //!
 //! Scans for due entries start at `meta`'s `expiry_floor` ([`super::META_EXPIRY_FLOOR`]).
 
+use super::cf::Cf;
 use super::codec::{be_u64, corrupt};
-use super::Cf;
 use crate::error::StoreError;
 
 /// Key of `expiry`: expiry time, then the pending transfer's timestamp.

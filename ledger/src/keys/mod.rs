@@ -25,7 +25,7 @@
 //! The column families and their names are in [`cf`]. `recent_index` and `recent_accounts`
 //! keep the names they had when the format was written: a name is part of the format.
 //!
-//! This module depends only on [`crate::types`] and [`crate::error`]: it encodes and decodes,
+//! This module depends only on [`crate::types`] and the crate's error types: it encodes and decodes,
 //! and never reads a store.
 
 mod codec;
@@ -48,27 +48,12 @@ pub use account_log::*;
 pub use accounts::*;
 pub use balances::*;
 pub use cf::Cf;
+pub use codec::{decode_ts_key, ts_key};
 pub use expiry::*;
 pub use meta::*;
 pub use pending::*;
 pub use transfer_ids::*;
 pub use transfers::*;
-
-use crate::error::StoreError;
-
-/// Key of `accounts_by_ts`, `pending` and the account-index log (by timestamp), and of the
-/// `transfers` buckets (by bucket number): a u64 BE.
-pub fn ts_key(ts: u64) -> [u8; 8] {
-    ts.to_be_bytes()
-}
-
-/// Decodes a big-endian u64 key.
-pub fn decode_ts_key(k: &[u8]) -> Result<u64, StoreError> {
-    if k.len() != 8 {
-        return Err(codec::corrupt(Cf::Transfers, "key length"));
-    }
-    Ok(codec::be_u64(k))
-}
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,8 @@
 //! |-------|--------|----------------------------------------------------------|
 //! | 0     | status | [`PendingStatus`] as u8: 1 pending, 2 posted, 3 voided, 4 expired |
 
+use super::cf::Cf;
 use super::codec::corrupt;
-use super::Cf;
 use crate::error::StoreError;
 use crate::types::PendingStatus;
 

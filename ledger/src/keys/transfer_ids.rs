@@ -19,8 +19,8 @@
 //! | 1     | tag: 0 created, 1 failed                              | u8       |
 //! | 2..10 | payload: the timestamp (created) or result code (failed) | u64 LE |
 
+use super::cf::Cf;
 use super::codec::{corrupt, sum};
-use super::Cf;
 use crate::error::StoreError;
 
 /// What `transfer_ids` knows about an id.

@@ -30,8 +30,9 @@
 //! | 118..120 | flags             | u16 LE   |
 //! | 120..128 | timestamp         | u64 LE   |
 
+use super::cf::Cf;
+use super::codec::ts_key;
 use super::codec::{corrupt, sum, R, W};
-use super::{ts_key, Cf};
 use crate::error::StoreError;
 use crate::types::Transfer;
 
