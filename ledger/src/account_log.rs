@@ -176,8 +176,8 @@ pub(crate) fn read(s: &dyn KvRead, id: u128) -> Result<Option<Account>, StoreErr
 /// Committed accounts read ahead of a command: one walk of the account-log records
 /// (merged with the sorted ids) and one batched read of `accounts` for the rest. With more
 /// accounts than the account cache holds, nearly every account a command names is a miss,
-/// and a walk of the records per miss took the apply bench from 47k to 4k-28k transfers/s (3M
-/// accounts).
+/// and a walk of the records per miss would cut the apply benchmark's throughput by 2 to 10
+/// times (3M accounts).
 #[derive(Debug, Default)]
 pub(crate) struct Prefetched {
     /// Sorted, distinct.

@@ -33,8 +33,8 @@ pub(crate) struct Savepoint {
 
 /// The executor's working memory, kept between commands ([`crate::Ledger`] holds one) so each
 /// batch reuses the last one's allocations. Allocating the overlay afresh per batch (a few MB
-/// for 8,189 transfers) cost page faults: the kernel zeroing new pages was ~9% of the apply
-/// path (docs/benchmarks.md, session 7). Empty between commands, except `changed`: the last
+/// for 8,189 transfers) costs page faults: the kernel zeroing new pages is about 9% of the
+/// apply path. Empty between commands, except `changed`: the last
 /// command's changed accounts, which the [`crate::Ledger`] puts in its account cache.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {

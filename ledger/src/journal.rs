@@ -10,7 +10,7 @@ use std::hash::Hash;
 ///
 /// The undo log is kept only while a savepoint is held (inside a linked chain): outside one
 /// nothing can be rolled back, and logging each previous value (an account is 128 bytes)
-/// was a measurable share of the apply path.
+/// is a measurable share of the apply path.
 #[derive(Debug)]
 pub(crate) struct Journaled<K, V> {
     map: FxHashMap<K, V>,
