@@ -374,30 +374,9 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
-    /// Encodes every change of the batch, in a deterministic order.
-    pub(crate) fn encode(
-        &mut self,
-        out: &mut WriteBatch,
-        applied: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        assert!(
-            self.last_ts >= self.committed_ts,
-            "invariant: ledger time went back from {} to {}",
-            self.committed_ts,
-            self.last_ts
-        );
-        self.assert_conserved()?;
-        for (_, (a, created)) in self.accounts.iter() {
-            if *created {
-                out.put(
-                    Cf::AccountsByTs,
-                    &keys::ts_key(a.timestamp),
-                    &a.id.to_le_bytes(),
-                );
-            }
-        }
-        self.changed.fill(self.accounts.iter().map(|(_, (a, _))| a));
-        crate::account_log::encode(self.base, &self.changed, &mut self.value, out)?;
+    /// Encodes the command's new transfers: their `transfers` buckets and `expiry` entries, the
+    /// account index, and the `transfer_ids` records (burned ids included).
+    fn encode_transfers(&mut self, out: &mut WriteBatch) -> Result<(), StoreError> {
         // (account, timestamp, side) of every transfer: the account index, packed below.
         let mut index = std::mem::take(&mut self.index);
         index.clear();
@@ -428,6 +407,34 @@ impl<'a> Exec<'a> {
             self.failed.iter().map(|(id, code)| (*id, *code)),
             out,
         )?;
+        Ok(())
+    }
+
+    /// Encodes every change of the batch, in a deterministic order.
+    pub(crate) fn encode(
+        &mut self,
+        out: &mut WriteBatch,
+        applied: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        assert!(
+            self.last_ts >= self.committed_ts,
+            "invariant: ledger time went back from {} to {}",
+            self.committed_ts,
+            self.last_ts
+        );
+        self.assert_conserved()?;
+        for (_, (a, created)) in self.accounts.iter() {
+            if *created {
+                out.put(
+                    Cf::AccountsByTs,
+                    &keys::ts_key(a.timestamp),
+                    &a.id.to_le_bytes(),
+                );
+            }
+        }
+        self.changed.fill(self.accounts.iter().map(|(_, (a, _))| a));
+        crate::account_log::encode(self.base, &self.changed, &mut self.value, out)?;
+        self.encode_transfers(out)?;
         // After the transfers: a pending transfer created and resolved in the same batch ends
         // with its final status and without an expiry entry (later operations win).
         for (ts, status) in self.pending.iter() {

@@ -1,7 +1,7 @@
 //! The command interface: [`execute`] (pure) and [`Ledger`] (execute, write, cache).
 
 use crate::cache::{AccountCache, ACCOUNT_CACHE_DEFAULT};
-use crate::error::LedgerError;
+use crate::error::{LedgerError, StoreError};
 use crate::exec::{ChainRunner, Context, Exec, Scratch};
 use crate::ops::{create_account::create_account, create_transfer::create_transfer, expire};
 use crate::results::{CreateAccountResult, CreateTransferResult};
@@ -98,59 +98,8 @@ fn execute_cached(
         });
     }
     let outcome = match cmd {
-        Cmd::CreateAccounts(events) => {
-            let imported = events
-                .first()
-                .is_some_and(|a| a.flags().contains(AccountFlags::IMPORTED));
-            x.imported = imported;
-            x.prefetch_accounts(events.iter().map(|a| a.id))?;
-            if !imported {
-                expire::expire_due(&mut x)?;
-            }
-            let runner = ChainRunner {
-                ok: CreateAccountResult::Ok,
-                linked_failed: CreateAccountResult::LinkedEventFailed,
-                chain_open: CreateAccountResult::LinkedEventChainOpen,
-            };
-            Outcome::Accounts(runner.run(
-                &mut x,
-                events,
-                |a| a.flags().contains(AccountFlags::LINKED),
-                |x, _, a| create_account(x, a, imported),
-                |_, _, _| {},
-            )?)
-        }
-        Cmd::CreateTransfers(events) => {
-            let imported = events
-                .first()
-                .is_some_and(|t| t.flags().contains(TransferFlags::IMPORTED));
-            x.imported = imported;
-            if !imported {
-                expire::expire_due(&mut x)?;
-            }
-            x.prefetch_transfer_ids(events)?;
-            x.prefetch_accounts(
-                events
-                    .iter()
-                    .flat_map(|t| [t.debit_account_id, t.credit_account_id]),
-            )?;
-            let runner = ChainRunner {
-                ok: CreateTransferResult::Ok,
-                linked_failed: CreateTransferResult::LinkedEventFailed,
-                chain_open: CreateTransferResult::LinkedEventChainOpen,
-            };
-            Outcome::Transfers(runner.run(
-                &mut x,
-                events,
-                |t| t.flags().contains(TransferFlags::LINKED),
-                |x, _, t| create_transfer(x, t, imported),
-                |x, t, r| {
-                    if r.is_transient() {
-                        x.failed.insert(t.id, r.as_u32());
-                    }
-                },
-            )?)
-        }
+        Cmd::CreateAccounts(events) => Outcome::Accounts(run_accounts(&mut x, events)?),
+        Cmd::CreateTransfers(events) => Outcome::Transfers(run_transfers(&mut x, events)?),
         Cmd::Pulse => Outcome::Pulse {
             expired: expire::expire_due(&mut x)?,
         },
@@ -158,6 +107,70 @@ fn execute_cached(
     x.encode(out, applied)?;
     *scratch = x.into_scratch();
     Ok(outcome)
+}
+
+/// Runs a `create_accounts` command's events, after the expiries due (unless imported).
+fn run_accounts(
+    x: &mut Exec<'_>,
+    events: &[Account],
+) -> Result<Vec<CreateAccountResult>, StoreError> {
+    let imported = events
+        .first()
+        .is_some_and(|a| a.flags().contains(AccountFlags::IMPORTED));
+    x.imported = imported;
+    x.prefetch_accounts(events.iter().map(|a| a.id))?;
+    if !imported {
+        expire::expire_due(x)?;
+    }
+    let runner = ChainRunner {
+        ok: CreateAccountResult::Ok,
+        linked_failed: CreateAccountResult::LinkedEventFailed,
+        chain_open: CreateAccountResult::LinkedEventChainOpen,
+    };
+    runner.run(
+        x,
+        events,
+        |a| a.flags().contains(AccountFlags::LINKED),
+        |x, _, a| create_account(x, a, imported),
+        |_, _, _| {},
+    )
+}
+
+/// Runs a `create_transfers` command's events, after the expiries due (unless imported); a
+/// transient failure burns its id.
+fn run_transfers(
+    x: &mut Exec<'_>,
+    events: &[Transfer],
+) -> Result<Vec<CreateTransferResult>, StoreError> {
+    let imported = events
+        .first()
+        .is_some_and(|t| t.flags().contains(TransferFlags::IMPORTED));
+    x.imported = imported;
+    if !imported {
+        expire::expire_due(x)?;
+    }
+    x.prefetch_transfer_ids(events)?;
+    x.prefetch_accounts(
+        events
+            .iter()
+            .flat_map(|t| [t.debit_account_id, t.credit_account_id]),
+    )?;
+    let runner = ChainRunner {
+        ok: CreateTransferResult::Ok,
+        linked_failed: CreateTransferResult::LinkedEventFailed,
+        chain_open: CreateTransferResult::LinkedEventChainOpen,
+    };
+    runner.run(
+        x,
+        events,
+        |t| t.flags().contains(TransferFlags::LINKED),
+        |x, _, t| create_transfer(x, t, imported),
+        |x, t, r| {
+            if r.is_transient() {
+                x.failed.insert(t.id, r.as_u32());
+            }
+        },
+    )
 }
 
 /// Clears `out` and puts only the caller's position `applied` in it: what
