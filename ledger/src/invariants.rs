@@ -56,13 +56,29 @@ pub(crate) fn assert_limits(a: &Account) {
 #[derive(Debug, Default)]
 pub(crate) struct Conservation {
     /// Per ledger: change of debits_pending, debits_posted, credits_pending, credits_posted.
-    sums: FxHashMap<u32, [u128; 4]>,
+    sums: Vec<(u32, [u128; 4])>,
+    /// Where each ledger's sums are in `sums`.
+    at: FxHashMap<u32, usize>,
+    /// The ledger last added to (most commands move money on one ledger).
+    last: usize,
 }
 
 impl Conservation {
     /// Forgets every change, keeping the memory.
     pub(crate) fn clear(&mut self) {
         self.sums.clear();
+        self.at.clear();
+        self.last = 0;
+    }
+
+    fn sums_of(&mut self, ledger: u32) -> &mut [u128; 4] {
+        if self.sums.get(self.last).is_none_or(|s| s.0 != ledger) {
+            self.last = *self.at.entry(ledger).or_insert_with(|| {
+                self.sums.push((ledger, [0; 4]));
+                self.sums.len() - 1
+            });
+        }
+        &mut self.sums[self.last].1
     }
 
     /// Adds one changed account: `new` its version after the command, `old` its committed
@@ -83,8 +99,7 @@ impl Conservation {
             new.credits_pending.wrapping_sub(old.credits_pending),
             new.credits_posted.wrapping_sub(old.credits_posted),
         ];
-        let sums = self.sums.entry(new.ledger).or_default();
-        for (s, d) in sums.iter_mut().zip(delta) {
+        for (s, d) in self.sums_of(new.ledger).iter_mut().zip(delta) {
             *s = s.wrapping_add(d);
         }
     }

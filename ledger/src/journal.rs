@@ -108,4 +108,9 @@ impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.order.iter().map(|k| (k, &self.map[k]))
     }
+
+    /// The final values in hash order: only for order-free uses, such as a sum.
+    pub(crate) fn values_unordered(&self) -> impl Iterator<Item = &V> {
+        self.map.values()
+    }
 }
