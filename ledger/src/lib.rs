@@ -35,6 +35,15 @@
 //! - `ledger`: [`execute`] and [`Ledger`], the command interface. [`query`]: lookups and
 //!   filtered reads.
 //!
+//! # Invariants
+//!
+//! The executor asserts the money invariants where they hold: balance limits on every account
+//! version it writes, a post never above its pending amount, post, void and expiry releasing
+//! exactly the pending amount, and ledger time only growing. A broken one stops the node (a
+//! panic) rather than write a wrong balance. Per-ledger double entry over each command's
+//! changed accounts also runs in debug builds and with the `invariants` feature, which this
+//! crate's tests enable.
+//!
 //! # Example
 //!
 //! ```
