@@ -5,13 +5,13 @@
 //! overlay keeps its keys in first-write order, so the same input always yields the same bytes.
 //! Hash maps are only used for point lookups.
 
-use rustc_hash::FxHashMap;
-use std::collections::hash_map::Entry;
-use std::hash::Hash;
-
+use crate::account_log::{Changed, Prefetched};
+use crate::cache::AccountCache;
 use crate::ids::{read_id_record, IdIndex};
+use crate::invariants::{assert_limits, Conservation};
+use crate::journal::Journaled;
 use crate::keys::{self, IdRecord};
-use crate::recent_accounts::{Changed, Prefetched};
+use crate::read::{read_last_timestamp, read_transfer_at};
 use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
 
@@ -24,111 +24,6 @@ pub struct Context {
     pub timestamp: u64,
 }
 
-/// A map with an undo log, so a failed linked chain can be rolled back to a savepoint.
-/// Iteration (for encoding) follows first-insertion order, never hash order.
-///
-/// The undo log is kept only while a savepoint is held (inside a linked chain): outside one
-/// nothing can be rolled back, and logging each previous value (an account is 128 bytes)
-/// was a measurable share of the apply path.
-#[derive(Debug)]
-pub(crate) struct Journaled<K, V> {
-    map: FxHashMap<K, V>,
-    order: Vec<K>,
-    log: Vec<(K, Option<V>)>,
-    journaling: bool,
-}
-
-impl<K, V> Default for Journaled<K, V> {
-    fn default() -> Self {
-        Self {
-            map: FxHashMap::default(),
-            order: Vec::new(),
-            log: Vec::new(),
-            journaling: false,
-        }
-    }
-}
-
-impl<K: Copy + Eq + Hash, V: Copy> Journaled<K, V> {
-    /// Empties the map, keeping its allocations.
-    fn clear(&mut self) {
-        self.map.clear();
-        self.order.clear();
-        self.log.clear();
-        self.journaling = false;
-    }
-
-    /// Makes room for `n` distinct keys without reallocating.
-    fn reserve(&mut self, n: usize) {
-        self.map.reserve(n);
-        self.order.reserve(n);
-    }
-
-    pub(crate) fn get(&self, k: &K) -> Option<&V> {
-        self.map.get(k)
-    }
-
-    pub(crate) fn insert(&mut self, k: K, v: V) {
-        self.upsert(k, |_| v);
-    }
-
-    /// Sets `k` to `f(current value)`, with one hash lookup and the value written in place
-    /// (the previous one is copied only into the undo log, when journaling).
-    pub(crate) fn upsert(&mut self, k: K, f: impl FnOnce(Option<&V>) -> V) {
-        match self.map.entry(k) {
-            Entry::Occupied(mut e) => {
-                if self.journaling {
-                    self.log.push((k, Some(*e.get())));
-                }
-                let v = f(Some(e.get()));
-                *e.get_mut() = v;
-            }
-            Entry::Vacant(e) => {
-                e.insert(f(None));
-                self.order.push(k);
-                if self.journaling {
-                    self.log.push((k, None));
-                }
-            }
-        }
-    }
-
-    /// Starts (or continues) logging changes; [`Journaled::rollback`] to the returned point
-    /// undoes every insert after it, until [`Journaled::release`].
-    pub(crate) fn savepoint(&mut self) -> usize {
-        self.journaling = true;
-        self.log.len()
-    }
-
-    /// Stops logging: the changes since the savepoint are final.
-    pub(crate) fn release(&mut self) {
-        self.journaling = false;
-        self.log.clear();
-    }
-
-    pub(crate) fn rollback(&mut self, savepoint: usize) {
-        debug_assert!(self.journaling, "rollback without a savepoint");
-        while self.log.len() > savepoint {
-            let (k, prev) = self.log.pop().expect("log longer than savepoint");
-            match prev {
-                Some(p) => {
-                    self.map.insert(k, p);
-                }
-                None => {
-                    self.map.remove(&k);
-                    let last = self.order.pop();
-                    debug_assert!(last.is_some_and(|l| l == k), "undo is LIFO");
-                }
-            }
-        }
-    }
-
-    /// Entries in first-insertion order with their final values.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.order.iter().map(|k| (k, &self.map[k]))
-    }
-}
-
 /// A savepoint across every journal of the overlay.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Savepoint {
@@ -138,8 +33,8 @@ pub(crate) struct Savepoint {
 
 /// The executor's working memory, kept between commands ([`crate::Ledger`] holds one) so each
 /// batch reuses the last one's allocations. Allocating the overlay afresh per batch (a few MB
-/// for 8,189 transfers) cost page faults: the kernel zeroing new pages was ~9% of the apply
-/// path (docs/benchmarks.md, session 7). Empty between commands, except `changed`: the last
+/// for 8,189 transfers) costs page faults: the kernel zeroing new pages is about 9% of the
+/// apply path. Empty between commands, except `changed`: the last
 /// command's changed accounts, which the [`crate::Ledger`] puts in its account cache.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
@@ -152,10 +47,11 @@ pub(crate) struct Scratch {
     ids: IdIndex,
     /// Buffers of [`Exec::encode`].
     index: Vec<(u128, u64, u8)>,
-    recent: crate::recent::Buffers,
+    index_log: crate::account_index::Buffers,
     changed: Changed,
     value: Vec<u8>,
     prefetched: Prefetched,
+    conservation: Conservation,
 }
 
 impl Scratch {
@@ -168,7 +64,7 @@ impl Scratch {
 /// Committed state seen through the changes of the batch so far.
 pub(crate) struct Exec<'a> {
     base: &'a dyn KvRead,
-    cache: Option<&'a crate::ledger::AccountCache>,
+    cache: Option<&'a AccountCache>,
     /// Leader time of this command.
     pub(crate) now: u64,
     /// Last timestamp assigned (committed state, then this batch).
@@ -201,9 +97,10 @@ pub(crate) struct Exec<'a> {
     prefetched: Prefetched,
     /// The rest of the [`Scratch`] this executor was made from.
     index: Vec<(u128, u64, u8)>,
-    recent: crate::recent::Buffers,
+    index_log: crate::account_index::Buffers,
     changed: Changed,
     value: Vec<u8>,
+    conservation: Conservation,
 }
 
 impl std::fmt::Debug for Exec<'_> {
@@ -218,7 +115,7 @@ impl std::fmt::Debug for Exec<'_> {
 impl<'a> Exec<'a> {
     pub(crate) fn new(
         base: &'a dyn KvRead,
-        cache: Option<&'a crate::ledger::AccountCache>,
+        cache: Option<&'a AccountCache>,
         ctx: &Context,
         events: usize,
         scratch: Scratch,
@@ -233,10 +130,11 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
-            recent,
+            index_log,
             changed,
             value,
             prefetched,
+            conservation,
         } = scratch;
         accounts.reserve(2 * events);
         transfers.reserve(events);
@@ -256,10 +154,11 @@ impl<'a> Exec<'a> {
             balances,
             ids,
             index,
-            recent,
+            index_log,
             changed,
             value,
             prefetched,
+            conservation,
         })
     }
 
@@ -274,10 +173,11 @@ impl<'a> Exec<'a> {
             balances: self.balances,
             ids: self.ids,
             index: self.index,
-            recent: self.recent,
+            index_log: self.index_log,
             changed: self.changed,
             value: self.value,
             prefetched: self.prefetched,
+            conservation: self.conservation,
         };
         s.accounts.clear();
         s.transfers.clear();
@@ -289,6 +189,7 @@ impl<'a> Exec<'a> {
         s.index.clear();
         s.value.clear();
         s.prefetched.clear();
+        s.conservation.clear();
         s
     }
 
@@ -320,6 +221,17 @@ impl<'a> Exec<'a> {
     pub(crate) fn next_timestamp(&mut self) -> u64 {
         self.last_ts = self.now.max(self.last_ts + 1);
         self.last_ts
+    }
+
+    /// Moves ledger time to an imported event's timestamp, which validation found after the
+    /// last one: timestamps strictly increase, imported ones included.
+    pub(crate) fn advance_to(&mut self, ts: u64) {
+        assert!(
+            ts > self.last_ts,
+            "invariant: imported timestamp {ts} not after the last, {}",
+            self.last_ts
+        );
+        self.last_ts = ts;
     }
 
     /// Starts journaling every change so that [`Exec::rollback`] can undo what follows;
@@ -368,16 +280,23 @@ impl<'a> Exec<'a> {
         if let Some((a, _)) = self.accounts.get(&id) {
             return Ok(Some(*a));
         }
+        self.committed_account(id)
+    }
+
+    /// The account `id` as committed before this command.
+    fn committed_account(&self, id: u128) -> Result<Option<Account>, StoreError> {
         if let Some(a) = self.cache.and_then(|c| c.get(id)) {
             return Ok(Some(a));
         }
         if let Some(known) = self.prefetched.get(id) {
             return Ok(known);
         }
-        crate::recent_accounts::read(self.base, id)
+        crate::account_log::read(self.base, id)
     }
 
+    /// Sets the new version of an account; its balance limits hold ([`assert_limits`]).
     pub(crate) fn put_account(&mut self, a: Account) {
+        assert_limits(&a);
         // An account created by this command stays marked created.
         self.accounts
             .upsert(a.id, |prev| (a, prev.is_some_and(|(_, created)| *created)));
@@ -436,23 +355,29 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Encodes every change of the batch, in a deterministic order.
-    pub(crate) fn encode(
-        &mut self,
-        out: &mut WriteBatch,
-        applied: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        for (_, (a, created)) in self.accounts.iter() {
-            if *created {
-                out.put(
-                    Cf::AccountsByTs,
-                    &keys::ts_key(a.timestamp),
-                    &a.id.to_le_bytes(),
-                );
-            }
+    /// Asserts that the command moved as much debit as credit on every ledger
+    /// ([`Conservation`]), comparing each changed account with its committed version.
+    fn assert_conserved(&mut self) -> Result<(), StoreError> {
+        let mut sums = std::mem::take(&mut self.conservation);
+        sums.clear();
+        // A sum: hash order is fine, and skips a lookup per account.
+        for (a, created) in self.accounts.values_unordered() {
+            let old = match created {
+                true => None,
+                false => Some(self.committed_account(a.id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("changed account {} vanished", a.id))
+                })?),
+            };
+            sums.add(a, old.as_ref());
         }
-        self.changed.fill(self.accounts.iter().map(|(_, (a, _))| a));
-        crate::recent_accounts::encode(self.base, &self.changed, &mut self.value, out)?;
+        sums.assert_balanced();
+        self.conservation = sums;
+        Ok(())
+    }
+
+    /// Encodes the command's new transfers: their `transfers` buckets and `expiry` entries, the
+    /// account index, and the `transfer_ids` records (burned ids included).
+    fn encode_transfers(&mut self, out: &mut WriteBatch) -> Result<(), StoreError> {
         // (account, timestamp, side) of every transfer: the account index, packed below.
         let mut index = std::mem::take(&mut self.index);
         index.clear();
@@ -469,10 +394,10 @@ impl<'a> Exec<'a> {
             }
         }
         buckets.flush(out);
-        crate::recent::encode(
+        crate::account_index::encode(
             self.base,
             &mut index,
-            &mut self.recent,
+            &mut self.index_log,
             &mut self.value,
             out,
         )?;
@@ -483,6 +408,36 @@ impl<'a> Exec<'a> {
             self.failed.iter().map(|(id, code)| (*id, *code)),
             out,
         )?;
+        Ok(())
+    }
+
+    /// Encodes every change of the batch, in a deterministic order.
+    pub(crate) fn encode(
+        &mut self,
+        out: &mut WriteBatch,
+        applied: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        assert!(
+            self.last_ts >= self.committed_ts,
+            "invariant: ledger time went back from {} to {}",
+            self.committed_ts,
+            self.last_ts
+        );
+        if cfg!(any(debug_assertions, test, feature = "invariants")) {
+            self.assert_conserved()?;
+        }
+        for (_, (a, created)) in self.accounts.iter() {
+            if *created {
+                out.put(
+                    Cf::AccountsByTs,
+                    &keys::ts_key(a.timestamp),
+                    &a.id.to_le_bytes(),
+                );
+            }
+        }
+        self.changed.fill(self.accounts.iter().map(|(_, (a, _))| a));
+        crate::account_log::encode(self.base, &self.changed, &mut self.value, out)?;
+        self.encode_transfers(out)?;
         // After the transfers: a pending transfer created and resolved in the same batch ends
         // with its final status and without an expiry entry (later operations win).
         for (ts, status) in self.pending.iter() {
@@ -582,39 +537,6 @@ pub(crate) enum IdState {
     Created(Transfer),
     /// Burned by a transient failure.
     Failed,
-}
-
-/// Reads the last assigned timestamp (0 for an empty ledger).
-pub fn read_last_timestamp(s: &dyn KvRead) -> Result<u64, StoreError> {
-    read_meta_u64(s, keys::META_LAST_TIMESTAMP)
-}
-
-/// Reads a `meta` value stored as a u64 LE (0 when absent); any other length is corrupt.
-pub(crate) fn read_meta_u64(s: &dyn KvRead, key: &[u8]) -> Result<u64, StoreError> {
-    let mut out = Ok(0);
-    s.get(Cf::Meta, key, &mut |v| {
-        out = v.try_into().map(u64::from_le_bytes).map_err(|_| {
-            StoreError::Corrupt(format!("meta {}: bad value", String::from_utf8_lossy(key)))
-        })
-    })?;
-    out
-}
-
-/// Reads the caller's applied position, as last written with a batch.
-pub fn read_applied(s: &dyn KvRead) -> Result<Option<Vec<u8>>, StoreError> {
-    let mut out = None;
-    s.get(Cf::Meta, keys::META_APPLIED, &mut |v| {
-        out = Some(v.to_vec())
-    })?;
-    Ok(out)
-}
-
-pub(crate) fn read_transfer_at(s: &dyn KvRead, ts: u64) -> Result<Option<Transfer>, StoreError> {
-    let mut out = Ok(None);
-    s.get(Cf::Transfers, &keys::transfer_bucket_key(ts), &mut |v| {
-        out = keys::find_transfer(v, ts)
-    })?;
-    out
 }
 
 /// Runs a batch with linked-chain semantics. `exec_one` validates and applies one event and

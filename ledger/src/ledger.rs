@@ -1,66 +1,13 @@
 //! The command interface: [`execute`] (pure) and [`Ledger`] (execute, write, cache).
 
-use rustc_hash::FxHashMap;
-
+use crate::cache::{AccountCache, ACCOUNT_CACHE_DEFAULT};
+use crate::error::{LedgerError, StoreError};
 use crate::exec::{ChainRunner, Context, Exec, Scratch};
 use crate::ops::{create_account::create_account, create_transfer::create_transfer, expire};
 use crate::results::{CreateAccountResult, CreateTransferResult};
-use crate::store::{KvRead, KvStore, StoreError, WriteBatch};
+use crate::store::{KvRead, KvStore, WriteBatch};
 use crate::types::{Account, AccountFlags, Transfer, TransferFlags, BATCH_MAX};
 use crate::{keys, store::Cf};
-
-/// A system failure (never a business rejection: those are result codes).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LedgerError {
-    /// The store failed; the command had no effect and the caller must not continue applying.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A batch had more events than [`BATCH_MAX`]; nothing was applied.
-    #[error("batch of {len} events exceeds the maximum of {max}")]
-    BatchTooLarge {
-        /// Events in the rejected batch.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A read filter is malformed; the message says which field and why.
-    #[error("invalid filter: {0}")]
-    InvalidFilter(String),
-    /// The leader's time, or the timestamps this command needs, pass 2^63-1; nothing was
-    /// applied. Deterministic: every replica rejects the same command.
-    #[error("ledger time {timestamp} leaves no room for {events} events below 2^63")]
-    ClockOutOfRange {
-        /// The first timestamp the command would use.
-        timestamp: u64,
-        /// Events (plus possible expiries) that need timestamps.
-        events: usize,
-    },
-    /// The store holds data of another on-disk format version.
-    #[error(
-        "the store was written in storage format {found} and this build reads format \
-         {expected}; there is no conversion between formats yet: run the build that wrote it, \
-         or start this one on an empty data dir (docs/operating.md, \"Upgrading\")"
-    )]
-    FormatMismatch {
-        /// Version found in the store.
-        found: u32,
-        /// Version this build writes.
-        expected: u32,
-    },
-}
-
-impl LedgerError {
-    /// Whether every replica fed the same command fails the same way. Such a command is
-    /// still consumed: its log position must advance (see [`Ledger::apply`]). Store errors are
-    /// not deterministic: the replica must stop instead.
-    pub fn is_deterministic(&self) -> bool {
-        matches!(
-            self,
-            LedgerError::BatchTooLarge { .. } | LedgerError::ClockOutOfRange { .. }
-        )
-    }
-}
 
 /// A write command: one batch of events, applied atomically as one unit of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,59 +98,8 @@ fn execute_cached(
         });
     }
     let outcome = match cmd {
-        Cmd::CreateAccounts(events) => {
-            let imported = events
-                .first()
-                .is_some_and(|a| a.flags().contains(AccountFlags::IMPORTED));
-            x.imported = imported;
-            x.prefetch_accounts(events.iter().map(|a| a.id))?;
-            if !imported {
-                expire::expire_due(&mut x)?;
-            }
-            let runner = ChainRunner {
-                ok: CreateAccountResult::Ok,
-                linked_failed: CreateAccountResult::LinkedEventFailed,
-                chain_open: CreateAccountResult::LinkedEventChainOpen,
-            };
-            Outcome::Accounts(runner.run(
-                &mut x,
-                events,
-                |a| a.flags().contains(AccountFlags::LINKED),
-                |x, _, a| create_account(x, a, imported),
-                |_, _, _| {},
-            )?)
-        }
-        Cmd::CreateTransfers(events) => {
-            let imported = events
-                .first()
-                .is_some_and(|t| t.flags().contains(TransferFlags::IMPORTED));
-            x.imported = imported;
-            if !imported {
-                expire::expire_due(&mut x)?;
-            }
-            x.prefetch_transfer_ids(events)?;
-            x.prefetch_accounts(
-                events
-                    .iter()
-                    .flat_map(|t| [t.debit_account_id, t.credit_account_id]),
-            )?;
-            let runner = ChainRunner {
-                ok: CreateTransferResult::Ok,
-                linked_failed: CreateTransferResult::LinkedEventFailed,
-                chain_open: CreateTransferResult::LinkedEventChainOpen,
-            };
-            Outcome::Transfers(runner.run(
-                &mut x,
-                events,
-                |t| t.flags().contains(TransferFlags::LINKED),
-                |x, _, t| create_transfer(x, t, imported),
-                |x, t, r| {
-                    if r.is_transient() {
-                        x.failed.insert(t.id, r.as_u32());
-                    }
-                },
-            )?)
-        }
+        Cmd::CreateAccounts(events) => Outcome::Accounts(run_accounts(&mut x, events)?),
+        Cmd::CreateTransfers(events) => Outcome::Transfers(run_transfers(&mut x, events)?),
         Cmd::Pulse => Outcome::Pulse {
             expired: expire::expire_due(&mut x)?,
         },
@@ -213,44 +109,68 @@ fn execute_cached(
     Ok(outcome)
 }
 
-/// Committed accounts kept in memory so hot accounts skip the store. Bounded: when full it is
-/// emptied and refills with what the next batches touch.
-#[derive(Debug)]
-pub struct AccountCache {
-    map: FxHashMap<u128, Account>,
-    capacity: usize,
+/// Runs a `create_accounts` command's events, after the expiries due (unless imported).
+fn run_accounts(
+    x: &mut Exec<'_>,
+    events: &[Account],
+) -> Result<Vec<CreateAccountResult>, StoreError> {
+    let imported = events
+        .first()
+        .is_some_and(|a| a.flags().contains(AccountFlags::IMPORTED));
+    x.imported = imported;
+    x.prefetch_accounts(events.iter().map(|a| a.id))?;
+    if !imported {
+        expire::expire_due(x)?;
+    }
+    let runner = ChainRunner {
+        ok: CreateAccountResult::Ok,
+        linked_failed: CreateAccountResult::LinkedEventFailed,
+        chain_open: CreateAccountResult::LinkedEventChainOpen,
+    };
+    runner.run(
+        x,
+        events,
+        |a| a.flags().contains(AccountFlags::LINKED),
+        |x, _, a| create_account(x, a, imported),
+        |_, _, _| {},
+    )
 }
 
-impl AccountCache {
-    /// A cache of at most `capacity` accounts (0 disables it).
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            map: FxHashMap::default(),
-            capacity,
-        }
+/// Runs a `create_transfers` command's events, after the expiries due (unless imported); a
+/// transient failure burns its id.
+fn run_transfers(
+    x: &mut Exec<'_>,
+    events: &[Transfer],
+) -> Result<Vec<CreateTransferResult>, StoreError> {
+    let imported = events
+        .first()
+        .is_some_and(|t| t.flags().contains(TransferFlags::IMPORTED));
+    x.imported = imported;
+    if !imported {
+        expire::expire_due(x)?;
     }
-
-    pub(crate) fn get(&self, id: u128) -> Option<Account> {
-        self.map.get(&id).copied()
-    }
-
-    pub(crate) fn contains(&self, id: u128) -> bool {
-        self.map.contains_key(&id)
-    }
-
-    fn clear(&mut self) {
-        self.map.clear();
-    }
-
-    fn insert(&mut self, a: Account) {
-        if self.capacity == 0 {
-            return;
-        }
-        if self.map.len() >= self.capacity && !self.map.contains_key(&a.id) {
-            self.map.clear();
-        }
-        self.map.insert(a.id, a);
-    }
+    x.prefetch_transfer_ids(events)?;
+    x.prefetch_accounts(
+        events
+            .iter()
+            .flat_map(|t| [t.debit_account_id, t.credit_account_id]),
+    )?;
+    let runner = ChainRunner {
+        ok: CreateTransferResult::Ok,
+        linked_failed: CreateTransferResult::LinkedEventFailed,
+        chain_open: CreateTransferResult::LinkedEventChainOpen,
+    };
+    runner.run(
+        x,
+        events,
+        |t| t.flags().contains(TransferFlags::LINKED),
+        |x, _, t| create_transfer(x, t, imported),
+        |x, t, r| {
+            if r.is_transient() {
+                x.failed.insert(t.id, r.as_u32());
+            }
+        },
+    )
 }
 
 /// Clears `out` and puts only the caller's position `applied` in it: what
@@ -260,9 +180,6 @@ pub fn stage_applied(applied: &[u8], out: &mut WriteBatch) {
     out.clear();
     out.put(Cf::Meta, keys::META_APPLIED, applied);
 }
-
-/// Default [`AccountCache`] capacity: one million accounts (about 200 MB).
-pub const ACCOUNT_CACHE_DEFAULT: usize = 1 << 20;
 
 /// A ledger over a store: executes commands, writes each as one atomic batch, caches accounts.
 #[derive(Debug)]

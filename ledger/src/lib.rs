@@ -15,16 +15,34 @@
 //!
 //! # Layout
 //!
-//! - [`types`]: accounts, transfers, flags, filters.
-//! - [`results`]: the result codes of each operation, in precedence order.
-//! - [`keys`]: every key and value layout.
+//! From the bottom up; a module uses only those above it in this list, never one below, so
+//! the layers read one way:
+//!
+//! - [`types`], [`results`], `error`: accounts, transfers, flags and filters; the result codes
+//!   of each operation, in precedence order; [`LedgerError`] and [`StoreError`].
+//! - [`keys`]: every key and value layout, one file per on-disk structure, and the column
+//!   families ([`Cf`]). Encodes and decodes; never reads a store.
 //! - [`store`]: the storage trait, the write batch, the in-memory store, the state hash and the
-//!   storage conformance suite.
-//! - [`overlay`]: a write batch indexed by key, and reads as if it had been written.
-//! - `exec`, `ops/`: the executor and one module per operation; `ids`: the transfer-id index;
-//!   `recent`, `recent_accounts`: the account index and the changed accounts of the last few
-//!   commands, one record per command, folded every 8th.
-//! - [`query`]: lookups and filtered reads.
+//!   storage conformance suite. [`overlay`]: a write batch indexed by key, read as if written.
+//! - `read`: point reads of committed state (meta values, a transfer by timestamp).
+//! - `ids`: the transfer-id index. `account_index`: account -> transfers, a per-command log
+//!   folded into per-account entries every 8th command. `account_log`: changed accounts, one
+//!   record per command, folded into `accounts` every 8th. [`AccountCache`]: hot accounts in
+//!   memory. `invariants`: the money invariants the executor asserts.
+//! - `exec`: the executor (committed state plus the command's overlay, encoded to one write
+//!   batch), over `journal`, its maps with savepoints.
+//! - `ops/`: one module per operation (`create_account`, `create_transfer`, `expire`).
+//! - `ledger`: [`execute`] and [`Ledger`], the command interface. [`query`]: lookups and
+//!   filtered reads.
+//!
+//! # Invariants
+//!
+//! The executor asserts the money invariants where they hold: balance limits on every account
+//! version it writes, a post never above its pending amount, post, void and expiry releasing
+//! exactly the pending amount, and ledger time only growing. A broken one stops the node (a
+//! panic) rather than write a wrong balance. Per-ledger double entry over each command's
+//! changed accounts also runs in debug builds and with the `invariants` feature, which this
+//! crate's tests enable.
 //!
 //! # Example
 //!
@@ -51,26 +69,31 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod account_index;
+mod account_log;
+mod cache;
+mod error;
 mod exec;
 mod ids;
+mod invariants;
+mod journal;
 pub mod keys;
 mod ledger;
 mod ops;
 pub mod overlay;
 pub mod query;
-mod recent;
-mod recent_accounts;
+mod read;
 pub mod results;
 pub mod store;
 pub mod types;
 
-pub use exec::{read_applied, read_last_timestamp, Context};
-pub use ledger::{
-    execute, stage_applied, AccountCache, Command, Ledger, LedgerError, Outcome,
-    ACCOUNT_CACHE_DEFAULT,
-};
+pub use cache::{AccountCache, ACCOUNT_CACHE_DEFAULT};
+pub use error::LedgerError;
+pub use exec::Context;
+pub use ledger::{execute, stage_applied, Command, Ledger, Outcome};
 pub use ops::expire::EXPIRE_MAX;
 pub use overlay::{sorted_ops, IndexedBatch, Overlay};
+pub use read::{read_applied, read_last_timestamp};
 pub use results::{CreateAccountResult, CreateTransferResult};
 pub use store::{state_hash, Cf, KvRead, KvStore, MemStore, StoreError, WriteBatch};
 pub use types::*;

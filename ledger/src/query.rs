@@ -2,12 +2,12 @@
 //! queries by field. Results are ordered by timestamp; page by passing the last timestamp seen
 //! (plus or minus one) as the next filter's bound.
 
-use crate::exec::read_transfer_at;
+use crate::account_index::{self, feed};
+use crate::account_log::{self, Prefetched};
+use crate::error::LedgerError;
 use crate::ids::read_id_record;
 use crate::keys::{self, IdRecord};
-use crate::ledger::LedgerError;
-use crate::recent;
-use crate::recent_accounts::{self, Prefetched};
+use crate::read::{expiry_floor, read_transfer_at};
 use crate::store::{try_scan, Cf, KvRead, StoreError};
 use crate::types::{
     Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, QueryFilter,
@@ -134,13 +134,13 @@ fn walk_account(
         Ok(taken < f.limit)
     };
     let account = f.account_id;
-    // The items not yet folded (`recent_index`) are newer than every folded entry's: forward
+    // The items not yet folded (the account-index log) are newer than every folded entry's: forward
     // they come last, reversed first.
     if !reverse {
         if walk_entries(s, account, (min, u64::MAX), Walk::Forward, &mut step)? {
-            recent::walk(s, account, false, &mut step)?;
+            account_index::walk(s, account, false, &mut step)?;
         }
-    } else if recent::walk(s, account, true, &mut step)?
+    } else if account_index::walk(s, account, true, &mut step)?
         && walk_entries(
             s,
             account,
@@ -153,26 +153,6 @@ fn walk_account(
         walk_entries(s, account, (min, max - 1), Walk::Reverse, &mut step)?;
     }
     Ok(())
-}
-
-/// Feeds `step` one packed run's `items` (decoded, so newest first), newest first or oldest
-/// first, until `step` returns false. Returns whether `step` never said stop.
-pub(crate) fn feed(
-    items: &[(u64, u8)],
-    newest_first: bool,
-    step: &mut dyn FnMut(u64, u8) -> Result<bool, LedgerError>,
-) -> Result<bool, LedgerError> {
-    let ordered: &mut dyn Iterator<Item = &(u64, u8)> = if newest_first {
-        &mut items.iter()
-    } else {
-        &mut items.iter().rev()
-    };
-    for &(ts, side) in ordered {
-        if !step(ts, side)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// How [`walk_entries`] visits index entries and their items.
@@ -235,7 +215,7 @@ pub fn get_account_balances(
     f: &AccountFilter,
 ) -> Result<Vec<AccountBalance>, LedgerError> {
     let (min, max, flags) = check_account_filter(f)?;
-    match recent_accounts::read(s, f.account_id)? {
+    match account_log::read(s, f.account_id)? {
         Some(a) if a.flags().contains(AccountFlags::HISTORY) => {}
         _ => return Ok(Vec::new()),
     }
@@ -308,7 +288,7 @@ fn query_matches(
 pub fn query_accounts(s: &dyn KvRead, f: &QueryFilter) -> Result<Vec<Account>, LedgerError> {
     let (mut min, mut max, reverse) = check_query(f)?;
     let limit = f.limit as usize;
-    // Accounts are read a chunk of ids at a time (one walk of the recent records and one
+    // Accounts are read a chunk of ids at a time (one walk of the account-log records and one
     // batched read per chunk, not one each).
     let chunk = limit.clamp(64, 1024);
     let mut out = Vec::new();
@@ -411,7 +391,7 @@ pub fn next_expiry(s: &dyn KvRead) -> Result<Option<u64>, LedgerError> {
     let mut bad = None;
     s.scan(
         Cf::Expiry,
-        &keys::expiry_key(crate::ops::expire::expiry_floor(s)?, 0),
+        &keys::expiry_key(expiry_floor(s)?, 0),
         &keys::expiry_key(u64::MAX, u64::MAX),
         false,
         &mut |k, _| {

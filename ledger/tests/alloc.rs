@@ -4,8 +4,8 @@
 //!   meaningfully more heap allocations (growth of the batch's own buffers is logarithmic);
 //! - a `Ledger` reuses its executor's working memory: once a first batch has sized the overlay
 //!   maps and buffers, a second batch of the same size allocates a small fraction of the bytes.
-//!   Allocating them afresh per batch made the kernel zero new pages on every batch (~9% of the
-//!   apply path, docs/benchmarks.md, session 7).
+//!   Allocating them afresh per batch makes the kernel zero new pages on every batch (about 9%
+//!   of the apply path).
 //!
 //! dhat allows one profiler at a time in a process, so the tests take turns ([`PROFILER`]).
 

@@ -390,7 +390,7 @@ fn query_accounts_by_field_range_limit_and_order() {
 /// `query_accounts` reads accounts a chunk of index entries at a time: filters that match a
 /// third of them, limits and ranges that end inside a chunk, and both orders must give what a
 /// brute-force filter gives. Some accounts are changed after they are created, so their
-/// newest version is in a recent record and others' in `accounts`.
+/// newest version is in an account-log record and others' in `accounts`.
 #[test]
 fn query_accounts_across_chunks_of_the_index() {
     let mut l = ledger();
@@ -729,18 +729,18 @@ fn transfers_sharing_a_storage_bucket_across_commands() {
     assert_eq!(q(ts[6] + 1, ts[7] - 1, 1000, false), [] as [u128; 0]);
 }
 
-/// An account's transfers spread over more commands than `recent_index` holds before a fold
-/// (`keys::RECENT_FOLD`), so some are in folded `account_transfers` entries and some in recent
+/// An account's transfers spread over more commands than the account-index log holds before a fold
+/// (`keys::INDEX_FOLD`), so some are in folded `account_transfers` entries and some in log
 /// records: every page, forward and reversed, at every limit and around every range bound,
 /// must be the same as the plain list of its transfers.
 #[test]
-fn history_pages_read_folded_and_recent_items_as_one_list() {
+fn history_pages_read_folded_and_logged_items_as_one_list() {
     let mut l = ledger();
     let accounts: Vec<Account> = (1..=3).map(|id| acct(id, 1, AF::empty())).collect();
     l.create_accounts(&accounts, &ctx(T0)).unwrap();
     // (id, timestamp) of account 1's transfers, oldest first.
     let mut mine: Vec<(u128, u64)> = Vec::new();
-    let commands = 2 * tally_ledger::keys::RECENT_FOLD + 3;
+    let commands = 2 * tally_ledger::keys::INDEX_FOLD + 3;
     let mut id = 100u128;
     for c in 0..commands as u64 {
         let at = T1 + c * 1_000;
@@ -749,7 +749,7 @@ fn history_pages_read_folded_and_recent_items_as_one_list() {
         assert_eq!(l.create_transfers(&batch, &ctx(at)).unwrap(), [R::Ok; 3]);
         mine.extend([(id, at), (id + 1, at + 1)]);
         id += 3;
-        recent_index_floor_holds(&l);
+        index_log_floor_holds(&l);
     }
     let all: Vec<u128> = mine.iter().map(|m| m.0).collect();
     for limit in [1, 2, 5, 7, 100] {
@@ -793,19 +793,19 @@ fn history_pages_read_folded_and_recent_items_as_one_list() {
     assert_eq!(transfers_of(&l, filter(1, AFF::DEBITS)), debits);
 }
 
-/// Reads of the `recent_index` records start at the floor in `meta`
-/// (`keys::META_RECENT_INDEX_FLOOR`), so it must sit at or below every stored record's key,
+/// Reads of the account-index log records start at the floor in `meta`
+/// (`keys::META_INDEX_LOG_FLOOR`), so it must sit at or below every stored record's key,
 /// and above every folded item (the newest of each `account_transfers` entry).
-fn recent_index_floor_holds(l: &L) {
+fn index_log_floor_holds(l: &L) {
     use tally_ledger::keys;
     use tally_ledger::store::{Cf, KvRead, KEY_MAX};
     let s = l.store();
     let mut floor = 0;
-    s.get(Cf::Meta, keys::META_RECENT_INDEX_FLOOR, &mut |v| {
+    s.get(Cf::Meta, keys::META_INDEX_LOG_FLOOR, &mut |v| {
         floor = u64::from_le_bytes(v.try_into().expect("8 bytes"))
     })
     .unwrap();
-    s.scan(Cf::RecentIndex, &[], &KEY_MAX, false, &mut |k, _| {
+    s.scan(Cf::AccountIndexLog, &[], &KEY_MAX, false, &mut |k, _| {
         assert!(
             k >= &keys::ts_key(floor)[..],
             "record {k:?} below the floor {floor}"
@@ -824,12 +824,12 @@ fn recent_index_floor_holds(l: &L) {
     .unwrap();
 }
 
-/// Accounts changed by a command wait in a `recent_accounts` record until every
+/// Accounts changed by a command wait in an account-log record until every
 /// [`tally_ledger::keys::ACCOUNT_FOLD`]th command writes them to `accounts`: lookups, the
 /// executor's own reads (no account cache) and balance limits must see the newest version
 /// whichever of the two holds it, and a fold must leave each account once, in `accounts`.
 #[test]
-fn accounts_read_the_same_from_recent_records_and_folded_entries() {
+fn accounts_read_the_same_from_account_log_records_and_folded_entries() {
     use tally_ledger::keys::{self, ACCOUNT_FOLD};
     use tally_ledger::{Cf, KvRead, Ledger, MemStore};
     // No account cache: every read of an account goes to the store.
@@ -847,16 +847,10 @@ fn accounts_read_the_same_from_recent_records_and_folded_entries() {
     let records = |l: &Ledger<MemStore>| {
         let mut n = 0;
         l.store()
-            .scan(
-                Cf::RecentAccounts,
-                &[0; 8],
-                &[0xff; 8],
-                false,
-                &mut |_, _| {
-                    n += 1;
-                    true
-                },
-            )
+            .scan(Cf::AccountLog, &[0; 8], &[0xff; 8], false, &mut |_, _| {
+                n += 1;
+                true
+            })
             .unwrap();
         n
     };

@@ -309,7 +309,7 @@ fn cf_options(cf: Cf, opts: &RocksOptions, cache: &Cache) -> Result<Options, Sto
         // them spend CPU on every replica at once for bytes that are soon gone. Measured
         // (docs/benchmarks.md): three nodes 2M, five pairs, mean 211k -> 221k/s,
         // batch p99 mean 95 -> 69 ms; the apply bench did not change.
-        Cf::RecentIndex | Cf::RecentAccounts => DBCompressionType::None,
+        Cf::AccountIndexLog | Cf::AccountLog => DBCompressionType::None,
         _ => DBCompressionType::Lz4,
     });
     o.set_write_buffer_size(opts.write_buffer_bytes);

@@ -72,7 +72,7 @@ pub(crate) fn create_account(
         if ts <= x.last_ts {
             return Ok(R::ImportedEventTimestampMustNotRegress);
         }
-        x.last_ts = ts;
+        x.advance_to(ts);
     }
     let account = Account {
         timestamp: ts,

@@ -242,6 +242,12 @@ fn post_or_void(x: &mut Exec<'_>, t: &Transfer, ts: u64, flags: F) -> Result<R, 
         }
         p.amount
     };
+    assert!(
+        amount <= p.amount,
+        "invariant: resolving {} moves {amount}, more than its pending {}",
+        p.id,
+        p.amount
+    );
     match x.pending_status(p.timestamp)? {
         PendingStatus::Posted => return Ok(R::PendingTransferAlreadyPosted),
         PendingStatus::Voided => return Ok(R::PendingTransferAlreadyVoided),
@@ -323,7 +329,8 @@ pub(crate) fn pending_accounts(
 }
 
 /// Releases a pending transfer's reservation; `reopen` also undoes its closing flags (void and
-/// expiry reopen a closed account, a post keeps it closed).
+/// expiry reopen a closed account, a post keeps it closed). Invariant: a post, void or expiry
+/// releases exactly the pending amount, which the pending transfer reserved on both accounts.
 pub(crate) fn release(dr: &mut Account, cr: &mut Account, p: &Transfer, reopen: bool) {
     dr.debits_pending = dr
         .debits_pending
@@ -363,7 +370,7 @@ fn commit(x: &mut Exec<'_>, dr: Account, cr: Account, t: Transfer, imported: boo
     x.put_account(cr);
     x.transfers.insert(t.id, t);
     if imported {
-        x.last_ts = t.timestamp;
+        x.advance_to(t.timestamp);
     }
 }
 

@@ -6,10 +6,11 @@
 //! itself (`pending_transfer_expired`), so the bound below changes only when the reservation is
 //! released, never an outcome.
 
-use crate::exec::{read_meta_u64, read_transfer_at, Exec};
+use crate::exec::Exec;
 use crate::keys;
 use crate::ops::create_transfer::{pending_accounts, release};
-use crate::store::{Cf, KvRead, StoreError};
+use crate::read::{expiry_floor, read_transfer_at};
+use crate::store::{Cf, StoreError};
 use crate::types::{PendingStatus, BATCH_MAX};
 
 /// Most pending transfers expired by one command; the rest wait for the next command.
@@ -70,9 +71,4 @@ pub(crate) fn expire_due(x: &mut Exec<'_>) -> Result<usize, StoreError> {
         x.expiry_floor = Some(empty_below);
     }
     Ok(due.len())
-}
-
-/// No `expiry` entry expires before this ([`keys::META_EXPIRY_FLOOR`]).
-pub(crate) fn expiry_floor(s: &dyn KvRead) -> Result<u64, StoreError> {
-    read_meta_u64(s, keys::META_EXPIRY_FLOOR)
 }

@@ -1,17 +1,21 @@
-//! The account index's recent part: each command's items as one `recent_index` record (its
-//! accounts' items packed per account, [`keys::encode_recent_record`]), folded into
-//! per-account `account_transfers` entries every [`keys::RECENT_FOLD`] commands.
+//! The account index: account -> its transfers, for `get_account_transfers` and balance
+//! history. Two parts, both in the store:
 //!
-//! Written per (account, command), the index was one memtable insert per account a command
-//! touches, about one per transfer with 10,000 accounts, and the largest share of RocksDB's
-//! compaction; the apply benchmark ran 60% faster without it. Here a command writes one record,
-//! and a fold writes one entry per account per [`keys::RECENT_FOLD`] commands. Everything lives
-//! in the store, written in the command's own batch, so crash replay, snapshots, replicas and
-//! readers need nothing new: a reader reads the folded entries and the records newer than them.
+//! - the account-index log ([`keys::account_index_log`], `recent_index` on disk): each
+//!   command's items as one record, its accounts' items packed per account;
+//! - the folded entries ([`keys::account_index`], `account_transfers`): every
+//!   [`keys::INDEX_FOLD`] commands, the log's records become one entry per account.
+//!
+//! An entry per (account, command) would be one memtable insert per account a command touches,
+//! about one per transfer with 10,000 accounts, and the largest share of RocksDB's compaction
+//! (the apply benchmark runs 60% faster without it). A command writes one record instead, and a
+//! fold one entry per account per [`keys::INDEX_FOLD`] commands. Both are written in the
+//! command's own batch, so crash replay, snapshots, replicas and readers need nothing new: a
+//! reader reads the folded entries, then the log records newer than them.
 
-use crate::exec::read_meta_u64;
-use crate::keys::{self, RecentRows, RECENT_FOLD};
-use crate::ledger::LedgerError;
+use crate::error::LedgerError;
+use crate::keys::{self, IndexLogRows, INDEX_FOLD};
+use crate::read::read_meta_u64;
 use crate::store::{try_scan, Cf, KvRead, StoreError, WriteBatch};
 use std::ops::Range;
 
@@ -34,7 +38,7 @@ pub(crate) struct Buffers {
 }
 
 /// Writes the account-index items of a command's created transfers, `(account, timestamp,
-/// side)` in any order: as one new `recent_index` record, or, when [`RECENT_FOLD`]` - 1`
+/// side)` in any order: as one new `recent_index` record, or, when [`INDEX_FOLD`]` - 1`
 /// records are already stored, together with theirs as `account_transfers` entries (one per
 /// account), deleting those records.
 pub(crate) fn encode(
@@ -57,10 +61,10 @@ pub(crate) fn encode(
         keys::append_account_transfers(run.iter().rev().map(|&(_, ts, side)| (ts, side)), packed);
         rows.push((account, newest, start..packed.len()));
     }
-    let mut stored: Vec<[u8; 8]> = Vec::with_capacity(RECENT_FOLD);
+    let mut stored: Vec<[u8; 8]> = Vec::with_capacity(INDEX_FOLD);
     try_scan(
         base,
-        Cf::RecentIndex,
+        Cf::AccountIndexLog,
         &floor(base)?,
         &keys::ts_key(u64::MAX),
         false,
@@ -71,14 +75,14 @@ pub(crate) fn encode(
             Ok::<_, StoreError>(true)
         },
     )?;
-    if stored.len() + 1 < RECENT_FOLD {
+    if stored.len() + 1 < INDEX_FOLD {
         let first = index.iter().map(|i| i.1).min().expect("not empty");
         value.clear();
-        keys::encode_recent_record(
+        keys::encode_index_log_record(
             rows.iter().map(|(a, n, r)| (*a, *n, &packed[r.clone()])),
             value,
         );
-        out.put(Cf::RecentIndex, &keys::ts_key(first), value);
+        out.put(Cf::AccountIndexLog, &keys::ts_key(first), value);
         return Ok(());
     }
     // Every later command's items, and so its record's key, come after this command's.
@@ -86,13 +90,13 @@ pub(crate) fn encode(
     let next = newest
         .checked_add(1)
         .ok_or_else(|| StoreError::Corrupt("recent_index: timestamp at its maximum".into()))?;
-    out.put(Cf::Meta, keys::META_RECENT_INDEX_FLOOR, &next.to_le_bytes());
+    out.put(Cf::Meta, keys::META_INDEX_LOG_FLOOR, &next.to_le_bytes());
     fold(base, &stored, buf, value, out)
 }
 
-/// The smallest key a stored `recent_index` record can have ([`keys::META_RECENT_INDEX_FLOOR`]).
+/// The smallest key a stored `recent_index` record can have ([`keys::META_INDEX_LOG_FLOOR`]).
 fn floor(s: &dyn KvRead) -> Result<[u8; 8], StoreError> {
-    read_meta_u64(s, keys::META_RECENT_INDEX_FLOOR).map(keys::ts_key)
+    read_meta_u64(s, keys::META_INDEX_LOG_FLOOR).map(keys::ts_key)
 }
 
 /// Writes one `account_transfers` entry per account of the stored records `stored` (oldest
@@ -118,20 +122,22 @@ fn fold(
     ranges.clear();
     for key in stored.iter().rev() {
         let start = values.len();
-        if !base.get(Cf::RecentIndex, key, &mut |b| values.extend_from_slice(b))? {
+        if !base.get(Cf::AccountIndexLog, key, &mut |b| {
+            values.extend_from_slice(b)
+        })? {
             return Err(StoreError::Corrupt("recent_index: record vanished".into()));
         }
         ranges.push(start..values.len());
-        out.delete(Cf::RecentIndex, key);
+        out.delete(Cf::AccountIndexLog, key);
     }
     let records = ranges
         .iter()
         .map(|r| {
-            let rows = keys::recent_rows(&values[r.clone()])?;
+            let rows = keys::index_log_rows(&values[r.clone()])?;
             rows.check_order()?;
             Ok(rows)
         })
-        .collect::<Result<Vec<RecentRows<'_>>, StoreError>>()?;
+        .collect::<Result<Vec<IndexLogRows<'_>>, StoreError>>()?;
     // One cursor per record (newest first) plus this command's rows (newest of all).
     let mut at = vec![0usize; records.len()];
     let mut mine = 0usize;
@@ -183,7 +189,7 @@ fn fold(
 
 /// Feeds `step` the (timestamp, side) items of `account` in the `recent_index` records, oldest
 /// first, or newest first if `reverse`, until `step` returns false. Returns whether `step`
-/// never said stop. Every recent item is newer than every folded one.
+/// never said stop. Every logged item is newer than every folded one.
 pub(crate) fn walk(
     s: &dyn KvRead,
     account: u128,
@@ -194,20 +200,40 @@ pub(crate) fn walk(
     let mut go_on = true;
     try_scan(
         s,
-        Cf::RecentIndex,
+        Cf::AccountIndexLog,
         &floor(s)?,
         &keys::ts_key(u64::MAX),
         reverse,
         |_, v| -> Result<bool, LedgerError> {
-            let Some(row) = keys::recent_rows(v)?.find(account)? else {
+            let Some(row) = keys::index_log_rows(v)?.find(account)? else {
                 return Ok(true);
             };
             items.clear();
             keys::decode_account_transfers(row.newest, row.packed, &mut items)
                 .map_err(|_| StoreError::Corrupt("recent_index: bad items".into()))?;
-            go_on = crate::query::feed(&items, reverse, step)?;
+            go_on = feed(&items, reverse, step)?;
             Ok(go_on)
         },
     )?;
     Ok(go_on)
+}
+
+/// Feeds `step` one packed run's `items` (decoded, so newest first), newest first or oldest
+/// first, until `step` returns false. Returns whether `step` never said stop.
+pub(crate) fn feed(
+    items: &[(u64, u8)],
+    newest_first: bool,
+    step: &mut dyn FnMut(u64, u8) -> Result<bool, LedgerError>,
+) -> Result<bool, LedgerError> {
+    let ordered: &mut dyn Iterator<Item = &(u64, u8)> = if newest_first {
+        &mut items.iter()
+    } else {
+        &mut items.iter().rev()
+    };
+    for &(ts, side) in ordered {
+        if !step(ts, side)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -1,17 +1,16 @@
-//! The accounts recent commands changed: each command's changed accounts as one
-//! `recent_accounts` record ([`keys::recent_accounts`]), folded into `accounts` every
-//! [`ACCOUNT_FOLD`] commands.
+//! The account log: each command's changed accounts as one record ([`keys::account_log`],
+//! `recent_accounts` on disk), folded into `accounts` every [`ACCOUNT_FOLD`] commands.
 //!
-//! Written one `accounts` entry per changed account, a command was one memtable insert per
-//! account it touched, about one per transfer with 10,000 accounts, and most of what the apply
-//! thread spent in RocksDB; the apply benchmark ran 65% faster with those writes left out of
-//! seven commands in eight. Here a command writes one record, and a fold writes each account
-//! the last [`ACCOUNT_FOLD`] commands changed once. Everything lives in the store and is written
-//! in the command's own batch, so crash replay, snapshots and replicas need nothing new; a
-//! reader of an account reads the records, newest first, before `accounts`.
+//! An `accounts` entry per changed account would be one memtable insert per account a command
+//! touches, about one per transfer with 10,000 accounts, and most of what the apply thread
+//! spends in RocksDB (the apply benchmark runs 65% faster with those writes left out of seven
+//! commands in eight). A command writes one record instead, and a fold writes each account the
+//! last [`ACCOUNT_FOLD`] commands changed once. Both are written in the command's own batch, so
+//! crash replay, snapshots and replicas need nothing new; a reader of an account reads the
+//! records, newest first, before `accounts`.
 
-use crate::exec::read_meta_u64;
-use crate::keys::{self, RecentAccounts, ACCOUNT_FOLD, ACCOUNT_SIZE};
+use crate::keys::{self, AccountLogRecord, ACCOUNT_FOLD, ACCOUNT_SIZE};
+use crate::read::read_meta_u64;
 use crate::store::{try_scan, Cf, KvRead, StoreError, WriteBatch};
 use crate::types::Account;
 
@@ -50,7 +49,7 @@ impl Changed {
     }
 }
 
-/// Writes a command's changed accounts: as one new `recent_accounts` record, or, when
+/// Writes a command's changed accounts: as one new account-log record, or, when
 /// [`ACCOUNT_FOLD`]` - 1` records are already stored, together with theirs to `accounts` (one
 /// entry per account, the newest version), deleting those records.
 pub(crate) fn encode(
@@ -64,10 +63,10 @@ pub(crate) fn encode(
     }
     // The count, rather than a scan of the records' keys: a scan reads their values, up to
     // seven of a megabyte or two each (measured: a tenth of the apply thread).
-    let stored = read_meta_u64(base, keys::META_RECENT_ACCOUNTS)?;
+    let stored = read_meta_u64(base, keys::META_ACCOUNT_LOG_COUNT)?;
     if stored >= ACCOUNT_FOLD as u64 {
         return Err(StoreError::Corrupt(
-            "meta: bad recent_accounts count".into(),
+            "meta: bad account-log count (recent_accounts)".into(),
         ));
     }
     if stored + 1 < ACCOUNT_FOLD as u64 {
@@ -76,19 +75,15 @@ pub(crate) fn encode(
         for a in changed.sorted() {
             value.extend_from_slice(&keys::encode_account(a));
         }
-        out.put(
-            Cf::RecentAccounts,
-            &keys::recent_accounts_key(stored),
-            value,
-        );
+        out.put(Cf::AccountLog, &keys::account_log_key(stored), value);
         out.put(
             Cf::Meta,
-            keys::META_RECENT_ACCOUNTS,
+            keys::META_ACCOUNT_LOG_COUNT,
             &(stored + 1).to_le_bytes(),
         );
         return Ok(());
     }
-    out.put(Cf::Meta, keys::META_RECENT_ACCOUNTS, &0u64.to_le_bytes());
+    out.put(Cf::Meta, keys::META_ACCOUNT_LOG_COUNT, &0u64.to_le_bytes());
     fold(base, stored, changed, value, out)
 }
 
@@ -107,24 +102,24 @@ fn fold(
     buf.clear();
     let mut ranges = Vec::with_capacity(ACCOUNT_FOLD);
     for n in (0..stored).rev() {
-        let key = keys::recent_accounts_key(n);
+        let key = keys::account_log_key(n);
         let start = buf.len();
-        if !base.get(Cf::RecentAccounts, &key, &mut |v| buf.extend_from_slice(v))? {
+        if !base.get(Cf::AccountLog, &key, &mut |v| buf.extend_from_slice(v))? {
             return Err(StoreError::Corrupt(format!(
                 "recent_accounts: record {n} missing"
             )));
         }
         ranges.push(start..buf.len());
-        out.delete(Cf::RecentAccounts, &key);
+        out.delete(Cf::AccountLog, &key);
     }
     let records = ranges
         .into_iter()
         .map(|r| {
-            let r = keys::recent_accounts(&buf[r])?;
+            let r = keys::account_log_record(&buf[r])?;
             r.check_order()?;
             Ok(r)
         })
-        .collect::<Result<Vec<RecentAccounts<'_>>, StoreError>>()?;
+        .collect::<Result<Vec<AccountLogRecord<'_>>, StoreError>>()?;
     let mut at = vec![0usize; records.len()];
     let mut mine = changed.sorted().peekable();
     loop {
@@ -151,7 +146,7 @@ fn fold(
     Ok(())
 }
 
-/// The committed account `id`: its newest version in the `recent_accounts` records, else its
+/// The committed account `id`: its newest version in the account-log records, else its
 /// `accounts` entry.
 pub(crate) fn read(s: &dyn KvRead, id: u128) -> Result<Option<Account>, StoreError> {
     // Not a `Prefetched` of one id: this must not allocate (the executor's reads of accounts
@@ -159,12 +154,12 @@ pub(crate) fn read(s: &dyn KvRead, id: u128) -> Result<Option<Account>, StoreErr
     let mut found = None;
     try_scan(
         s,
-        Cf::RecentAccounts,
-        &keys::recent_accounts_key(0),
-        &keys::recent_accounts_key(u64::MAX),
+        Cf::AccountLog,
+        &keys::account_log_key(0),
+        &keys::account_log_key(u64::MAX),
         true,
         |_, v| {
-            found = keys::recent_accounts(v)?.find(id)?;
+            found = keys::account_log_record(v)?.find(id)?;
             Ok::<_, StoreError>(found.is_none())
         },
     )?;
@@ -178,11 +173,11 @@ pub(crate) fn read(s: &dyn KvRead, id: u128) -> Result<Option<Account>, StoreErr
     Ok(found)
 }
 
-/// Committed accounts read ahead of a command: one walk of the `recent_accounts` records
+/// Committed accounts read ahead of a command: one walk of the account-log records
 /// (merged with the sorted ids) and one batched read of `accounts` for the rest. With more
 /// accounts than the account cache holds, nearly every account a command names is a miss,
-/// and a walk of the records per miss took the apply bench from 47k to 4k-28k transfers/s (3M
-/// accounts).
+/// and a walk of the records per miss would cut the apply benchmark's throughput by 2 to 10
+/// times (3M accounts).
 #[derive(Debug, Default)]
 pub(crate) struct Prefetched {
     /// Sorted, distinct.
@@ -218,7 +213,7 @@ impl Prefetched {
         let mut resolved = vec![false; ids.len()];
         let mut visit = |v: &[u8]| -> Result<bool, StoreError> {
             // Both sorted: one merge of the ids with the record's rows.
-            let record = keys::recent_accounts(v)?;
+            let record = keys::account_log_record(v)?;
             let mut row = 0;
             for (i, &id) in ids.iter().enumerate() {
                 while row < record.len() && record.id(row) < id {
@@ -236,9 +231,9 @@ impl Prefetched {
         };
         try_scan(
             base,
-            Cf::RecentAccounts,
-            &keys::recent_accounts_key(0),
-            &keys::recent_accounts_key(u64::MAX),
+            Cf::AccountLog,
+            &keys::account_log_key(0),
+            &keys::account_log_key(u64::MAX),
             true,
             |_, v| visit(v),
         )?;
