@@ -484,8 +484,8 @@ mod tests {
         let timeline: &'static [u64] = Box::leak(timeline.to_vec().into_boxed_slice());
         let latency: &'static Histogram<u64> = Box::leak(Box::new(latency.clone()));
         Run {
-            setup: "temporary 1-node cluster, 10000 accounts (Uniform), 8189 transfers per \
-                    request, 1 closed-loop clients"
+            setup: "temporary 1-node cluster, 10000 accounts (uniform), 8189 transfers per \
+                    request, 1 closed-loop client"
                 .to_string(),
             timeline,
             secs: 12.3,

@@ -211,11 +211,13 @@ fn setup(args: &BenchArgs, l: &Load) -> String {
     };
     let mode = match args.rate {
         Some(r) => format!("open loop at {r} transfers/s"),
+        None if args.clients == 1 => "1 closed-loop client".to_string(),
         None => format!("{} closed-loop clients", args.clients),
     };
+    let distribution = format!("{:?}", args.distribution).to_lowercase();
     format!(
-        "{target}, {} accounts ({:?}), {what}, {mode}",
-        args.accounts, args.distribution
+        "{target}, {} accounts ({distribution}), {what}, {mode}",
+        args.accounts
     )
 }
 
