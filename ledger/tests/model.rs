@@ -1,5 +1,5 @@
 //! Model test: random command sequences run against the real [`Ledger`] and against a naive,
-//! independent model written from the specification (`notes/SEMANTICS.md`). After every
+//! independent model written from the specification (the pages in `docs/reference/`). After every
 //! command both must agree on every result code, every field of every account and transfer
 //! ever named, and the ledger clock; money must balance per ledger and limits must hold. At
 //! the end of a case the account reads and queries must agree, and two replays of the log (one

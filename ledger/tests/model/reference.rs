@@ -1,4 +1,4 @@
-//! The reference model: the spec (`notes/SEMANTICS.md`) as the plainest code that runs.
+//! The reference model: the spec (the pages in `docs/reference/`) as the plainest code that runs.
 //!
 //! Ordered maps, one function per step of the spec written as a flat run of checks in the
 //! spec's order, and linked chains that clone the whole state at their start and put the clone
