@@ -51,7 +51,7 @@ pub struct RunOptions {
 }
 
 /// A deliberately broken mode of the harness's clients. A run with one must find anomalies;
-/// `tests/broken_mode.rs` checks that it does.
+/// `server/tests/jepsen_broken_mode.rs` checks that it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Broken {
     /// The bank's balance reads, recorded as linearizable, are stale reads from a random node

@@ -23,7 +23,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Tally: a distributed double-entry ledger database.
 #[derive(Debug, Parser)]
-#[command(name = "tally", version, about)]
+#[command(name = "tally", version = version(), about)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -55,6 +55,23 @@ enum Cmd {
     /// Change the cluster: add a learner, set the voters, move leadership, snapshot.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Print the release, the storage format version and the commit (as --version does).
+    Version,
+}
+
+/// What `tally --version` prints after the name: the release, the version of the storage
+/// format it reads and writes (a data dir of another format is refused at start), and the
+/// commit it was built from (`build.rs`).
+fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} (storage format {}, commit {})",
+            env!("CARGO_PKG_VERSION"),
+            tally_ledger::keys::FORMAT_VERSION,
+            env!("TALLY_COMMIT")
+        )
+    });
+    &VERSION
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +167,7 @@ fn main() -> ExitCode {
             Cmd::Transfer(c) => c.run().await,
             Cmd::Balances(a) => cli::history(a, true).await,
             Cmd::Transfers(a) => cli::history(a, false).await,
+            Cmd::Version => print_version(),
         }
     });
     flush_out();
@@ -217,6 +235,11 @@ fn flush_out() {
     use std::io::Write as _;
     let text = std::mem::take(&mut *OUT.lock().unwrap_or_else(|p| p.into_inner()));
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn print_version() -> Result<()> {
+    out!("tally {}", version());
+    Ok(())
 }
 
 async fn benchmark(args: tally_benches::load::BenchArgs) -> Result<()> {

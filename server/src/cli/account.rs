@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use serde_json::json;
 use tally_client::{Account, AccountFlags};
 
-use super::{flag_names, parse_flags, parse_u128, table, Conn};
+use super::{flag_names, parse_flags, parse_u128, print, report_created, Conn, Record};
 
 const FLAGS: &[(&str, u32)] = &[
     ("linked", AccountFlags::LINKED.bits()),
@@ -81,24 +81,11 @@ impl AccountCmd {
                 a.user_data_64 = user_data_64;
                 a.user_data_32 = user_data_32;
                 let r = conn.client().await?.create_accounts(&[a]).await?[0];
-                if conn.json {
-                    println!(
-                        "{}",
-                        json!({"id": a.id.to_string(), "result": r.name(), "ok": r.is_ok()})
-                    );
-                } else if r.is_ok() {
-                    println!("account {} created", a.id);
-                } else {
-                    println!("account {} not created: {r}: {}", a.id, r.description());
-                }
-                if !r.is_applied() {
-                    bail!("result {r}");
-                }
-                Ok(())
+                report_created("account", a.id, r, conn.json)
             }
             Self::Lookup { ids, conn } => {
                 let found = conn.client().await?.lookup_accounts(&ids).await?;
-                print_accounts(&found, conn.json);
+                print(&found, conn.json);
                 if found.len() < ids.len() {
                     let missing: Vec<String> = ids
                         .iter()
@@ -113,55 +100,45 @@ impl AccountCmd {
     }
 }
 
-fn print_accounts(accounts: &[Account], as_json: bool) {
-    if as_json {
-        for a in accounts {
-            println!(
-                "{}",
-                json!({
-                    "id": a.id.to_string(),
-                    "ledger": a.ledger,
-                    "code": a.code,
-                    "flags": flag_names(a.flags.bits(), FLAGS),
-                    "debits_pending": a.debits_pending.to_string(),
-                    "debits_posted": a.debits_posted.to_string(),
-                    "credits_pending": a.credits_pending.to_string(),
-                    "credits_posted": a.credits_posted.to_string(),
-                    "user_data_128": a.user_data_128.to_string(),
-                    "user_data_64": a.user_data_64,
-                    "user_data_32": a.user_data_32,
-                    "timestamp": a.timestamp,
-                })
-            );
-        }
-        return;
+impl Record for Account {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "ledger",
+        "code",
+        "debits_pending",
+        "debits_posted",
+        "credits_pending",
+        "credits_posted",
+        "flags",
+    ];
+
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.ledger.to_string(),
+            self.code.to_string(),
+            self.debits_pending.to_string(),
+            self.debits_posted.to_string(),
+            self.credits_pending.to_string(),
+            self.credits_posted.to_string(),
+            flag_names(self.flags.bits(), FLAGS),
+        ]
     }
-    let rows: Vec<Vec<String>> = accounts
-        .iter()
-        .map(|a| {
-            vec![
-                a.id.to_string(),
-                a.ledger.to_string(),
-                a.code.to_string(),
-                a.debits_pending.to_string(),
-                a.debits_posted.to_string(),
-                a.credits_pending.to_string(),
-                a.credits_posted.to_string(),
-                flag_names(a.flags.bits(), FLAGS),
-            ]
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "id": self.id.to_string(),
+            "ledger": self.ledger,
+            "code": self.code,
+            "flags": flag_names(self.flags.bits(), FLAGS),
+            "debits_pending": self.debits_pending.to_string(),
+            "debits_posted": self.debits_posted.to_string(),
+            "credits_pending": self.credits_pending.to_string(),
+            "credits_posted": self.credits_posted.to_string(),
+            "user_data_128": self.user_data_128.to_string(),
+            "user_data_64": self.user_data_64,
+            "user_data_32": self.user_data_32,
+            "timestamp": self.timestamp,
         })
-        .collect();
-    table(
-        &[
-            "id",
-            "ledger",
-            "code",
-            "debits_pending",
-            "debits_posted",
-            "credits_pending",
-            "credits_posted",
-            "flags",
-        ],
-        &rows,
-    );
+    }
 }

@@ -8,7 +8,9 @@ mod transfer;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use tally_client::{Client, ClientOptions, ReadConsistency};
+use tally_client::{
+    Client, ClientOptions, CreateAccountResult, CreateTransferResult, ReadConsistency,
+};
 
 pub use account::AccountCmd;
 pub use transfer::{history, HistoryArgs, TransferCmd};
@@ -88,8 +90,86 @@ pub fn flag_names(bits: u32, names: &[(&str, u32)]) -> String {
     }
 }
 
+/// A record the commands print: a table row for people, a JSON object (one per line) for
+/// scripts. Amounts and other u128s are decimal strings in JSON, so no parser rounds them.
+pub trait Record {
+    /// The table's column names.
+    const COLUMNS: &'static [&'static str];
+    /// The table row: one cell per column.
+    fn row(&self) -> Vec<String>;
+    /// The JSON object, with every field.
+    fn json(&self) -> serde_json::Value;
+}
+
+/// Prints `records`: one JSON object per line with `as_json`, else an aligned table (its
+/// header alone when there are none).
+pub fn print<R: Record>(records: &[R], as_json: bool) {
+    if as_json {
+        for r in records {
+            println!("{}", r.json());
+        }
+        return;
+    }
+    let rows: Vec<Vec<String>> = records.iter().map(R::row).collect();
+    table(R::COLUMNS, &rows);
+}
+
+/// The result of creating one account or transfer, as the commands report it.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The code's name (`ok`, `exists`, `exceeds_credits`, ...).
+    name: &'static str,
+    /// The code as `Display` shows it (an unknown code with its number).
+    shown: String,
+    /// What the code means.
+    description: &'static str,
+    /// Created by this call.
+    ok: bool,
+    /// In the ledger: created by this call or an earlier one (`exists`).
+    applied: bool,
+}
+
+/// [`Outcome`] from the client's result enums.
+macro_rules! outcome_from {
+    ($($result:ty),+) => {$(
+        impl From<$result> for Outcome {
+            fn from(r: $result) -> Self {
+                Self {
+                    name: r.name(),
+                    shown: r.to_string(),
+                    description: r.description(),
+                    ok: r.is_ok(),
+                    applied: r.is_applied(),
+                }
+            }
+        }
+    )+};
+}
+
+outcome_from!(CreateAccountResult, CreateTransferResult);
+
+/// Prints what became of creating `what` (`account`, `transfer`) `id`: a line for people or a
+/// JSON object. Fails (a non-zero exit) unless it is in the ledger, created now or before.
+pub fn report_created(what: &str, id: u128, r: impl Into<Outcome>, as_json: bool) -> Result<()> {
+    let r = r.into();
+    if as_json {
+        println!(
+            "{}",
+            serde_json::json!({"id": id.to_string(), "result": r.name, "ok": r.ok})
+        );
+    } else if r.ok {
+        println!("{what} {id} created");
+    } else {
+        println!("{what} {id} not created: {}: {}", r.shown, r.description);
+    }
+    if !r.applied {
+        bail!("result {}", r.shown);
+    }
+    Ok(())
+}
+
 /// Prints rows as an aligned table under `header`.
-pub fn table(header: &[&str], rows: &[Vec<String>]) {
+fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

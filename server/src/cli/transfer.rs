@@ -4,10 +4,11 @@
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tally_client::{
-    AccountFilter, AccountFilterFlags, Decimal, PostAmount, Scale, Transfer, TransferFlags,
+    AccountBalance, AccountFilter, AccountFilterFlags, Decimal, PostAmount, Scale, Transfer,
+    TransferFlags,
 };
 
-use super::{flag_names, parse_flags, parse_u128, table, Conn};
+use super::{flag_names, parse_flags, parse_u128, print, report_created, Conn, Record};
 
 const FLAGS: &[(&str, u32)] = &[
     ("linked", TransferFlags::LINKED.bits()),
@@ -133,7 +134,7 @@ impl TransferCmd {
         let (t, conn) = match self {
             Self::Lookup { ids, conn } => {
                 let found = conn.client().await?.lookup_transfers(&ids).await?;
-                print_transfers(&found, conn.json);
+                print(&found, conn.json);
                 if found.len() < ids.len() {
                     bail!("{} of {} not found", ids.len() - found.len(), ids.len());
                 }
@@ -183,75 +184,82 @@ impl TransferCmd {
             ),
         };
         let r = conn.client().await?.create_transfers(&[t]).await?[0];
-        if conn.json {
-            println!(
-                "{}",
-                json!({"id": t.id.to_string(), "result": r.name(), "ok": r.is_ok()})
-            );
-        } else if r.is_ok() {
-            println!("transfer {} created", t.id);
-        } else {
-            println!("transfer {} not created: {r}: {}", t.id, r.description());
-        }
-        if !r.is_applied() {
-            bail!("result {r}");
-        }
-        Ok(())
+        report_created("transfer", t.id, r, conn.json)
     }
 }
 
-fn print_transfers(ts: &[Transfer], as_json: bool) {
-    if as_json {
-        for t in ts {
-            println!(
-                "{}",
-                json!({
-                    "id": t.id.to_string(),
-                    "debit_account_id": t.debit_account_id.to_string(),
-                    "credit_account_id": t.credit_account_id.to_string(),
-                    "amount": t.amount.to_string(),
-                    "pending_id": t.pending_id.to_string(),
-                    "ledger": t.ledger,
-                    "code": t.code,
-                    "flags": flag_names(t.flags.bits(), FLAGS),
-                    "timeout": t.timeout,
-                    "user_data_128": t.user_data_128.to_string(),
-                    "user_data_64": t.user_data_64,
-                    "user_data_32": t.user_data_32,
-                    "timestamp": t.timestamp,
-                })
-            );
-        }
-        return;
+impl Record for Transfer {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "debit",
+        "credit",
+        "amount",
+        "ledger",
+        "code",
+        "flags",
+        "timestamp",
+    ];
+
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.debit_account_id.to_string(),
+            self.credit_account_id.to_string(),
+            self.amount.to_string(),
+            self.ledger.to_string(),
+            self.code.to_string(),
+            flag_names(self.flags.bits(), FLAGS),
+            self.timestamp.to_string(),
+        ]
     }
-    let rows: Vec<Vec<String>> = ts
-        .iter()
-        .map(|t| {
-            vec![
-                t.id.to_string(),
-                t.debit_account_id.to_string(),
-                t.credit_account_id.to_string(),
-                t.amount.to_string(),
-                t.ledger.to_string(),
-                t.code.to_string(),
-                flag_names(t.flags.bits(), FLAGS),
-                t.timestamp.to_string(),
-            ]
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "id": self.id.to_string(),
+            "debit_account_id": self.debit_account_id.to_string(),
+            "credit_account_id": self.credit_account_id.to_string(),
+            "amount": self.amount.to_string(),
+            "pending_id": self.pending_id.to_string(),
+            "ledger": self.ledger,
+            "code": self.code,
+            "flags": flag_names(self.flags.bits(), FLAGS),
+            "timeout": self.timeout,
+            "user_data_128": self.user_data_128.to_string(),
+            "user_data_64": self.user_data_64,
+            "user_data_32": self.user_data_32,
+            "timestamp": self.timestamp,
         })
-        .collect();
-    table(
-        &[
-            "id",
-            "debit",
-            "credit",
-            "amount",
-            "ledger",
-            "code",
-            "flags",
-            "timestamp",
-        ],
-        &rows,
-    );
+    }
+}
+
+impl Record for AccountBalance {
+    const COLUMNS: &'static [&'static str] = &[
+        "timestamp",
+        "debits_pending",
+        "debits_posted",
+        "credits_pending",
+        "credits_posted",
+    ];
+
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.timestamp.to_string(),
+            self.debits_pending.to_string(),
+            self.debits_posted.to_string(),
+            self.credits_pending.to_string(),
+            self.credits_posted.to_string(),
+        ]
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "timestamp": self.timestamp,
+            "debits_pending": self.debits_pending.to_string(),
+            "debits_posted": self.debits_posted.to_string(),
+            "credits_pending": self.credits_pending.to_string(),
+            "credits_posted": self.credits_posted.to_string(),
+        })
+    }
 }
 
 /// `tally balances` / `tally transfers`: one account's history.
@@ -291,49 +299,13 @@ pub async fn history(args: HistoryArgs, balances: bool) -> Result<()> {
     let client = args.conn.client().await?;
     if !balances {
         let ts = client.get_account_transfers(f).await?;
-        print_transfers(&ts, args.conn.json);
+        print(&ts, args.conn.json);
         return Ok(());
     }
     let bs = client.get_account_balances(f).await?;
-    if args.conn.json {
-        for b in &bs {
-            println!(
-                "{}",
-                json!({
-                    "timestamp": b.timestamp,
-                    "debits_pending": b.debits_pending.to_string(),
-                    "debits_posted": b.debits_posted.to_string(),
-                    "credits_pending": b.credits_pending.to_string(),
-                    "credits_posted": b.credits_posted.to_string(),
-                })
-            );
-        }
-    } else {
-        let rows: Vec<Vec<String>> = bs
-            .iter()
-            .map(|b| {
-                vec![
-                    b.timestamp.to_string(),
-                    b.debits_pending.to_string(),
-                    b.debits_posted.to_string(),
-                    b.credits_pending.to_string(),
-                    b.credits_posted.to_string(),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "timestamp",
-                "debits_pending",
-                "debits_posted",
-                "credits_pending",
-                "credits_posted",
-            ],
-            &rows,
-        );
-        if bs.is_empty() {
-            println!("(no balance history: does the account have the history flag?)");
-        }
+    print(&bs, args.conn.json);
+    if bs.is_empty() && !args.conn.json {
+        println!("(no balance history: does the account have the history flag?)");
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `tally.v1.Ledger`: writes through the coalescer, reads from the local state after a read
 //! barrier (linearizable, the default) or directly (stale, on request).
 
-use tally_ledger::{query, KvRead, LedgerError, BATCH_MAX};
+use tally_ledger::{query, AccountFilter, KvRead, LedgerError, QueryFilter, BATCH_MAX};
 use tally_proto::u128_from_wire;
 use tally_proto::v1::ledger_server::{Ledger as LedgerRpc, LedgerServer};
 use tally_proto::v1::{self, ReadConsistency};
@@ -66,8 +66,67 @@ impl LedgerService {
             Ok(Ok(Ok(r))) => r.map_err(grpc_error::ledger),
         }
     }
+
+    /// Every read RPC: checks and converts what `req` asks for ([`ReadRequest::input`]), runs
+    /// `query` on it ([`Self::read`]: after a read barrier unless the request asks for a stale
+    /// read, within the request's deadline), and converts each record found to the wire.
+    async fn serve_read<Q, R, W>(
+        &self,
+        req: Request<Q>,
+        query: Query<Q::Input, R>,
+        to_wire: fn(&R) -> W,
+    ) -> Result<Vec<W>, Status>
+    where
+        Q: ReadRequest,
+        R: Send + 'static,
+    {
+        let deadline = self.ctx.deadline(&req);
+        let req = req.into_inner();
+        let input = req.input()?;
+        let found = self
+            .read(req.consistency(), deadline, move |l| query(l, &input))
+            .await?;
+        Ok(found.iter().map(to_wire).collect())
+    }
 }
 
+/// A ledger query: what it reads (ids or a filter) to the records found.
+type Query<I, R> = fn(&dyn KvRead, &I) -> Result<Vec<R>, LedgerError>;
+
+/// A read RPC's request: what it reads, and how consistently.
+trait ReadRequest {
+    /// What the query reads: ids or a filter, converted from the wire.
+    type Input: Send + 'static;
+    /// The wire `ReadConsistency`.
+    fn consistency(&self) -> i32;
+    /// What to read, checked (at most [`BATCH_MAX`] ids, a valid filter) and converted.
+    fn input(&self) -> Result<Self::Input, Status>;
+}
+
+/// Implements [`ReadRequest`] for request types that read the same kind of input.
+macro_rules! read_request {
+    ($($req:ident)|+ => $input:ty, |$r:ident| $parse:expr) => {$(
+        impl ReadRequest for v1::$req {
+            type Input = $input;
+            fn consistency(&self) -> i32 {
+                self.consistency
+            }
+            fn input(&self) -> Result<$input, Status> {
+                let $r = self;
+                $parse
+            }
+        }
+    )+};
+}
+
+read_request!(LookupAccountsRequest | LookupTransfersRequest => Vec<u128>,
+    |r| lookup_ids(&r.ids));
+read_request!(GetAccountTransfersRequest | GetAccountBalancesRequest => AccountFilter,
+    |r| convert::account_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid));
+read_request!(QueryAccountsRequest | QueryTransfersRequest => QueryFilter,
+    |r| convert::query_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid));
+
+/// Refuses a request of more than [`BATCH_MAX`] events or ids.
 fn check_len(what: &str, n: usize) -> Result<(), Status> {
     if n > BATCH_MAX {
         return Err(Status::invalid_argument(format!(
@@ -77,8 +136,10 @@ fn check_len(what: &str, n: usize) -> Result<(), Status> {
     Ok(())
 }
 
-fn ids(v: &[v1::U128]) -> Vec<u128> {
-    v.iter().map(|x| u128_from_wire(Some(*x))).collect()
+/// The ids of a lookup: at most [`BATCH_MAX`] of them.
+fn lookup_ids(v: &[v1::U128]) -> Result<Vec<u128>, Status> {
+    check_len("ids", v.len())?;
+    Ok(v.iter().map(|x| u128_from_wire(Some(*x))).collect())
 }
 
 fn results<E: Copy + Into<i32>>(
@@ -153,16 +214,13 @@ impl LedgerRpc for LedgerService {
         &self,
         req: Request<v1::LookupAccountsRequest>,
     ) -> Result<Response<v1::LookupAccountsResponse>, Status> {
-        let deadline = self.ctx.deadline(&req);
-        let r = req.into_inner();
-        check_len("ids", r.ids.len())?;
-        let ids = ids(&r.ids);
-        let found = self
-            .read(r.consistency, deadline, move |l| {
-                query::lookup_accounts(l, &ids)
-            })
+        let accounts = self
+            .serve_read(
+                req,
+                |l, ids| query::lookup_accounts(l, ids),
+                convert::account_to_wire,
+            )
             .await?;
-        let accounts = found.iter().map(convert::account_to_wire).collect();
         Ok(Response::new(v1::LookupAccountsResponse { accounts }))
     }
 
@@ -170,16 +228,13 @@ impl LedgerRpc for LedgerService {
         &self,
         req: Request<v1::LookupTransfersRequest>,
     ) -> Result<Response<v1::LookupTransfersResponse>, Status> {
-        let deadline = self.ctx.deadline(&req);
-        let r = req.into_inner();
-        check_len("ids", r.ids.len())?;
-        let ids = ids(&r.ids);
-        let found = self
-            .read(r.consistency, deadline, move |l| {
-                query::lookup_transfers(l, &ids)
-            })
+        let transfers = self
+            .serve_read(
+                req,
+                |l, ids| query::lookup_transfers(l, ids),
+                convert::transfer_to_wire,
+            )
             .await?;
-        let transfers = found.iter().map(convert::transfer_to_wire).collect();
         Ok(Response::new(v1::LookupTransfersResponse { transfers }))
     }
 
@@ -187,16 +242,9 @@ impl LedgerRpc for LedgerService {
         &self,
         req: Request<v1::GetAccountTransfersRequest>,
     ) -> Result<Response<v1::GetAccountTransfersResponse>, Status> {
-        let deadline = self.ctx.deadline(&req);
-        let r = req.into_inner();
-        let f =
-            convert::account_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid)?;
-        let found = self
-            .read(r.consistency, deadline, move |l| {
-                query::get_account_transfers(l, &f)
-            })
+        let transfers = self
+            .serve_read(req, query::get_account_transfers, convert::transfer_to_wire)
             .await?;
-        let transfers = found.iter().map(convert::transfer_to_wire).collect();
         Ok(Response::new(v1::GetAccountTransfersResponse { transfers }))
     }
 
@@ -204,16 +252,9 @@ impl LedgerRpc for LedgerService {
         &self,
         req: Request<v1::GetAccountBalancesRequest>,
     ) -> Result<Response<v1::GetAccountBalancesResponse>, Status> {
-        let deadline = self.ctx.deadline(&req);
-        let r = req.into_inner();
-        let f =
-            convert::account_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid)?;
-        let found = self
-            .read(r.consistency, deadline, move |l| {
-                query::get_account_balances(l, &f)
-            })
+        let balances = self
+            .serve_read(req, query::get_account_balances, convert::balance_to_wire)
             .await?;
-        let balances = found.iter().map(convert::balance_to_wire).collect();
         Ok(Response::new(v1::GetAccountBalancesResponse { balances }))
     }
 
@@ -221,15 +262,9 @@ impl LedgerRpc for LedgerService {
         &self,
         req: Request<v1::QueryAccountsRequest>,
     ) -> Result<Response<v1::QueryAccountsResponse>, Status> {
-        let deadline = self.ctx.deadline(&req);
-        let r = req.into_inner();
-        let f = convert::query_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid)?;
-        let found = self
-            .read(r.consistency, deadline, move |l| {
-                query::query_accounts(l, &f)
-            })
+        let accounts = self
+            .serve_read(req, query::query_accounts, convert::account_to_wire)
             .await?;
-        let accounts = found.iter().map(convert::account_to_wire).collect();
         Ok(Response::new(v1::QueryAccountsResponse { accounts }))
     }
 
@@ -237,15 +272,9 @@ impl LedgerRpc for LedgerService {
         &self,
         req: Request<v1::QueryTransfersRequest>,
     ) -> Result<Response<v1::QueryTransfersResponse>, Status> {
-        let deadline = self.ctx.deadline(&req);
-        let r = req.into_inner();
-        let f = convert::query_filter_from_wire(r.filter.as_ref()).map_err(grpc_error::invalid)?;
-        let found = self
-            .read(r.consistency, deadline, move |l| {
-                query::query_transfers(l, &f)
-            })
+        let transfers = self
+            .serve_read(req, query::query_transfers, convert::transfer_to_wire)
             .await?;
-        let transfers = found.iter().map(convert::transfer_to_wire).collect();
         Ok(Response::new(v1::QueryTransfersResponse { transfers }))
     }
 }

@@ -1,7 +1,9 @@
 //! Helpers shared by the server's integration tests: nodes on 127.0.0.1 with temp data dirs,
-//! raw gRPC clients, and record builders.
+//! raw gRPC clients, and record builders; [`process`]: `tally` processes.
 
 #![allow(dead_code)]
+
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};

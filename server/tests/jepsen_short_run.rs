@@ -1,38 +1,25 @@
-//! A short real run: 3 `tally` processes, kill, partition and membership faults, both
-//! workloads, every checker. Needs the release binary (`TALLY_BIN`, or the shared build
-//! cache); without it the test says so and checks only that the harness refuses to start a
-//! cluster from a missing binary.
+//! A short real run of the fault-injection harness (tally-jepsen): 3 `tally` processes, kill,
+//! partition and membership faults, both workloads, every checker; and the harness's own
+//! control of real nodes. It lives in tally-server so that cargo builds the `tally` binary it
+//! runs.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tally_jepsen::cluster::{find_tally_bin, Cluster, ClusterOptions};
+use tally_jepsen::cluster::{Cluster, ClusterOptions};
 use tally_jepsen::history::{read_jsonl, Type, Value, F};
 use tally_jepsen::nemesis::{Family, Schedule};
 use tally_jepsen::run::{run, RunOptions};
 use tally_jepsen::workload::Shape;
 
-fn binary() -> Option<PathBuf> {
-    find_tally_bin(None).filter(|p| p.exists())
+/// The `tally` binary of this build.
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tally"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_partition_and_membership_run_finds_no_anomaly_and_injects_faults() {
-    let Some(bin) = binary() else {
-        eprintln!(
-            "SKIPPED: no tally binary (set TALLY_BIN); checking only the missing-binary path"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let r = Cluster::start(ClusterOptions {
-            bin: dir.path().join("no-such-tally"),
-            nodes: 3,
-            dir: dir.path().join("c"),
-            extra_args: vec![],
-        })
-        .await;
-        assert!(r.is_err(), "a cluster started from a missing binary");
-        return;
-    };
+    let bin = binary();
     let out = tempfile::tempdir().unwrap();
     let opts = RunOptions {
         bin,
@@ -103,10 +90,7 @@ async fn kill_partition_and_membership_run_finds_no_anomaly_and_injects_faults()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_kills_restarts_and_partitions_real_nodes() {
-    let Some(bin) = binary() else {
-        eprintln!("SKIPPED: no tally binary (set TALLY_BIN)");
-        return;
-    };
+    let bin = binary();
     let dir = tempfile::tempdir().unwrap();
     let mut c = Cluster::start(ClusterOptions {
         bin,

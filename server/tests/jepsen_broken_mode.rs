@@ -1,22 +1,19 @@
 //! The checkers catch a real bug: with `--broken stale-reads` the bank's balance reads,
 //! recorded as linearizable, are stale reads from a random node, and partitions keep a
 //! minority node's balances old for seconds. The run must report `nonlinearizable`, and
-//! nothing about the writes (the server itself is still correct). Needs the release binary, like
-//! `short_run.rs`.
+//! nothing about the writes (the server itself is still correct). It lives in tally-server so
+//! that cargo builds the `tally` binary it runs.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use tally_jepsen::cluster::find_tally_bin;
 use tally_jepsen::nemesis::{Family, Schedule};
 use tally_jepsen::run::{run, Broken, RunOptions};
 use tally_jepsen::workload::Shape;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_reads_are_reported_as_nonlinearizable() {
-    let Some(bin) = find_tally_bin(None).filter(|p| p.exists()) else {
-        eprintln!("SKIPPED: no tally binary (set TALLY_BIN)");
-        return;
-    };
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tally"));
     let out = tempfile::tempdir().unwrap();
     let opts = RunOptions {
         bin,
