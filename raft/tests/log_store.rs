@@ -1,6 +1,6 @@
 //! What only a disk log store has: reopening keeps vote, committed, last_purged and entries;
 //! the read byte cap; corrupt entries are errors. openraft's storage suite runs against this log
-//! store together with the ledger's state machine in `tests/state_machine.rs`.
+//! store together with the ledger's state machine in `tests/state_machine_suite.rs`.
 
 use std::io;
 

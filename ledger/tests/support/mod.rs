@@ -4,6 +4,8 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod queries;
+
 use std::collections::BTreeMap;
 
 use tally_ledger::query::{lookup_accounts, lookup_transfers};
