@@ -5,7 +5,8 @@
 //! every transfer carrying the provider's id (`query_transfers` by `user_data_32`), grouped by
 //! round key. A round is *settled* when its bets are posted, *cancelled* when voided, *open*
 //! otherwise. The report compares, per day and currency, the round count, stakes and payouts,
-//! and lists each round behind a difference.
+//! and lists each round behind a difference: per round its currency, its business day (the day
+//! of its first bet), its stake and its payout.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -174,6 +175,14 @@ pub enum Issue {
         provider: u128,
         tally: u128,
     },
+    /// The round's currency or business day differ (provider's value first). A round whose
+    /// currency differs is not compared by amount: minor units of two currencies do not compare.
+    Differs {
+        round_id: String,
+        field: &'static str,
+        provider: String,
+        tally: String,
+    },
     /// The provider reports a settled round that Tally holds open (no result yet) or cancelled.
     NotSettled {
         round_id: String,
@@ -257,7 +266,21 @@ pub fn compare(
                     status,
                 });
             }
+            Some(t) if t.currency != row.currency => rec.issues.push(Issue::Differs {
+                round_id: id,
+                field: "currency",
+                provider: row.currency.clone(),
+                tally: t.currency.clone(),
+            }),
             Some(t) => {
+                if let Some(day) = t.day.filter(|d| *d != row.day) {
+                    rec.issues.push(Issue::Differs {
+                        round_id: id.clone(),
+                        field: "day",
+                        provider: row.day.to_string(),
+                        tally: day.to_string(),
+                    });
+                }
                 for (field, theirs, ours) in [
                     ("stake", row.stake, t.stake),
                     ("payout", row.payout, t.payout),
@@ -395,6 +418,18 @@ impl Reconciliation {
                     provider.to_string(),
                     tally.to_string(),
                 ),
+                Issue::Differs {
+                    round_id,
+                    field,
+                    provider,
+                    tally,
+                } => (
+                    "mismatch",
+                    round_id.clone(),
+                    *field,
+                    provider.clone(),
+                    tally.clone(),
+                ),
                 Issue::NotSettled { round_id, status } => (
                     "not_settled",
                     round_id.clone(),
@@ -433,6 +468,12 @@ fn issue_text(issue: &Issue) -> String {
         } => {
             format!("mismatch: round {round_id} {field} provider {provider} vs Tally {tally} (minor units)")
         }
+        Issue::Differs {
+            round_id,
+            field,
+            provider,
+            tally,
+        } => format!("mismatch: round {round_id} {field} provider {provider} vs Tally {tally}"),
         Issue::NotSettled { round_id, status } => {
             format!("not settled in Tally: round {round_id} is {status}")
         }
@@ -552,6 +593,38 @@ mod tests {
         assert_eq!(
             (ok.as_ref().unwrap()[0].stake, ok.unwrap()[0].payout),
             (150, 25)
+        );
+    }
+
+    #[test]
+    fn a_round_in_another_currency_or_on_another_day_is_a_mismatch() {
+        let key = |r: &str| ids::round_key("p", r);
+        let krw = TallyRound {
+            currency: "KRW".into(),
+            ..tally_round(10_000, 0, 1, 1, 0)
+        };
+        let next_day = TallyRound {
+            day: Some("2026-11-21".parse().unwrap()),
+            ..tally_round(500, 0, 1, 1, 0)
+        };
+        let tally = BTreeMap::from([(key("won"), krw), (key("late"), next_day)]);
+        // USD 100.00 is 10000 minor units, as is KRW 10000: only the currency tells them apart.
+        let report = [row("won", 10_000, 0), row("late", 500, 0)];
+        let rec = compare("p", &report, &tally);
+        let csv = rec.to_csv(false).unwrap();
+        assert_eq!(
+            csv,
+            "p,mismatch,won,currency,USD,KRW\np,mismatch,late,day,2026-11-20,2026-11-21\n"
+        );
+        let terms = Terms::parse(include_str!("../samples/terms.toml")).unwrap();
+        let text = rec.to_text(&terms);
+        assert!(
+            text.contains("mismatch: round won currency provider USD vs Tally KRW"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mismatch: round late day provider 2026-11-20 vs Tally 2026-11-21"),
+            "{text}"
         );
     }
 }
