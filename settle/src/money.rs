@@ -45,6 +45,7 @@ pub struct CurrencyTable {
     by_code: BTreeMap<String, Currency>,
     by_ledger: Currencies,
     rates: BTreeMap<String, Decimal>,
+    max: BTreeMap<String, u128>,
 }
 
 impl CurrencyTable {
@@ -53,6 +54,31 @@ impl CurrencyTable {
         self.rates.insert(currency.code.clone(), rate);
         self.by_ledger.insert(currency.clone());
         self.by_code.insert(currency.code.clone(), currency);
+    }
+
+    /// Sets the largest single amount (minor units) accepted in `code`.
+    pub fn set_max(&mut self, code: &str, minor: u128) {
+        self.max.insert(code.to_string(), minor);
+    }
+
+    /// `Ok` unless `minor` is above the maximum set for `currency` (none set: no limit).
+    pub fn check_max(&self, currency: &Currency, minor: u128) -> Result<(), String> {
+        match self.max.get(&currency.code) {
+            Some(&max) if minor > max => {
+                let show = |v: u128| {
+                    currency
+                        .to_decimal(v)
+                        .map_or_else(|_| format!("{v} minor units"), |d| d.to_string())
+                };
+                Err(format!(
+                    "amount {} {code} is above the maximum of {} {code} (max_amount in the terms)",
+                    show(minor),
+                    show(max),
+                    code = currency.code
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The currency with `code` (any case).
@@ -123,6 +149,50 @@ impl CurrencyTable {
                 to: to.to_string(),
             })
     }
+}
+
+/// `text`, a decimal amount in major units of `currency`, as minor units, exactly and strictly:
+/// ASCII digits with an optional `.` and at least one digit on each side of it; no sign,
+/// exponent, separator or space; at most the currency's scale of fractional digits, **even
+/// zeros** (`1.500` USD is refused: a feed that writes more digits than the currency has is not
+/// one the kit understands). The error says which rule failed.
+pub fn parse_major(text: &str, currency: &Currency) -> Result<u128, String> {
+    let scale = currency.scale.places();
+    let code = &currency.code;
+    if let Some(rest) = text.strip_prefix('-') {
+        if parse_major(rest, currency).is_ok() {
+            return Err(format!("amount {text} is negative"));
+        }
+    }
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || (text.contains('.') && !digits(frac)) {
+        return Err(format!(
+            "bad amount {text:?}: expected digits with an optional decimal point \
+             (no exponent, sign, separator or space)"
+        ));
+    }
+    if frac.len() > scale as usize {
+        return Err(format!(
+            "amount {text} has {} fractional digits; {code} has {scale} (extra digits are refused, \
+             even zeros)",
+            frac.len()
+        ));
+    }
+    let too_large = || {
+        format!(
+            "amount {text} {code} does not fit in 128-bit minor units (at most {} minor units)",
+            u128::MAX - 1
+        )
+    };
+    let fraction = format!("{frac:0<width$}", width = scale as usize);
+    format!("{int}{fraction}")
+        .bytes()
+        .try_fold(0u128, |acc, b| {
+            acc.checked_mul(10)?.checked_add(u128::from(b - b'0'))
+        })
+        .filter(|&v| v != u128::MAX)
+        .ok_or_else(too_large)
 }
 
 #[cfg(test)]

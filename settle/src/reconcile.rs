@@ -10,10 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::str::FromStr;
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use tally_client::{Client, QueryFilter, TransferFlags};
 
@@ -22,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::event::day_of;
 use crate::feeds::FeedError;
 use crate::ids;
+use crate::money::parse_major;
 use crate::query;
 use crate::statement::show;
 use crate::terms::Terms;
@@ -69,11 +68,7 @@ pub fn parse_report(
                 .currencies()
                 .get(&r.currency)
                 .map_err(|e| e.to_string())?;
-            let minor = |s: &str| {
-                Decimal::from_str(s)
-                    .map_err(|e| format!("bad amount {s:?}: {e}"))
-                    .and_then(|d| c.to_minor(d).map_err(|e| e.to_string()))
-            };
+            let minor = |s: &str| parse_major(s, c);
             Ok(ProviderRound {
                 day: r.date,
                 round_id: r.round_id,

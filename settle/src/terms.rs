@@ -155,7 +155,14 @@ pub struct CurrencyTerms {
     /// Value of one unit in the base currency.
     #[serde(with = "rust_decimal::serde::str")]
     pub fx_rate: Decimal,
+    /// The largest single bet or win accepted, in major units (a string, e.g. `"50000"`);
+    /// [`DEFAULT_MAX_AMOUNT`] if absent. A feed line above it is rejected.
+    pub max_amount: Option<String>,
 }
+
+/// The largest single amount a currency accepts when its terms set no `max_amount`: one
+/// billion major units.
+pub const DEFAULT_MAX_AMOUNT: &str = "1000000000";
 
 /// The aggregator (the back office running the kit).
 #[derive(Clone, Debug, Deserialize)]
@@ -312,7 +319,11 @@ impl Terms {
             if table.get(&c.code).is_ok() || !ledgers.insert(c.ledger) || c.ledger == 0 {
                 return invalid(format!("currency {}: duplicate code or bad ledger", c.code));
             }
+            let max = c.max_amount.as_deref().unwrap_or(DEFAULT_MAX_AMOUNT);
+            let max = crate::money::parse_major(max, &currency)
+                .map_err(|e| TermsError::Invalid(format!("currency {} max_amount: {e}", c.code)))?;
             table.insert(currency, c.fx_rate);
+            table.set_max(&c.code.to_ascii_uppercase(), max);
         }
         if table.rate(&self.base_currency).ok() != Some(Decimal::ONE) {
             return invalid(format!(
