@@ -40,6 +40,9 @@ pub struct FeedError {
     pub line: usize,
     /// What is wrong.
     pub message: String,
+    /// The round the row names, when it can still be read (its round is then held); `None`
+    /// when the row is too broken to tell.
+    pub round_id: Option<String>,
 }
 
 /// The events of a feed and the rows that failed.
@@ -54,12 +57,13 @@ pub struct Parsed {
 /// Parses `text`, the feed of `provider` in `format`.
 pub fn parse(format: FeedFormat, provider: &str, text: &str, currencies: &CurrencyTable) -> Parsed {
     let mut parsed = Parsed::default();
-    let mut push = |line: usize, row: Result<GameEvent, String>| match row {
+    let mut push = |line: usize, row: Result<GameEvent, String>, round: Option<String>| match row {
         Ok(event) => parsed.events.push(GameEvent { line, ..event }),
         Err(message) => parsed.errors.push(FeedError {
             provider: provider.to_string(),
             line,
             message,
+            round_id: round.filter(|r| !r.trim().is_empty()),
         }),
     };
     match format {
@@ -73,33 +77,52 @@ pub fn parse(format: FeedFormat, provider: &str, text: &str, currencies: &Curren
                 } else {
                     wallet_row(provider, line, currencies)
                 };
-                push(i + 1, row);
+                let round = || {
+                    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+                    let r = match format {
+                        FeedFormat::WebhookJson => v.get("round_id")?,
+                        _ => v.get("gameRound")?.get("id")?,
+                    };
+                    r.as_str().map(str::to_string)
+                };
+                let round = if row.is_err() { round() } else { None };
+                push(i + 1, row, round);
             }
         }
         FeedFormat::BatchCsv => {
             let mut reader = csv::ReaderBuilder::new()
                 .trim(csv::Trim::All)
+                .flexible(true)
                 .from_reader(text.as_bytes());
             let headers = match reader.headers() {
                 Ok(h) => h.clone(),
                 Err(e) => {
-                    push(1, Err(format!("bad CSV header: {e}")));
+                    push(1, Err(format!("bad CSV header: {e}")), None);
                     return parsed;
                 }
             };
+            let round_column = headers.iter().position(|h| h == "round");
             for record in reader.records() {
                 match record {
                     Ok(r) => {
                         let line = r.position().map_or(0, |p| p.line() as usize);
-                        let row = r
-                            .deserialize::<CsvFields>(Some(&headers))
-                            .map_err(|e| format!("bad CSV row: {e}"))
-                            .and_then(|f| csv_row(provider, f, currencies));
-                        push(line, row);
+                        let round = round_column.and_then(|i| r.get(i)).map(str::to_string);
+                        let row = if r.len() != headers.len() {
+                            Err(format!(
+                                "bad CSV row: {} fields where the header has {}",
+                                r.len(),
+                                headers.len()
+                            ))
+                        } else {
+                            r.deserialize::<CsvFields>(Some(&headers))
+                                .map_err(|e| format!("bad CSV row: {e}"))
+                                .and_then(|f| csv_row(provider, f, currencies))
+                        };
+                        push(line, row, round);
                     }
                     Err(e) => {
                         let line = e.position().map_or(0, |p| p.line() as usize);
-                        push(line, Err(format!("bad CSV row: {e}")));
+                        push(line, Err(format!("bad CSV row: {e}")), None);
                     }
                 }
             }

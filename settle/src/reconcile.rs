@@ -84,6 +84,7 @@ pub fn parse_report(
                 provider: provider.into(),
                 line,
                 message,
+                round_id: None,
             }),
         }
     }
@@ -114,9 +115,11 @@ pub struct TallyRound {
 }
 
 impl TallyRound {
-    /// Every bet posted: the round settled.
+    /// The round's settlement chain applied (it posts every bet it knew of, all or nothing):
+    /// a bet posted means the round is settled and its shares are paid, even if a later bet of
+    /// it is still pending.
     pub fn settled(&self) -> bool {
-        self.bets > 0 && self.posted == self.bets
+        self.posted > 0
     }
 }
 
@@ -183,6 +186,8 @@ pub enum Issue {
         round_id: String,
         status: &'static str,
     },
+    /// A line of the round was rejected by ingest, so the round is held until corrected.
+    Quarantined { round_id: String, reason: String },
     /// Tally settled a round the provider does not report (shown by key).
     Unreported { round_key: u128 },
 }
@@ -326,6 +331,29 @@ fn add_tally_side(
 }
 
 impl Reconciliation {
+    /// Names the rounds the feeds hold (`ingest::quarantine`): a reported round Tally lacks or
+    /// holds open because it was quarantined becomes a `quarantined` issue with the reason, and
+    /// a held round the report does not list is added.
+    pub fn mark_quarantined(&mut self, held: &[crate::ingest::RoundFailure]) {
+        for q in held.iter().filter(|q| q.provider == self.provider) {
+            let before = self.issues.len();
+            self.issues.retain(|i| {
+                !matches!(i, Issue::Missing { round_id } | Issue::NotSettled { round_id, .. }
+                    if *round_id == q.round_id)
+            });
+            let listed = self
+                .issues
+                .iter()
+                .any(|i| issue_round(i) == Some(&q.round_id));
+            if before != self.issues.len() || !listed {
+                self.issues.push(Issue::Quarantined {
+                    round_id: q.round_id.clone(),
+                    reason: q.reason.clone(),
+                });
+            }
+        }
+    }
+
     /// A human-readable report.
     pub fn to_text(&self, terms: &Terms) -> String {
         let mut out = format!("Reconciliation of {}\n", self.provider);
@@ -425,6 +453,13 @@ impl Reconciliation {
                     provider.clone(),
                     tally.clone(),
                 ),
+                Issue::Quarantined { round_id, reason } => (
+                    "quarantined",
+                    round_id.clone(),
+                    "reason",
+                    reason.clone(),
+                    String::new(),
+                ),
                 Issue::NotSettled { round_id, status } => (
                     "not_settled",
                     round_id.clone(),
@@ -449,6 +484,18 @@ impl Reconciliation {
     }
 }
 
+fn issue_round(issue: &Issue) -> Option<&String> {
+    match issue {
+        Issue::Missing { round_id }
+        | Issue::Duplicate { round_id, .. }
+        | Issue::Mismatch { round_id, .. }
+        | Issue::Differs { round_id, .. }
+        | Issue::Quarantined { round_id, .. }
+        | Issue::NotSettled { round_id, .. } => Some(round_id),
+        Issue::Unreported { .. } => None,
+    }
+}
+
 fn issue_text(issue: &Issue) -> String {
     match issue {
         Issue::Missing { round_id } => format!("missing in Tally: round {round_id}"),
@@ -469,6 +516,9 @@ fn issue_text(issue: &Issue) -> String {
             provider,
             tally,
         } => format!("mismatch: round {round_id} {field} provider {provider} vs Tally {tally}"),
+        Issue::Quarantined { round_id, reason } => {
+            format!("quarantined: round {round_id} is held by ingest ({reason})")
+        }
         Issue::NotSettled { round_id, status } => {
             format!("not settled in Tally: round {round_id} is {status}")
         }
