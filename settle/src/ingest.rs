@@ -226,8 +226,9 @@ async fn post_bets(
     Ok(())
 }
 
-/// The pending bets of a round, as Tally has them.
-async fn pending_bets(client: &Client, ctx: &RoundContext<'_>) -> Result<Vec<Transfer>> {
+/// The pending bets of a round, as Tally has them, and whether any of them was posted (the
+/// round settled).
+async fn pending_bets(client: &Client, ctx: &RoundContext<'_>) -> Result<(Vec<Transfer>, bool)> {
     let filter = QueryFilter {
         user_data_128: ctx.key(),
         user_data_32: ctx.provider_id,
@@ -236,10 +237,14 @@ async fn pending_bets(client: &Client, ctx: &RoundContext<'_>) -> Result<Vec<Tra
         ..QueryFilter::new()
     };
     let all = query::transfers(client, filter).await?;
-    Ok(all
+    let settled = all
+        .iter()
+        .any(|t| t.flags.contains(TransferFlags::POST_PENDING_TRANSFER));
+    let pending = all
         .into_iter()
         .filter(|t| t.flags.contains(TransferFlags::PENDING))
-        .collect())
+        .collect();
+    Ok((pending, settled))
 }
 
 async fn close_rounds(
@@ -259,12 +264,18 @@ async fn close_rounds(
             report.rounds_open += 1;
             continue;
         };
-        let bets = pending_bets(client, &ctx).await?;
+        let (bets, settled) = pending_bets(client, &ctx).await?;
         if bets.is_empty() {
             round.failed = Some("a result without a bet in Tally".into());
             continue;
         }
         let rollback = results.iter().any(|e| e.kind == EventKind::Rollback);
+        if rollback {
+            if let Err(reason) = check_rollback(&ctx, &bets, &results, settled) {
+                round.failed = Some(reason);
+                continue;
+            }
+        }
         let chain = if rollback && results.iter().any(|e| e.kind == EventKind::Win) {
             round.failed = Some("both a win and a rollback".into());
             continue;
@@ -291,6 +302,45 @@ async fn close_rounds(
         }
     }
     Ok(())
+}
+
+/// A rollback cancels a round that is still open, for exactly the stake it reserved.
+fn check_rollback(
+    ctx: &RoundContext<'_>,
+    bets: &[Transfer],
+    results: &[&GameEvent],
+    settled: bool,
+) -> Result<(), String> {
+    if settled {
+        return Err(
+            "rollback refused: the round was already settled (its bets are posted and \
+             its shares paid); nothing voided"
+                .into(),
+        );
+    }
+    let rolled = checked_sum(
+        results
+            .iter()
+            .filter(|e| e.kind == EventKind::Rollback)
+            .map(|e| e.amount),
+    );
+    let stake = checked_sum(bets.iter().map(|b| b.amount));
+    if rolled != stake || rolled.is_none() {
+        let show = |v: Option<u128>| match v.map(|v| ctx.currency.to_decimal(v)) {
+            Some(Ok(d)) => format!("{d} {}", ctx.currency.code),
+            _ => "an amount beyond 128 bits".into(),
+        };
+        return Err(format!(
+            "rollback of {} does not match the round's stake of {}; nothing voided",
+            show(rolled),
+            show(stake)
+        ));
+    }
+    Ok(())
+}
+
+fn checked_sum(mut amounts: impl Iterator<Item = u128>) -> Option<u128> {
+    amounts.try_fold(0u128, u128::checked_add)
 }
 
 enum ChainOutcome {
