@@ -20,6 +20,14 @@ pub enum Error {
     /// An amount in Tally does not convert for display, or a partner or currency is unknown.
     #[error(transparent)]
     Money(#[from] crate::money::MoneyError),
+    /// A statement period whose first day is after its last.
+    #[error("the period's first day {from} is after its last day {to}")]
+    BadPeriod {
+        /// `--from`.
+        from: chrono::NaiveDate,
+        /// `--to`.
+        to: chrono::NaiveDate,
+    },
     /// The request names something the terms do not know.
     #[error("{0}")]
     Unknown(String),

@@ -11,14 +11,12 @@
 //! error, never rounded.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::DateTime;
-use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::event::{EventKind, GameEvent};
-use crate::money::CurrencyTable;
+use crate::money::{parse_major, CurrencyTable};
 
 /// A feed format (the `format` of a provider in the terms file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -42,6 +40,9 @@ pub struct FeedError {
     pub line: usize,
     /// What is wrong.
     pub message: String,
+    /// The round the row names, when it can still be read (its round is then held); `None`
+    /// when the row is too broken to tell.
+    pub round_id: Option<String>,
 }
 
 /// The events of a feed and the rows that failed.
@@ -56,12 +57,13 @@ pub struct Parsed {
 /// Parses `text`, the feed of `provider` in `format`.
 pub fn parse(format: FeedFormat, provider: &str, text: &str, currencies: &CurrencyTable) -> Parsed {
     let mut parsed = Parsed::default();
-    let mut push = |line: usize, row: Result<GameEvent, String>| match row {
+    let mut push = |line: usize, row: Result<GameEvent, String>, round: Option<String>| match row {
         Ok(event) => parsed.events.push(GameEvent { line, ..event }),
         Err(message) => parsed.errors.push(FeedError {
             provider: provider.to_string(),
             line,
             message,
+            round_id: round.filter(|r| !r.trim().is_empty()),
         }),
     };
     match format {
@@ -75,33 +77,52 @@ pub fn parse(format: FeedFormat, provider: &str, text: &str, currencies: &Curren
                 } else {
                     wallet_row(provider, line, currencies)
                 };
-                push(i + 1, row);
+                let round = || {
+                    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+                    let r = match format {
+                        FeedFormat::WebhookJson => v.get("round_id")?,
+                        _ => v.get("gameRound")?.get("id")?,
+                    };
+                    r.as_str().map(str::to_string)
+                };
+                let round = if row.is_err() { round() } else { None };
+                push(i + 1, row, round);
             }
         }
         FeedFormat::BatchCsv => {
             let mut reader = csv::ReaderBuilder::new()
                 .trim(csv::Trim::All)
+                .flexible(true)
                 .from_reader(text.as_bytes());
             let headers = match reader.headers() {
                 Ok(h) => h.clone(),
                 Err(e) => {
-                    push(1, Err(format!("bad CSV header: {e}")));
+                    push(1, Err(format!("bad CSV header: {e}")), None);
                     return parsed;
                 }
             };
+            let round_column = headers.iter().position(|h| h == "round");
             for record in reader.records() {
                 match record {
                     Ok(r) => {
                         let line = r.position().map_or(0, |p| p.line() as usize);
-                        let row = r
-                            .deserialize::<CsvFields>(Some(&headers))
-                            .map_err(|e| format!("bad CSV row: {e}"))
-                            .and_then(|f| csv_row(provider, f, currencies));
-                        push(line, row);
+                        let round = round_column.and_then(|i| r.get(i)).map(str::to_string);
+                        let row = if r.len() != headers.len() {
+                            Err(format!(
+                                "bad CSV row: {} fields where the header has {}",
+                                r.len(),
+                                headers.len()
+                            ))
+                        } else {
+                            r.deserialize::<CsvFields>(Some(&headers))
+                                .map_err(|e| format!("bad CSV row: {e}"))
+                                .and_then(|f| csv_row(provider, f, currencies))
+                        };
+                        push(line, row, round);
                     }
                     Err(e) => {
                         let line = e.position().map_or(0, |p| p.line() as usize);
-                        push(line, Err(format!("bad CSV row: {e}")));
+                        push(line, Err(format!("bad CSV row: {e}")), None);
                     }
                 }
             }
@@ -118,8 +139,44 @@ struct WebhookRow {
     player: String,
     operator: String,
     currency: String,
+    #[serde(deserialize_with = "minor_units")]
     amount: u64,
     timestamp: String,
+}
+
+/// A webhook amount: a JSON integer of minor units, up to `u64::MAX`. A fraction or an exponent
+/// (`12.5`, `1e5`) is refused, and so is a number too large for 64 bits, each with its reason.
+fn minor_units<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = u64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer number of minor units")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom(format!("amount {v} is negative")))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+            // serde_json reads integers above u64::MAX as floats.
+            if v >= 18_446_744_073_709_551_616.0 && v.fract() == 0.0 {
+                Err(E::custom(format!(
+                    "amount {v:e} does not fit: webhook amounts are at most {} minor units",
+                    u64::MAX
+                )))
+            } else if v < 0.0 {
+                Err(E::custom(format!("amount {v} is negative")))
+            } else {
+                Err(E::custom(format!(
+                    "amount {v} must be an integer number of minor units, written without a \
+                     fraction or an exponent"
+                )))
+            }
+        }
+    }
+    deserializer.deserialize_any(Visitor)
 }
 
 fn webhook_row(
@@ -135,6 +192,7 @@ fn webhook_row(
         other => return Err(format!("unknown event type {other:?}")),
     };
     let currency = currencies.get(&row.currency).map_err(|e| e.to_string())?;
+    currencies.check_max(currency, u128::from(row.amount))?;
     let time = DateTime::parse_from_rfc3339(&row.timestamp)
         .map_err(|e| format!("bad timestamp {:?}: {e}", row.timestamp))?
         .timestamp();
@@ -250,10 +308,8 @@ fn major_amount(
     amount: &str,
 ) -> Result<(String, u128), String> {
     let currency = currencies.get(code).map_err(|e| e.to_string())?;
-    let value = Decimal::from_str(amount).map_err(|e| format!("bad amount {amount:?}: {e}"))?;
-    let minor = currency
-        .to_minor(value)
-        .map_err(|e| format!("{}: {e}", currency.code))?;
+    let minor = parse_major(amount, currency)?;
+    currencies.check_max(currency, minor)?;
     Ok((currency.code.clone(), minor))
 }
 
@@ -391,5 +447,119 @@ mod tests {
             assert!(p.errors.is_empty(), "{name}: {:?}", p.errors);
             assert!(p.events.len() > 10, "{name}");
         }
+    }
+
+    fn csv_amount(amount: &str, ccy: &str) -> Result<u128, String> {
+        let t = terms();
+        let text = format!(
+            "txn_id,round,type,player_id,brand,ccy,amount,time\nt,r,BET,p,royal,{ccy},{amount},1\n"
+        );
+        let p = parse(FeedFormat::BatchCsv, "beta", &text, t.currencies());
+        match (p.events.first(), p.errors.first()) {
+            (Some(e), None) => Ok(e.amount),
+            (None, Some(e)) => Err(e.message.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn amounts_are_plain_decimals_with_at_most_the_currency_scale() {
+        assert_eq!(csv_amount("12.50", "EUR"), Ok(1_250));
+        assert_eq!(csv_amount("12.5", "EUR"), Ok(1_250));
+        assert_eq!(csv_amount("7", "KRW"), Ok(7));
+        for bad in [
+            "1e5", "1E5", "+5", "1.", ".5", "1_000", "0x10", "1 000", "١٢",
+        ] {
+            let err = csv_amount(bad, "EUR").unwrap_err();
+            assert!(err.contains("bad amount"), "{bad}: {err}");
+        }
+        // Extra decimals are an error even when they are zeros.
+        let err = csv_amount("1.500", "EUR").unwrap_err();
+        assert!(
+            err.contains("3 fractional digits") && err.contains("EUR has 2"),
+            "{err}"
+        );
+        assert!(csv_amount("5.0", "KRW").is_err());
+        assert!(csv_amount("-1", "EUR").unwrap_err().contains("negative"));
+        // 2^128 cents: says what overflowed.
+        let err = csv_amount("3402823669209384634633746074317682114.56", "EUR").unwrap_err();
+        assert!(err.contains("does not fit in 128-bit minor units"), "{err}");
+        let wallet = r#"{"transactionId":"t","gameRound":{"id":"r"},"action":"DEBIT","account":{"playerId":"p","casino":"o"},"money":{"amount":"1e5","currency":"EUR"},"occurredAt":1}"#;
+        let p = parse(
+            FeedFormat::WalletJson,
+            "gamma",
+            wallet,
+            terms().currencies(),
+        );
+        assert!(p.errors[0].message.contains("bad amount"), "{:?}", p.errors);
+    }
+
+    #[test]
+    fn webhook_amounts_are_integers_and_overflow_says_so() {
+        let t = terms();
+        let row = |amount: &str| {
+            format!(
+                r#"{{"event":"bet","tx_id":"t","round_id":"r","player":"p","operator":"o","currency":"USD","amount":{amount},"timestamp":"2026-11-20T01:00:00Z"}}"#
+            )
+        };
+        let message = |amount: &str| {
+            let p = parse(
+                FeedFormat::WebhookJson,
+                "alpha",
+                &row(amount),
+                t.currencies(),
+            );
+            p.errors.first().map(|e| e.message.clone())
+        };
+        assert_eq!(message("1250"), None);
+        for bad in ["1e5", "12.5", "100000.0"] {
+            let err = message(bad).unwrap();
+            assert!(
+                err.contains("integer number of minor units"),
+                "{bad}: {err}"
+            );
+        }
+        let err = message("99999999999999999999999").unwrap();
+        assert!(
+            err.contains("does not fit") && !err.contains("floating point"),
+            "{err}"
+        );
+        assert!(message("-5").unwrap().contains("negative"));
+    }
+
+    #[test]
+    fn amounts_above_the_maximum_are_refused() {
+        let text = include_str!("../samples/terms.toml").replacen(
+            "scale = 2\nfx_rate = \"1\"",
+            "scale = 2\nfx_rate = \"1\"\nmax_amount = \"1000\"",
+            1,
+        );
+        let t = Terms::parse(&text).unwrap();
+        let webhook = |amount: u64| {
+            format!(
+                r#"{{"event":"bet","tx_id":"t","round_id":"r","player":"p","operator":"o","currency":"USD","amount":{amount},"timestamp":"2026-11-20T01:00:00Z"}}"#
+            )
+        };
+        let p = parse(
+            FeedFormat::WebhookJson,
+            "alpha",
+            &webhook(100_000),
+            t.currencies(),
+        );
+        assert_eq!(p.errors, vec![]);
+        let p = parse(
+            FeedFormat::WebhookJson,
+            "alpha",
+            &webhook(100_001),
+            t.currencies(),
+        );
+        assert_eq!(
+            p.errors[0].message,
+            "amount 1000.01 USD is above the maximum of 1000.00 USD (max_amount in the terms)"
+        );
+        // Without max_amount a currency allows 1,000,000,000 major units.
+        assert!(csv_amount("1000000000", "KRW").is_ok());
+        let err = csv_amount("1000000001", "KRW").unwrap_err();
+        assert!(err.contains("above the maximum of 1000000000 KRW"), "{err}");
     }
 }

@@ -1,10 +1,13 @@
 //! Posting normalized events to Tally, round by round, idempotently.
 //!
 //! 1. The chart's accounts are created (`exists` on every later run).
-//! 2. Events are grouped by (provider, round). A second identical copy of an event is counted as
+//! 2. A round with a rejected line (a parse error naming it, or one that names no round in the
+//!    same provider's feed) is **quarantined**: none of its lines is posted, so it never settles
+//!    on partial data and nothing of it is reserved; re-ingesting the corrected feed completes it.
+//! 3. Events are grouped by (provider, round). A second identical copy of an event is counted as
 //!    a duplicate; two different events with the same provider id are a conflict.
-//! 3. Every bet is sent as a pending transfer; `exists` means it was posted before (a replay).
-//! 4. Every closed round (a win or a rollback arrived) reads its pending bets back from Tally
+//! 4. Every bet is sent as a pending transfer; `exists` means it was posted before (a replay).
+//! 5. Every closed round (a win or a rollback arrived) reads its pending bets back from Tally
 //!    (`query_transfers` by the round key), so a result may arrive in a later feed than its bets,
 //!    and sends its settlement (or void) chain. A chain answering `exists` on its first event and
 //!    whose every id is found in Tally was settled before: its result events count as duplicates.
@@ -53,6 +56,42 @@ pub struct IngestReport {
     pub rounds_open: usize,
     /// Rounds that failed.
     pub failures: Vec<RoundFailure>,
+    /// Rounds held because a line of theirs was rejected: nothing of them was posted.
+    pub quarantined: Vec<RoundFailure>,
+}
+
+/// The rounds that `errors` (rejected lines) hold, with the reasons, ordered by provider and
+/// round. A rejected line naming its round holds that round; a line too broken to name one holds
+/// every round of its provider in `events`, since it may belong to any of them.
+pub fn quarantine(events: &[GameEvent], errors: &[FeedError]) -> Vec<RoundFailure> {
+    let mut held: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for e in errors {
+        let why = format!("line {}: {}", e.line, e.message);
+        match &e.round_id {
+            Some(round) => held
+                .entry((e.provider.clone(), round.clone()))
+                .or_default()
+                .push(why),
+            None => {
+                for ev in events.iter().filter(|ev| ev.provider == e.provider) {
+                    let reasons = held
+                        .entry((ev.provider.clone(), ev.round_id.clone()))
+                        .or_default();
+                    let unknown = format!("{why} (its round cannot be read)");
+                    if !reasons.contains(&unknown) {
+                        reasons.push(unknown);
+                    }
+                }
+            }
+        }
+    }
+    held.into_iter()
+        .map(|((provider, round_id), reasons)| RoundFailure {
+            provider,
+            round_id,
+            reason: reasons.join("; "),
+        })
+        .collect()
 }
 
 /// One round's events, deduplicated.
@@ -91,6 +130,17 @@ pub async fn ingest(
         parse_errors,
         ..IngestReport::default()
     };
+    report.quarantined = quarantine(&events, &report.parse_errors);
+    let held: std::collections::BTreeSet<(String, String)> = report
+        .quarantined
+        .iter()
+        .map(|q| (q.provider.clone(), q.round_id.clone()))
+        .collect();
+    // A held round posts nothing, not even its good lines: the corrected feed brings it whole.
+    let events = events
+        .into_iter()
+        .filter(|e| !held.contains(&(e.provider.clone(), e.round_id.clone())))
+        .collect();
     let mut rounds = group(events, &mut report);
     post_bets(client, terms, &mut rounds, &mut report).await?;
     close_rounds(client, terms, &mut rounds, &mut report).await?;
@@ -176,8 +226,9 @@ async fn post_bets(
     Ok(())
 }
 
-/// The pending bets of a round, as Tally has them.
-async fn pending_bets(client: &Client, ctx: &RoundContext<'_>) -> Result<Vec<Transfer>> {
+/// The pending bets of a round, as Tally has them, and whether any of them was posted (the
+/// round settled).
+async fn pending_bets(client: &Client, ctx: &RoundContext<'_>) -> Result<(Vec<Transfer>, bool)> {
     let filter = QueryFilter {
         user_data_128: ctx.key(),
         user_data_32: ctx.provider_id,
@@ -186,10 +237,14 @@ async fn pending_bets(client: &Client, ctx: &RoundContext<'_>) -> Result<Vec<Tra
         ..QueryFilter::new()
     };
     let all = query::transfers(client, filter).await?;
-    Ok(all
+    let settled = all
+        .iter()
+        .any(|t| t.flags.contains(TransferFlags::POST_PENDING_TRANSFER));
+    let pending = all
         .into_iter()
         .filter(|t| t.flags.contains(TransferFlags::PENDING))
-        .collect())
+        .collect();
+    Ok((pending, settled))
 }
 
 async fn close_rounds(
@@ -209,12 +264,18 @@ async fn close_rounds(
             report.rounds_open += 1;
             continue;
         };
-        let bets = pending_bets(client, &ctx).await?;
+        let (bets, settled) = pending_bets(client, &ctx).await?;
         if bets.is_empty() {
             round.failed = Some("a result without a bet in Tally".into());
             continue;
         }
         let rollback = results.iter().any(|e| e.kind == EventKind::Rollback);
+        if rollback {
+            if let Err(reason) = check_rollback(&ctx, &bets, &results, settled) {
+                round.failed = Some(reason);
+                continue;
+            }
+        }
         let chain = if rollback && results.iter().any(|e| e.kind == EventKind::Win) {
             round.failed = Some("both a win and a rollback".into());
             continue;
@@ -241,6 +302,45 @@ async fn close_rounds(
         }
     }
     Ok(())
+}
+
+/// A rollback cancels a round that is still open, for exactly the stake it reserved.
+fn check_rollback(
+    ctx: &RoundContext<'_>,
+    bets: &[Transfer],
+    results: &[&GameEvent],
+    settled: bool,
+) -> Result<(), String> {
+    if settled {
+        return Err(
+            "rollback refused: the round was already settled (its bets are posted and \
+             its shares paid); nothing voided"
+                .into(),
+        );
+    }
+    let rolled = checked_sum(
+        results
+            .iter()
+            .filter(|e| e.kind == EventKind::Rollback)
+            .map(|e| e.amount),
+    );
+    let stake = checked_sum(bets.iter().map(|b| b.amount));
+    if rolled != stake || rolled.is_none() {
+        let show = |v: Option<u128>| match v.map(|v| ctx.currency.to_decimal(v)) {
+            Some(Ok(d)) => format!("{d} {}", ctx.currency.code),
+            _ => "an amount beyond 128 bits".into(),
+        };
+        return Err(format!(
+            "rollback of {} does not match the round's stake of {}; nothing voided",
+            show(rolled),
+            show(stake)
+        ));
+    }
+    Ok(())
+}
+
+fn checked_sum(mut amounts: impl Iterator<Item = u128>) -> Option<u128> {
+    amounts.try_fold(0u128, u128::checked_add)
 }
 
 enum ChainOutcome {

@@ -50,5 +50,6 @@ pub mod round;
 pub mod split;
 pub mod statement;
 pub mod terms;
+pub mod wide;
 
 pub use error::{Error, Result};

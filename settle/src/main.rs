@@ -62,6 +62,9 @@ enum Command {
         /// Also write the issues as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// `provider=path` feeds whose rejected lines name quarantined rounds (repeatable).
+        #[arg(long = "feed")]
+        feeds: Vec<String>,
     },
 }
 
@@ -113,7 +116,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_csv(csv.as_deref(), &table)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reconcile { reports, csv } => {
+        Command::Reconcile {
+            reports,
+            csv,
+            feeds,
+        } => {
+            let (events, errors) = read_feeds(&terms, &feeds)?;
+            let held = ingest::quarantine(&events, &errors);
             let mut table = String::new();
             let mut clean = true;
             for (i, spec) in reports.iter().enumerate() {
@@ -127,7 +136,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         bail!("{} bad rows in {path}", errors.len());
                     }
                 };
-                let rec = reconcile::reconcile(&client, &terms, provider, &rows).await?;
+                let mut rec = reconcile::reconcile(&client, &terms, provider, &rows).await?;
+                rec.mark_quarantined(&held);
                 clean &= rec.issues.is_empty();
                 println!("{}", rec.to_text(&terms));
                 table.push_str(&rec.to_csv(i == 0)?);
@@ -152,6 +162,13 @@ async fn run_ingest(
     terms: &Terms,
     specs: &[String],
 ) -> anyhow::Result<IngestReport> {
+    let (events, errors) = read_feeds(terms, specs)?;
+    Ok(ingest::ingest(client, terms, events, errors).await?)
+}
+
+type Feeds = (Vec<tally_settle::event::GameEvent>, Vec<feeds::FeedError>);
+
+fn read_feeds(terms: &Terms, specs: &[String]) -> anyhow::Result<Feeds> {
     let (mut events, mut errors) = (vec![], vec![]);
     for spec in specs {
         let (provider, path) = split_spec(spec)?;
@@ -163,14 +180,14 @@ async fn run_ingest(
         events.extend(parsed.events);
         errors.extend(parsed.errors);
     }
-    Ok(ingest::ingest(client, terms, events, errors).await?)
+    Ok((events, errors))
 }
 
 fn ingest_text(r: &IngestReport) -> String {
     let mut out = format!(
         "events read        {}\nparse errors       {}\nduplicates         {}\nbets posted        {}\n\
          rounds settled     {}\nrounds cancelled   {}\nalready closed     {}\nrounds open        {}\n\
-         rounds failed      {}\n",
+         rounds quarantined {}\nrounds failed      {}\n",
         r.events,
         r.parse_errors.len(),
         r.duplicates,
@@ -179,10 +196,17 @@ fn ingest_text(r: &IngestReport) -> String {
         r.rounds_cancelled,
         r.rounds_already_closed,
         r.rounds_open,
+        r.quarantined.len(),
         r.failures.len()
     );
     for e in &r.parse_errors {
         out.push_str(&format!("  parse error: {e}\n"));
+    }
+    for q in &r.quarantined {
+        out.push_str(&format!(
+            "  quarantined: {} round {}: {}\n",
+            q.provider, q.round_id, q.reason
+        ));
     }
     for f in &r.failures {
         out.push_str(&format!(

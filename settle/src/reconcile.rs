@@ -5,14 +5,13 @@
 //! every transfer carrying the provider's id (`query_transfers` by `user_data_32`), grouped by
 //! round key. A round is *settled* when its bets are posted, *cancelled* when voided, *open*
 //! otherwise. The report compares, per day and currency, the round count, stakes and payouts,
-//! and lists each round behind a difference.
+//! and lists each round behind a difference: per round its currency, its business day (the day
+//! of its first bet), its stake and its payout.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::str::FromStr;
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use tally_client::{Client, QueryFilter, TransferFlags};
 
@@ -21,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::event::day_of;
 use crate::feeds::FeedError;
 use crate::ids;
+use crate::money::parse_major;
 use crate::query;
 use crate::statement::show;
 use crate::terms::Terms;
@@ -68,11 +68,7 @@ pub fn parse_report(
                 .currencies()
                 .get(&r.currency)
                 .map_err(|e| e.to_string())?;
-            let minor = |s: &str| {
-                Decimal::from_str(s)
-                    .map_err(|e| format!("bad amount {s:?}: {e}"))
-                    .and_then(|d| c.to_minor(d).map_err(|e| e.to_string()))
-            };
+            let minor = |s: &str| parse_major(s, c);
             Ok(ProviderRound {
                 day: r.date,
                 round_id: r.round_id,
@@ -88,6 +84,7 @@ pub fn parse_report(
                 provider: provider.into(),
                 line,
                 message,
+                round_id: None,
             }),
         }
     }
@@ -118,9 +115,11 @@ pub struct TallyRound {
 }
 
 impl TallyRound {
-    /// Every bet posted: the round settled.
+    /// The round's settlement chain applied (it posts every bet it knew of, all or nothing):
+    /// a bet posted means the round is settled and its shares are paid, even if a later bet of
+    /// it is still pending.
     pub fn settled(&self) -> bool {
-        self.bets > 0 && self.posted == self.bets
+        self.posted > 0
     }
 }
 
@@ -174,11 +173,21 @@ pub enum Issue {
         provider: u128,
         tally: u128,
     },
+    /// The round's currency or business day differ (provider's value first). A round whose
+    /// currency differs is not compared by amount: minor units of two currencies do not compare.
+    Differs {
+        round_id: String,
+        field: &'static str,
+        provider: String,
+        tally: String,
+    },
     /// The provider reports a settled round that Tally holds open (no result yet) or cancelled.
     NotSettled {
         round_id: String,
         status: &'static str,
     },
+    /// A line of the round was rejected by ingest, so the round is held until corrected.
+    Quarantined { round_id: String, reason: String },
     /// Tally settled a round the provider does not report (shown by key).
     Unreported { round_key: u128 },
 }
@@ -257,7 +266,21 @@ pub fn compare(
                     status,
                 });
             }
+            Some(t) if t.currency != row.currency => rec.issues.push(Issue::Differs {
+                round_id: id,
+                field: "currency",
+                provider: row.currency.clone(),
+                tally: t.currency.clone(),
+            }),
             Some(t) => {
+                if let Some(day) = t.day.filter(|d| *d != row.day) {
+                    rec.issues.push(Issue::Differs {
+                        round_id: id.clone(),
+                        field: "day",
+                        provider: row.day.to_string(),
+                        tally: day.to_string(),
+                    });
+                }
                 for (field, theirs, ours) in [
                     ("stake", row.stake, t.stake),
                     ("payout", row.payout, t.payout),
@@ -308,6 +331,29 @@ fn add_tally_side(
 }
 
 impl Reconciliation {
+    /// Names the rounds the feeds hold (`ingest::quarantine`): a reported round Tally lacks or
+    /// holds open because it was quarantined becomes a `quarantined` issue with the reason, and
+    /// a held round the report does not list is added.
+    pub fn mark_quarantined(&mut self, held: &[crate::ingest::RoundFailure]) {
+        for q in held.iter().filter(|q| q.provider == self.provider) {
+            let before = self.issues.len();
+            self.issues.retain(|i| {
+                !matches!(i, Issue::Missing { round_id } | Issue::NotSettled { round_id, .. }
+                    if *round_id == q.round_id)
+            });
+            let listed = self
+                .issues
+                .iter()
+                .any(|i| issue_round(i) == Some(&q.round_id));
+            if before != self.issues.len() || !listed {
+                self.issues.push(Issue::Quarantined {
+                    round_id: q.round_id.clone(),
+                    reason: q.reason.clone(),
+                });
+            }
+        }
+    }
+
     /// A human-readable report.
     pub fn to_text(&self, terms: &Terms) -> String {
         let mut out = format!("Reconciliation of {}\n", self.provider);
@@ -395,6 +441,25 @@ impl Reconciliation {
                     provider.to_string(),
                     tally.to_string(),
                 ),
+                Issue::Differs {
+                    round_id,
+                    field,
+                    provider,
+                    tally,
+                } => (
+                    "mismatch",
+                    round_id.clone(),
+                    *field,
+                    provider.clone(),
+                    tally.clone(),
+                ),
+                Issue::Quarantined { round_id, reason } => (
+                    "quarantined",
+                    round_id.clone(),
+                    "reason",
+                    reason.clone(),
+                    String::new(),
+                ),
                 Issue::NotSettled { round_id, status } => (
                     "not_settled",
                     round_id.clone(),
@@ -419,6 +484,18 @@ impl Reconciliation {
     }
 }
 
+fn issue_round(issue: &Issue) -> Option<&String> {
+    match issue {
+        Issue::Missing { round_id }
+        | Issue::Duplicate { round_id, .. }
+        | Issue::Mismatch { round_id, .. }
+        | Issue::Differs { round_id, .. }
+        | Issue::Quarantined { round_id, .. }
+        | Issue::NotSettled { round_id, .. } => Some(round_id),
+        Issue::Unreported { .. } => None,
+    }
+}
+
 fn issue_text(issue: &Issue) -> String {
     match issue {
         Issue::Missing { round_id } => format!("missing in Tally: round {round_id}"),
@@ -432,6 +509,15 @@ fn issue_text(issue: &Issue) -> String {
             tally,
         } => {
             format!("mismatch: round {round_id} {field} provider {provider} vs Tally {tally} (minor units)")
+        }
+        Issue::Differs {
+            round_id,
+            field,
+            provider,
+            tally,
+        } => format!("mismatch: round {round_id} {field} provider {provider} vs Tally {tally}"),
+        Issue::Quarantined { round_id, reason } => {
+            format!("quarantined: round {round_id} is held by ingest ({reason})")
         }
         Issue::NotSettled { round_id, status } => {
             format!("not settled in Tally: round {round_id} is {status}")
@@ -552,6 +638,38 @@ mod tests {
         assert_eq!(
             (ok.as_ref().unwrap()[0].stake, ok.unwrap()[0].payout),
             (150, 25)
+        );
+    }
+
+    #[test]
+    fn a_round_in_another_currency_or_on_another_day_is_a_mismatch() {
+        let key = |r: &str| ids::round_key("p", r);
+        let krw = TallyRound {
+            currency: "KRW".into(),
+            ..tally_round(10_000, 0, 1, 1, 0)
+        };
+        let next_day = TallyRound {
+            day: Some("2026-11-21".parse().unwrap()),
+            ..tally_round(500, 0, 1, 1, 0)
+        };
+        let tally = BTreeMap::from([(key("won"), krw), (key("late"), next_day)]);
+        // USD 100.00 is 10000 minor units, as is KRW 10000: only the currency tells them apart.
+        let report = [row("won", 10_000, 0), row("late", 500, 0)];
+        let rec = compare("p", &report, &tally);
+        let csv = rec.to_csv(false).unwrap();
+        assert_eq!(
+            csv,
+            "p,mismatch,won,currency,USD,KRW\np,mismatch,late,day,2026-11-20,2026-11-21\n"
+        );
+        let terms = Terms::parse(include_str!("../samples/terms.toml")).unwrap();
+        let text = rec.to_text(&terms);
+        assert!(
+            text.contains("mismatch: round won currency provider USD vs Tally KRW"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mismatch: round late day provider 2026-11-20 vs Tally 2026-11-21"),
+            "{text}"
         );
     }
 }

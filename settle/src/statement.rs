@@ -63,6 +63,9 @@ pub async fn statement(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Statement> {
+    if from > to {
+        return Err(Error::BadPeriod { from, to });
+    }
     let currency = party
         .settlement_currency(terms)
         .ok_or_else(|| Error::Unknown(format!("unknown partner {party}")))?

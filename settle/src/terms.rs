@@ -32,20 +32,25 @@ pub enum TermsError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The TOML does not parse or lacks a field.
-    #[error("bad terms TOML: {0}")]
-    Toml(#[from] toml::de::Error),
+    /// The TOML does not parse, lacks a field or has an unknown one (every table refuses keys
+    /// it does not know, so a typo never silently drops a term).
+    #[error("bad terms TOML in {table}: {error}")]
+    Toml {
+        /// The table the error is in (`[[operators]]`, `top level`, ...).
+        table: String,
+        /// The parser's error, with the line and the offending key.
+        error: toml::de::Error,
+    },
     /// The terms parse but are inconsistent.
     #[error("invalid terms: {0}")]
     Invalid(String),
 }
 
 /// A percentage of GGR, flat or tiered by stake.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rate {
     /// The same percentage for every round.
-    Flat(#[serde(with = "rust_decimal::serde::str")] Decimal),
+    Flat(Decimal),
     /// Percentages by the round's stake in the base currency.
     Tiered {
         /// Ordered by `from`, the first `from` is 0.
@@ -53,8 +58,38 @@ pub enum Rate {
     },
 }
 
+/// The tiered form of a [`Rate`], refusing unknown keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Tiers {
+    tiers: Vec<Tier>,
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Rate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a percentage string (\"12.5\") or { tiers = [...] }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Rate, E> {
+                v.parse()
+                    .map(Rate::Flat)
+                    .map_err(|e| E::custom(format!("bad percentage {v:?}: {e}")))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Rate, A::Error> {
+                let t = Tiers::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Rate::Tiered { tiers: t.tiers })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// One tier of a [`Rate`].
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Tier {
     /// Lowest stake (base currency, major units) this tier applies to.
     #[serde(with = "rust_decimal::serde::str")]
@@ -109,6 +144,7 @@ impl Rate {
 
 /// A currency: its Tally ledger, scale, and FX rate to the base currency.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CurrencyTerms {
     /// ISO code, e.g. `"KRW"`.
     pub code: String,
@@ -119,10 +155,18 @@ pub struct CurrencyTerms {
     /// Value of one unit in the base currency.
     #[serde(with = "rust_decimal::serde::str")]
     pub fx_rate: Decimal,
+    /// The largest single bet or win accepted, in major units (a string, e.g. `"50000"`);
+    /// [`DEFAULT_MAX_AMOUNT`] if absent. A feed line above it is rejected.
+    pub max_amount: Option<String>,
 }
+
+/// The largest single amount a currency accepts when its terms set no `max_amount`: one
+/// billion major units.
+pub const DEFAULT_MAX_AMOUNT: &str = "1000000000";
 
 /// The aggregator (the back office running the kit).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AggregatorTerms {
     /// Its name.
     pub name: String,
@@ -134,6 +178,7 @@ pub struct AggregatorTerms {
 
 /// A game provider.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProviderTerms {
     /// Its name; feeds name it on the command line.
     pub name: String,
@@ -149,6 +194,7 @@ pub struct ProviderTerms {
 
 /// An operator (casino brand).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OperatorTerms {
     /// Its name, as the feeds name it.
     pub name: String,
@@ -162,6 +208,7 @@ pub struct OperatorTerms {
 
 /// An agent (affiliate) paid a commission on its operators' GGR.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgentTerms {
     /// Its name.
     pub name: String,
@@ -194,6 +241,19 @@ pub struct Terms {
     table: CurrencyTable,
 }
 
+/// The header of the table that `offset` of `text` lies in (`[[operators]]`), or `top level`.
+fn table_at(text: &str, offset: usize) -> String {
+    text.get(..offset)
+        .unwrap_or(text)
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with('['))
+        .map_or_else(
+            || "top level".to_string(),
+            |h| h.split('#').next().unwrap_or(h).trim().to_string(),
+        )
+}
+
 fn invalid<T>(message: String) -> Result<T, TermsError> {
     Err(TermsError::Invalid(message))
 }
@@ -210,7 +270,10 @@ impl Terms {
 
     /// Parses and validates terms.
     pub fn parse(text: &str) -> Result<Self, TermsError> {
-        let mut terms: Terms = toml::from_str(text)?;
+        let mut terms: Terms = toml::from_str(text).map_err(|error| TermsError::Toml {
+            table: table_at(text, error.span().map_or(0, |s| s.start)),
+            error,
+        })?;
         terms.table = terms.currency_table()?;
         terms.validate()?;
         Ok(terms)
@@ -256,7 +319,11 @@ impl Terms {
             if table.get(&c.code).is_ok() || !ledgers.insert(c.ledger) || c.ledger == 0 {
                 return invalid(format!("currency {}: duplicate code or bad ledger", c.code));
             }
+            let max = c.max_amount.as_deref().unwrap_or(DEFAULT_MAX_AMOUNT);
+            let max = crate::money::parse_major(max, &currency)
+                .map_err(|e| TermsError::Invalid(format!("currency {} max_amount: {e}", c.code)))?;
             table.insert(currency, c.fx_rate);
+            table.set_max(&c.code.to_ascii_uppercase(), max);
         }
         if table.rate(&self.base_currency).ok() != Some(Decimal::ONE) {
             return invalid(format!(
@@ -384,6 +451,68 @@ mod tests {
             assert!(TERMS.contains(from), "{from}");
             let err = Terms::parse(&TERMS.replacen(from, to, 1)).unwrap_err();
             assert!(err.to_string().contains(why), "{from} -> {to}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_any_table_are_refused_naming_key_and_table() {
+        let cases = [
+            (
+                "agent = \"kim\"",
+                "agnet = \"kim\"",
+                "agnet",
+                "[[operators]]",
+            ),
+            (
+                "aggregator_share = \"7.5\"",
+                "aggregator_shar = \"7.5\"",
+                "aggregator_shar",
+                "[[operators]]",
+            ),
+            (
+                "fee = \"12\"",
+                "fee = \"12\"\nfees = \"1\"",
+                "fees",
+                "[[providers]]",
+            ),
+            (
+                "commission = \"5\"",
+                "comission = \"5\"",
+                "comission",
+                "[[agents]]",
+            ),
+            (
+                "ledger = 840",
+                "ledger = 840\nrounding = 1",
+                "rounding",
+                "[[currencies]]",
+            ),
+            (
+                "name = \"tally-games\"",
+                "name = \"tally-games\"\nsahre = \"1\"",
+                "sahre",
+                "[aggregator]",
+            ),
+            (
+                "share = { tiers = [{ from = \"0\", percent = \"10\" }",
+                "share = { tiers = [{ from = \"0\", percent = \"10\", upto = \"9\" }",
+                "upto",
+                "[aggregator]",
+            ),
+            (
+                "share = { tiers = [",
+                "share = { tier = [], tiers = [",
+                "tier",
+                "[aggregator]",
+            ),
+        ];
+        for (from, to, key, table) in cases {
+            assert!(TERMS.contains(from), "{from}");
+            let err = match Terms::parse(&TERMS.replacen(from, to, 1)) {
+                Ok(_) => panic!("accepted: {to}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(key) && err.contains(table), "{to}: {err}");
         }
     }
 }

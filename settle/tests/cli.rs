@@ -16,7 +16,12 @@ fn samples() -> String {
 
 /// Runs the binary with `args` against `addr`, off the async runtime.
 async fn settle(addr: &str, args: &[&str]) -> Output {
-    let terms = format!("{}/terms.toml", samples());
+    settle_with(addr, &format!("{}/terms.toml", samples()), args).await
+}
+
+/// Runs the binary with the terms file `terms`.
+async fn settle_with(addr: &str, terms: &str, args: &[&str]) -> Output {
+    let terms = terms.to_string();
     let mut all = vec![
         "--addresses".to_string(),
         addr.to_string(),
@@ -133,4 +138,36 @@ async fn check_reconcile(addr: &str, path: &Path) {
         "provider,issue,round,field,provider_value,tally_value\n\
          alpha,missing,A1011,,,\nbeta,mismatch,B-2001,stake,2500,2000\ngamma,duplicate,G-2,rows,2,1\n"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typo_in_the_terms_is_refused_and_nothing_is_ingested() {
+    let server = common::start().await;
+    let addr = server.node.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let terms = dir.path().join("terms.toml");
+    let text = std::fs::read_to_string(format!("{}/terms.toml", samples())).unwrap();
+    std::fs::write(
+        &terms,
+        text.replacen("agent = \"kim\"", "agnet = \"kim\"", 1),
+    )
+    .unwrap();
+    let feed = format!("alpha={}/feeds/alpha.jsonl", samples());
+    let out = settle_with(
+        &addr,
+        &terms.display().to_string(),
+        &["ingest", "--feed", &feed],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown field `agnet`") && err.contains("[[operators]]"),
+        "{err}"
+    );
+    let ids: Vec<u128> = tally_settle::chart::accounts(&common::sample_terms())
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(server.client.lookup_accounts(&ids).await.unwrap(), vec![]);
 }
