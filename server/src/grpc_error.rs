@@ -2,7 +2,7 @@
 //!
 //! | failure | status | retry? |
 //! |---|---|---|
-//! | malformed request, bad filter, too many events | `INVALID_ARGUMENT` | never |
+//! | malformed request (undecodable bytes, bad framing), message over the size limit, bad filter, too many events | `INVALID_ARGUMENT` (+ [`NOT_APPLIED`] for framing and size) | never |
 //! | not the leader (write or linearizable read) | `UNAVAILABLE` + [`LEADER_ID`], [`LEADER_ADDR`], [`NOT_APPLIED`] | at the leader |
 //! | no leader known, no quorum, shutting down | `UNAVAILABLE` + [`RETRY_AFTER_MS`] | after the hint |
 //! | write proposed, then leadership lost | `UNAVAILABLE` (message says "outcome unknown") | same ids |
@@ -61,6 +61,24 @@ pub fn unavailable(msg: impl Into<String>, leader: Option<&LeaderHint>) -> Statu
         }
     }
     s
+}
+
+/// A request whose gRPC framing is broken (`crate::framing`). Messages that frame correctly but
+/// do not decode are refused by the codec, `tally_proto::codec`, with the same status.
+pub fn malformed(msg: impl Into<String>) -> Status {
+    not_applied(Status::invalid_argument(format!(
+        "malformed request: {}",
+        msg.into()
+    )))
+}
+
+/// A request message of `len` bytes, over the service's `limit`. `INVALID_ARGUMENT` rather
+/// than gRPC's usual `RESOURCE_EXHAUSTED`, which the API keeps for a full queue, where
+/// retrying helps: resending this request unchanged can only fail again.
+pub fn too_large(len: usize, limit: usize) -> Status {
+    not_applied(Status::invalid_argument(format!(
+        "request message of {len} bytes exceeds the limit of {limit} bytes; nothing was          applied and resending it unchanged fails again"
+    )))
 }
 
 /// A request the core cannot express.
