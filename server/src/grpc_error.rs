@@ -117,8 +117,11 @@ pub fn rejection(r: &Rejection) -> Status {
         Rejection::BatchTooLarge { len, max } => Status::invalid_argument(format!(
             "batch of {len} events exceeds the maximum of {max}"
         )),
-        Rejection::ClockOutOfRange { timestamp, events } => Status::failed_precondition(format!(
-            "the leader's clock ({timestamp} ns) leaves no room for {events} events below 2^63"
+        // `events` counts the room an entry needs for its events and for expiries, whatever the
+        // request's size: the fault is the clock, not the request.
+        Rejection::ClockOutOfRange { timestamp, .. } => Status::failed_precondition(format!(
+            "the leader's clock is out of range: ledger time {timestamp} ns is too close to the \
+             largest timestamp, 2^63 - 1 ns; nothing was applied"
         )),
         other => Status::internal(format!("command rejected: {other:?}")),
     }
@@ -194,6 +197,21 @@ mod tests {
         assert_eq!(s.code(), Code::Unavailable);
         assert!(s.metadata().get(LEADER_ID).is_none());
         assert_eq!(s.metadata().get(RETRY_AFTER_MS).unwrap(), "300");
+    }
+
+    #[test]
+    fn a_clock_out_of_range_says_so() {
+        let s = rejection(&Rejection::ClockOutOfRange {
+            timestamp: (1 << 63) - 10,
+            events: 8190,
+        });
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert!(
+            s.message().contains("clock is out of range"),
+            "{}",
+            s.message()
+        );
+        assert!(!s.message().contains("8190"), "{}", s.message());
     }
 
     #[test]
