@@ -8,6 +8,7 @@
 //! | write proposed, then leadership lost | `UNAVAILABLE` (message says "outcome unknown") | same ids |
 //! | deadline passed | `DEADLINE_EXCEEDED` | a write: same ids (indeterminate) |
 //! | request queue full | `RESOURCE_EXHAUSTED` + [`RETRY_AFTER_MS`], [`NOT_APPLIED`] | with backoff |
+//! | unknown method, compressed request (made by tonic) | `UNIMPLEMENTED` | never |
 //! | store failure, a bug | `INTERNAL` | no |
 //!
 //! A failed write is never partially applied: a request's events go into one Raft entry, which

@@ -57,18 +57,30 @@ impl Answer {
 /// Calls `path` (e.g. `/tally.v1.Ledger/CreateAccounts`) on `addr` with `body` as the request
 /// body, exactly as given.
 pub async fn call(addr: SocketAddr, path: &str, body: Vec<u8>) -> Answer {
+    call_with(addr, path, &[], body).await
+}
+
+/// [`call`] with extra request `headers`.
+pub async fn call_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Answer {
     let mut ch = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
         .await
         .unwrap();
-    let req = http::Request::builder()
+    let mut req = http::Request::builder()
         .method("POST")
         .uri(format!("http://{addr}{path}"))
         .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(Body::new(Fixed(Some(body.into()))))
-        .unwrap();
+        .header("te", "trailers");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Body::new(Fixed(Some(body.into())))).unwrap();
     std::future::poll_fn(|cx| ch.poll_ready(cx)).await.unwrap();
     let resp = ch.call(req).await.unwrap();
     assert_eq!(resp.status(), http::StatusCode::OK, "HTTP status");
