@@ -27,6 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let fds = protox::compile(PROTOS, [PROTO_ROOT])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    // prost-build rewrites its output in place; start from fresh files so that a target
+    // directory copied with hard links never writes through into the other copy.
+    for stale in ["tally.v1.rs", "client/tally.v1.rs", "tally_descriptor.bin"] {
+        match fs::remove_file(out_dir.join(stale)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
     // prost-build writes a descriptor set only when it runs protoc itself, so write it here.
     fs::write(out_dir.join("tally_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()

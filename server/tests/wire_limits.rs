@@ -105,6 +105,13 @@ async fn ledger_message_size_just_under_and_over_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let node = start_single(dir.path()).await;
     let addr = node.addr();
+    let mut c = ledger(addr).await;
+    // A write first: once it is answered, every entry before it is applied too.
+    c.create_accounts(v1::CreateAccountsRequest {
+        accounts: vec![account(5, 0)],
+    })
+    .await
+    .unwrap();
     let nodes = [Some(node)];
     let one = |id| {
         v1::CreateAccountsRequest {
@@ -145,7 +152,6 @@ async fn ledger_message_size_just_under_and_over_the_limit() {
     };
     assert!(req.encoded_len() > limit);
     let before = hashes(&nodes);
-    let mut c = ledger(addr).await;
     let e = c.create_accounts(req).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(

@@ -14,16 +14,16 @@ use tonic::Code;
 const CREATE_ACCOUNTS: &str = "/tally.v1.Ledger/CreateAccounts";
 
 /// A well-formed `CreateAccountsRequest` of one account.
-fn one_account() -> Vec<u8> {
+fn one_account(id: u128) -> Vec<u8> {
     v1::CreateAccountsRequest {
-        accounts: vec![account(7, 0)],
+        accounts: vec![account(id, 0)],
     }
     .encode_to_vec()
 }
 
 /// Request bodies that are not a decodable request, each with a phrase its answer must contain.
 fn malformed_bodies() -> Vec<(&'static str, Vec<u8>, &'static str)> {
-    let whole = one_account();
+    let whole = one_account(7);
     // Field 1 (`accounts`, a message) as a varint.
     let accounts_as_varint = vec![0x08, 0x01];
     // An account whose `id` (a `U128` message) is a varint: accounts = [{ 1: varint 5 }].
@@ -72,9 +72,13 @@ fn malformed_bodies() -> Vec<(&'static str, Vec<u8>, &'static str)> {
 async fn undecodable_requests_are_invalid_argument_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let node = start_single(dir.path()).await;
+    let addr = node.addr();
+    // A write first: once it is answered, every entry before it is applied too.
+    let a = raw::call(addr, CREATE_ACCOUNTS, frame(&one_account(6))).await;
+    let r: v1::CreateAccountsResponse = a.message();
+    assert_eq!(r.results, vec![v1::CreateAccountResult::Ok as i32]);
     let nodes = [Some(node)];
     let before = hashes(&nodes);
-    let addr = nodes[0].as_ref().unwrap().addr();
 
     for (what, body, says) in malformed_bodies() {
         let a = raw::call(addr, CREATE_ACCOUNTS, body).await;
@@ -100,7 +104,7 @@ async fn undecodable_requests_are_invalid_argument_and_change_nothing() {
     );
 
     // The same service still takes a well-formed raw request.
-    let a = raw::call(addr, CREATE_ACCOUNTS, frame(&one_account())).await;
+    let a = raw::call(addr, CREATE_ACCOUNTS, frame(&one_account(7))).await;
     let r: v1::CreateAccountsResponse = a.message();
     assert_eq!(r.results, vec![v1::CreateAccountResult::Ok as i32]);
     let [Some(node)] = nodes else { unreachable!() };
