@@ -33,7 +33,10 @@ pub enum LedgerError {
     InvalidFilter(String),
     /// The leader's time, or the timestamps this command needs, pass 2^63-1; nothing was
     /// applied. Deterministic: every replica rejects the same command.
-    #[error("ledger time {timestamp} leaves no room for {events} events below 2^63")]
+    #[error(
+        "ledger time {timestamp} is out of range: a command needs room for {events} timestamps \
+         (its events and any expiries) below 2^63"
+    )]
     ClockOutOfRange {
         /// The first timestamp the command would use.
         timestamp: u64,

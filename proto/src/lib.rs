@@ -23,6 +23,7 @@
 //!   generates messages, clients and servers with `tonic-prost-build`.
 //! - [`v1`]: the generated code (`v1::ledger_client::LedgerClient`,
 //!   `v1::ledger_server::{Ledger, LedgerServer}`, and likewise for `Admin` and `Raft`).
+//! - [`codec`]: the servers' codec: a request that cannot be decoded is `INVALID_ARGUMENT`.
 //! - This file: `u128` conversions and the encoded [`FILE_DESCRIPTOR_SET`].
 //!
 //! # Boundary
@@ -59,11 +60,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod codec;
+
 /// Generated from `proto/tally/v1/*.proto` (protobuf package `tally.v1`).
 // Not our code to fix: the lints stay on for the hand-written code around it.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/tally.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/client/tally.v1.rs"));
 }
 
 /// The encoded `google.protobuf.FileDescriptorSet` of every `.proto` file in this crate, for

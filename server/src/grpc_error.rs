@@ -2,12 +2,13 @@
 //!
 //! | failure | status | retry? |
 //! |---|---|---|
-//! | malformed request, bad filter, too many events | `INVALID_ARGUMENT` | never |
+//! | malformed request (undecodable bytes, bad framing), message over the size limit, bad filter, too many events | `INVALID_ARGUMENT` (+ [`NOT_APPLIED`] for framing and size) | never |
 //! | not the leader (write or linearizable read) | `UNAVAILABLE` + [`LEADER_ID`], [`LEADER_ADDR`], [`NOT_APPLIED`] | at the leader |
 //! | no leader known, no quorum, shutting down | `UNAVAILABLE` + [`RETRY_AFTER_MS`] | after the hint |
 //! | write proposed, then leadership lost | `UNAVAILABLE` (message says "outcome unknown") | same ids |
 //! | deadline passed | `DEADLINE_EXCEEDED` | a write: same ids (indeterminate) |
 //! | request queue full | `RESOURCE_EXHAUSTED` + [`RETRY_AFTER_MS`], [`NOT_APPLIED`] | with backoff |
+//! | unknown method, compressed request (made by tonic) | `UNIMPLEMENTED` | never |
 //! | store failure, a bug | `INTERNAL` | no |
 //!
 //! A failed write is never partially applied: a request's events go into one Raft entry, which
@@ -63,6 +64,24 @@ pub fn unavailable(msg: impl Into<String>, leader: Option<&LeaderHint>) -> Statu
     s
 }
 
+/// A request whose gRPC framing is broken (`crate::framing`). Messages that frame correctly but
+/// do not decode are refused by the codec, `tally_proto::codec`, with the same status.
+pub fn malformed(msg: impl Into<String>) -> Status {
+    not_applied(Status::invalid_argument(format!(
+        "malformed request: {}",
+        msg.into()
+    )))
+}
+
+/// A request message of `len` bytes, over the service's `limit`. `INVALID_ARGUMENT` rather
+/// than gRPC's usual `RESOURCE_EXHAUSTED`, which the API keeps for a full queue, where
+/// retrying helps: resending this request unchanged can only fail again.
+pub fn too_large(len: usize, limit: usize) -> Status {
+    not_applied(Status::invalid_argument(format!(
+        "request message of {len} bytes exceeds the limit of {limit} bytes; nothing was          applied and resending it unchanged fails again"
+    )))
+}
+
 /// A request the core cannot express.
 pub fn invalid(e: Invalid) -> Status {
     Status::invalid_argument(e.0)
@@ -99,8 +118,11 @@ pub fn rejection(r: &Rejection) -> Status {
         Rejection::BatchTooLarge { len, max } => Status::invalid_argument(format!(
             "batch of {len} events exceeds the maximum of {max}"
         )),
-        Rejection::ClockOutOfRange { timestamp, events } => Status::failed_precondition(format!(
-            "the leader's clock ({timestamp} ns) leaves no room for {events} events below 2^63"
+        // `events` counts the room an entry needs for its events and for expiries, whatever the
+        // request's size: the fault is the clock, not the request.
+        Rejection::ClockOutOfRange { timestamp, .. } => Status::failed_precondition(format!(
+            "the leader's clock is out of range: ledger time {timestamp} ns is too close to the \
+             largest timestamp, 2^63 - 1 ns; nothing was applied"
         )),
         other => Status::internal(format!("command rejected: {other:?}")),
     }
@@ -176,6 +198,21 @@ mod tests {
         assert_eq!(s.code(), Code::Unavailable);
         assert!(s.metadata().get(LEADER_ID).is_none());
         assert_eq!(s.metadata().get(RETRY_AFTER_MS).unwrap(), "300");
+    }
+
+    #[test]
+    fn a_clock_out_of_range_says_so() {
+        let s = rejection(&Rejection::ClockOutOfRange {
+            timestamp: (1 << 63) - 10,
+            events: 8190,
+        });
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert!(
+            s.message().contains("clock is out of range"),
+            "{}",
+            s.message()
+        );
+        assert!(!s.message().contains("8190"), "{}", s.message());
     }
 
     #[test]

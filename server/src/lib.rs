@@ -13,6 +13,7 @@
 //! - [`coalesce`]: merges concurrent write requests into one Raft entry.
 //! - [`service`]: the Ledger and Admin services, one file each.
 //! - [`convert`]: wire records to core records and back, one file per record.
+//! - [`framing`]: checks each request's gRPC framing (message size limit, truncation).
 //! - [`grpc_error`]: the one place failures become gRPC statuses (and the leader hint metadata).
 //! - `main.rs`: the `tally` binary (`start`, `status`, `dev-cluster`).
 //!
@@ -43,6 +44,7 @@
 pub mod coalesce;
 pub mod config;
 pub mod convert;
+pub mod framing;
 pub mod grpc_error;
 pub mod identity;
 pub mod node;

@@ -154,7 +154,11 @@ async fn bad_requests_get_invalid_argument_and_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("account 1"), "{}", e.message());
+    assert!(
+        e.message().contains("account at index 1 (counting from 0)"),
+        "{}",
+        e.message()
+    );
 
     let e = c
         .create_transfers(v1::CreateTransfersRequest {

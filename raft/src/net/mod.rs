@@ -21,7 +21,8 @@
 //!
 //! Every call carries the sender's [`NetOptions::cluster_id`] in the metadata entry
 //! [`CLUSTER_ID_KEY`] (32 lowercase hex digits). The service refuses a call without it, or with
-//! another cluster's, with `FAILED_PRECONDITION` naming both ids; the sender reports that as
+//! another cluster's, with `FAILED_PRECONDITION` naming the sender's id and never its own (the
+//! id is all a stranger on the peer port would need to pass the check); the sender reports that as
 //! unreachable, so openraft backs off instead of retrying in a loop. A node of another cluster
 //! (a data directory reused, an address reassigned) thus never takes part, and never receives
 //! or installs a snapshot that is not its cluster's (openraft panics on an inconsistent one).
@@ -110,27 +111,26 @@ fn parse_cluster_id(s: &str) -> Option<u128> {
     hex.then(|| u128::from_str_radix(s, 16).ok()).flatten()
 }
 
-/// The refusal of a call or snapshot from cluster `theirs` by a node of cluster `ours`.
-pub(crate) fn cluster_mismatch(theirs: u128, ours: u128) -> Status {
+/// The refusal of a call or snapshot from cluster `theirs`. It never names this node's own
+/// cluster id: the id is what a stranger on the peer port would need to get past this check.
+pub(crate) fn cluster_mismatch(theirs: u128) -> Status {
     Status::failed_precondition(format!(
-        "cluster id mismatch: the sender is in cluster {theirs:032x}, this node is in cluster \
-         {ours:032x}"
+        "cluster id mismatch: the sender is in cluster {theirs:032x}, which is not this node's"
     ))
 }
 
-/// Checks a received call's [`CLUSTER_ID_KEY`] against ours.
+/// Checks a received call's [`CLUSTER_ID_KEY`] against ours (`ours` never goes into the answer).
 pub(crate) fn check_cluster_id(md: &MetadataMap, ours: u128) -> Result<(), Status> {
     let Some(v) = md.get(CLUSTER_ID_KEY) else {
         return Err(Status::failed_precondition(format!(
-            "the call carries no {CLUSTER_ID_KEY}; this node is in cluster {ours:032x}"
+            "the call carries no {CLUSTER_ID_KEY}"
         )));
     };
     match v.to_str().ok().and_then(parse_cluster_id) {
         Some(theirs) if theirs == ours => Ok(()),
-        Some(theirs) => Err(cluster_mismatch(theirs, ours)),
+        Some(theirs) => Err(cluster_mismatch(theirs)),
         None => Err(Status::failed_precondition(format!(
-            "malformed {CLUSTER_ID_KEY} {v:?} (32 lowercase hex digits); this node is in cluster \
-             {ours:032x}"
+            "malformed {CLUSTER_ID_KEY} (32 lowercase hex digits expected)"
         ))),
     }
 }
@@ -166,10 +166,11 @@ mod tests {
             let mut md = MetadataMap::new();
             md.insert(CLUSTER_ID_KEY, v);
             check_cluster_id(&md, id).unwrap();
-            let e = check_cluster_id(&md, id ^ 1).unwrap_err();
+            let ours = id ^ 1;
+            let e = check_cluster_id(&md, ours).unwrap_err();
             assert_eq!(e.code(), tonic::Code::FailedPrecondition);
-            assert!(e.message().contains(&format!("{:032x}", id ^ 1)), "{e}");
             assert!(e.message().contains(&format!("{id:032x}")), "{e}");
+            assert!(!e.message().contains(&format!("{ours:032x}")), "{e}");
         }
         for bad in [
             "",
@@ -181,7 +182,14 @@ mod tests {
         ] {
             assert_eq!(parse_cluster_id(bad), None, "{bad:?}");
         }
-        let e = check_cluster_id(&MetadataMap::new(), 5).unwrap_err();
+        let ours = 0xfeed_u128 << 64;
+        let e = check_cluster_id(&MetadataMap::new(), ours).unwrap_err();
         assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+        assert!(!e.message().contains(&format!("{ours:032x}")), "{e}");
+        let mut md = MetadataMap::new();
+        md.insert(CLUSTER_ID_KEY, "nothex".parse().unwrap());
+        let e = check_cluster_id(&md, ours).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+        assert!(!e.message().contains(&format!("{ours:032x}")), "{e}");
     }
 }

@@ -243,14 +243,14 @@ async fn header(
     };
     let theirs = join_id(h.cluster_id_hi, h.cluster_id_lo);
     if theirs != opts.cluster_id {
-        return Err(cluster_mismatch(theirs, opts.cluster_id));
+        return Err(cluster_mismatch(theirs));
     }
     let vote: Vote =
         decode("snapshot vote", &h.vote).map_err(|e| Status::invalid_argument(e.to_string()))?;
     let manifest = Manifest::decode(&h.manifest)
         .map_err(|e| Status::invalid_argument(format!("snapshot manifest: {e}")))?;
     if manifest.cluster_id != opts.cluster_id {
-        return Err(cluster_mismatch(manifest.cluster_id, opts.cluster_id));
+        return Err(cluster_mismatch(manifest.cluster_id));
     }
     if manifest.total_bytes() > opts.max_snapshot_bytes {
         return Err(Status::resource_exhausted(format!(

@@ -18,11 +18,13 @@ pub use transfer::{transfer_from_wire, transfer_to_wire};
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-/// Narrows a wire `code` to the core's 16 bits.
+/// Narrows a wire `code` to the core's 16 bits. `index` is the event's position in its request,
+/// counting from 0 as the results do (and as the message says).
 fn code(what: &str, index: usize, code: u32) -> Result<u16, Invalid> {
     u16::try_from(code).map_err(|_| {
         Invalid(format!(
-            "{what} {index}: code {code} does not fit in 16 bits (at most 65535)"
+            "{what} at index {index} (counting from 0): code {code} does not fit in 16 bits \
+             (at most 65535)"
         ))
     })
 }
@@ -54,6 +56,6 @@ mod tests {
     fn code_above_16_bits_is_refused() {
         assert_eq!(code("transfer", 0, 65535), Ok(65535));
         let e = code("transfer", 3, 65536).unwrap_err();
-        assert!(e.0.contains("transfer 3"), "{e}");
+        assert!(e.0.contains("transfer at index 3 (counting from 0)"), "{e}");
     }
 }

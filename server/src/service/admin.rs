@@ -7,7 +7,12 @@ use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
+use crate::framing::Framed;
 use crate::grpc_error;
+
+/// Largest request or response message, in bytes. Admin messages are small: a membership of a
+/// thousand members encodes to well under this.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 10;
 
 /// The Admin service.
 #[derive(Debug, Clone)]
@@ -21,9 +26,12 @@ impl AdminService {
         Self { ctx }
     }
 
-    /// The tonic server for it.
-    pub fn into_server(self) -> AdminServer<Self> {
-        AdminServer::new(self)
+    /// The tonic server for it, with its message size limit and framing checks.
+    pub fn into_server(self) -> Framed<AdminServer<Self>> {
+        let server = AdminServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Framed::new(server, MAX_MESSAGE_BYTES)
     }
 }
 

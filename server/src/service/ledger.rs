@@ -11,10 +11,14 @@ use tonic::{Request, Response, Status};
 use super::Ctx;
 use crate::coalesce::Events;
 use crate::convert::{self, Invalid};
+use crate::framing::Framed;
 use crate::grpc_error;
 
-/// Largest request or response message, in bytes: 8,189 transfers take about 1.3 MB encoded.
-pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+/// Largest request or response message, in bytes. The largest message the service needs is
+/// [`BATCH_MAX`] transfers with every field at its widest, about 1.5 MB (a test below checks
+/// 2x headroom); 4 MiB is also gRPC's default receive limit, so any client can read every
+/// answer without raising its own limit.
+pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
 
 /// The Ledger service.
 #[derive(Debug, Clone)]
@@ -28,11 +32,12 @@ impl LedgerService {
         Self { ctx }
     }
 
-    /// The tonic server for it, with Tally's message size limits.
-    pub fn into_server(self) -> LedgerServer<Self> {
-        LedgerServer::new(self)
+    /// The tonic server for it, with Tally's message size limits and framing checks.
+    pub fn into_server(self) -> Framed<LedgerServer<Self>> {
+        let server = LedgerServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Framed::new(server, MAX_MESSAGE_BYTES)
     }
 
     /// Runs `f` on a snapshot of the local state, after a read barrier unless `consistency` is
@@ -276,5 +281,73 @@ impl LedgerRpc for LedgerService {
             .serve_read(req, query::query_transfers, convert::transfer_to_wire)
             .await?;
         Ok(Response::new(v1::QueryTransfersResponse { transfers }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use tally_proto::u128_to_wire;
+
+    fn widest_transfer() -> v1::Transfer {
+        let max = u128_to_wire(u128::MAX);
+        v1::Transfer {
+            id: max,
+            debit_account_id: max,
+            credit_account_id: max,
+            amount: max,
+            pending_id: max,
+            user_data_128: max,
+            user_data_64: u64::MAX,
+            user_data_32: u32::MAX,
+            timeout: u32::MAX,
+            ledger: u32::MAX,
+            code: u32::MAX,
+            flags: u32::MAX,
+            timestamp: u64::MAX,
+        }
+    }
+
+    fn widest_account() -> v1::Account {
+        let max = u128_to_wire(u128::MAX);
+        v1::Account {
+            id: max,
+            debits_pending: max,
+            debits_posted: max,
+            credits_pending: max,
+            credits_posted: max,
+            user_data_128: max,
+            user_data_64: u64::MAX,
+            user_data_32: u32::MAX,
+            ledger: u32::MAX,
+            code: u32::MAX,
+            flags: u32::MAX,
+            timestamp: u64::MAX,
+        }
+    }
+
+    /// The message limit leaves at least 2x headroom over the largest message a full batch
+    /// makes, in either direction.
+    #[test]
+    fn a_full_batch_of_the_widest_events_fits_twice_in_the_limit() {
+        let transfers = vec![widest_transfer(); BATCH_MAX];
+        let accounts = vec![widest_account(); BATCH_MAX];
+        let sizes = [
+            v1::CreateTransfersRequest {
+                transfers: transfers.clone(),
+            }
+            .encoded_len(),
+            v1::LookupTransfersResponse { transfers }.encoded_len(),
+            v1::CreateAccountsRequest {
+                accounts: accounts.clone(),
+            }
+            .encoded_len(),
+            v1::QueryAccountsResponse { accounts }.encoded_len(),
+        ];
+        for size in sizes {
+            assert!(size > 1_000_000, "{size}: the widest events were not wide");
+            assert!(2 * size <= MAX_MESSAGE_BYTES, "{size} bytes");
+        }
     }
 }

@@ -1,0 +1,255 @@
+//! Checks the gRPC framing of every request to the Ledger and Admin services before tonic reads
+//! it, so that a request too large or badly framed gets a status from [`grpc_error`] (which the
+//! API reference lists) rather than tonic's own (`OUT_OF_RANGE`, `INTERNAL`).
+//!
+//! A gRPC request body is a run of messages, each a 5-byte header (a compressed-flag byte, then
+//! the message length as a big-endian `u32`) and that many bytes. [`Framed`] passes the body
+//! through unchanged while it follows those headers, and fails the body with:
+//!
+//! - [`grpc_error::too_large`] as soon as a header announces more than the service's limit (the
+//!   rest is never read);
+//! - [`grpc_error::malformed`] for a compressed-flag other than 0 (the server accepts no
+//!   compression; the gRPC spec asks for `INTERNAL` when the flag is set without a
+//!   `grpc-encoding`, but nothing was applied and resending cannot help, so the API answers it
+//!   as every other malformed request), for a body that ends inside a message, and for a body
+//!   with no message at all.
+//!
+//! tonic turns a body error that is a [`Status`] into the answer as is. Decoding the message
+//! itself is the codec's job (`tally_proto::codec`, also `INVALID_ARGUMENT`).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http_body::Frame;
+use tonic::body::Body;
+use tonic::codegen::{http, Bytes, Service};
+use tonic::server::NamedService;
+use tonic::Status;
+
+use crate::grpc_error;
+
+/// Length of a gRPC message header: the compressed-flag byte and a big-endian `u32` length.
+const HEADER: usize = 5;
+
+/// A service whose requests' framing is checked, with messages of at most `limit` bytes.
+#[derive(Debug, Clone)]
+pub struct Framed<S> {
+    inner: S,
+    limit: usize,
+}
+
+impl<S> Framed<S> {
+    /// Wraps `inner`, refusing messages longer than `limit` bytes.
+    pub fn new(inner: S, limit: usize) -> Self {
+        Self { inner, limit }
+    }
+}
+
+impl<S: NamedService> NamedService for Framed<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for Framed<S>
+where
+    S: Service<http::Request<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> S::Future {
+        let limit = self.limit;
+        self.inner
+            .call(req.map(|b| Body::new(CheckedBody::new(b, limit))))
+    }
+}
+
+/// A request body that fails on the first framing fault.
+struct CheckedBody {
+    inner: Body,
+    limit: usize,
+    /// The current message's header bytes seen so far (`0..HEADER`).
+    header: [u8; HEADER],
+    have: usize,
+    /// Bytes of the current message still to come after its header.
+    remaining: usize,
+    messages: usize,
+    failed: bool,
+}
+
+impl CheckedBody {
+    fn new(inner: Body, limit: usize) -> Self {
+        Self {
+            inner,
+            limit,
+            header: [0; HEADER],
+            have: 0,
+            remaining: 0,
+            messages: 0,
+            failed: false,
+        }
+    }
+
+    /// Follows the framing through one chunk of the body.
+    fn scan(&mut self, mut data: &[u8]) -> Result<(), Status> {
+        while !data.is_empty() {
+            if self.remaining > 0 {
+                let n = self.remaining.min(data.len());
+                self.remaining -= n;
+                data = &data[n..];
+                continue;
+            }
+            let n = (HEADER - self.have).min(data.len());
+            self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have < HEADER {
+                break;
+            }
+            self.have = 0;
+            self.messages += 1;
+            if self.header[0] != 0 {
+                return Err(grpc_error::malformed(format!(
+                    "compressed-flag {} on a message; this server accepts only uncompressed \
+                     messages (flag 0)",
+                    self.header[0]
+                )));
+            }
+            let len = u32::from_be_bytes([
+                self.header[1],
+                self.header[2],
+                self.header[3],
+                self.header[4],
+            ]) as usize;
+            if len > self.limit {
+                return Err(grpc_error::too_large(len, self.limit));
+            }
+            self.remaining = len;
+        }
+        Ok(())
+    }
+
+    /// The body ended: it must end between messages, after at least one.
+    fn finish(&self) -> Result<(), Status> {
+        if self.have > 0 {
+            return Err(grpc_error::malformed(format!(
+                "request ends inside a message header ({} of {HEADER} bytes)",
+                self.have
+            )));
+        }
+        if self.remaining > 0 {
+            return Err(grpc_error::malformed(format!(
+                "request ends {} bytes short of the message length its header announces",
+                self.remaining
+            )));
+        }
+        if self.messages == 0 {
+            return Err(grpc_error::malformed("request has no message"));
+        }
+        Ok(())
+    }
+}
+
+impl http_body::Body for CheckedBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = &mut *self;
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        let polled = match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(p) => p,
+        };
+        let checked = match polled {
+            None => this.finish().map(|()| None),
+            Some(Err(e)) => Err(e),
+            Some(Ok(frame)) => match frame.data_ref() {
+                Some(data) => this.scan(data).map(|()| Some(frame)),
+                None => Ok(Some(frame)),
+            },
+        };
+        match checked {
+            Ok(frame) => Poll::Ready(frame.map(Ok)),
+            Err(status) => {
+                this.failed = true;
+                Poll::Ready(Some(Err(status)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // The end must be seen in `poll_frame`, where an unfinished message is caught.
+        self.failed
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    fn frame(flag: u8, len: u32) -> Vec<u8> {
+        let mut v = vec![flag];
+        v.extend_from_slice(&len.to_be_bytes());
+        v
+    }
+
+    fn body(limit: usize) -> CheckedBody {
+        CheckedBody::new(Body::empty(), limit)
+    }
+
+    #[test]
+    fn whole_messages_split_anywhere_pass() {
+        let mut bytes = frame(0, 3);
+        bytes.extend_from_slice(b"abc");
+        bytes.extend(frame(0, 0));
+        for cut in 0..=bytes.len() {
+            let mut b = body(3);
+            b.scan(&bytes[..cut]).unwrap();
+            b.scan(&bytes[cut..]).unwrap();
+            b.finish().unwrap();
+            assert_eq!(b.messages, 2);
+        }
+    }
+
+    #[test]
+    fn faults_are_named() {
+        let mut b = body(10);
+        let s = b.scan(&frame(0, 11)).unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().contains("10 bytes"), "{}", s.message());
+
+        let s = body(10).scan(&frame(1, 1)).unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().contains("compressed-flag 1"), "{}", s.message());
+
+        let mut b = body(10);
+        b.scan(&frame(0, 4)[..3]).unwrap();
+        assert!(b.finish().unwrap_err().message().contains("3 of 5"));
+
+        let mut b = body(10);
+        b.scan(&frame(0, 4)).unwrap();
+        b.scan(b"x").unwrap();
+        assert!(b.finish().unwrap_err().message().contains("3 bytes short"));
+
+        assert!(body(10)
+            .finish()
+            .unwrap_err()
+            .message()
+            .contains("no message"));
+    }
+}
