@@ -3,7 +3,7 @@
 //! It holds [`RocksStore`], the RocksDB implementation of the ledger's storage trait
 //! ([`tally_ledger::KvStore`]), and the openraft glue: the type configuration, the Raft log
 //! store and the state machine over the ledger. The network joins it here
-//! (`docs/internals/replication-design.md`).
+//! (`docs/internals/replication.md`).
 //!
 //! # Layout
 //!

@@ -28,8 +28,8 @@ use crate::types::{NodeId, TallyNode, TypeConfig};
 /// openraft's Raft over our state machine.
 pub type Raft = openraft::Raft<TypeConfig, LedgerStateMachine>;
 
-/// Options of a node. The Raft timings start from the design's §4.10 and are to be tuned with
-/// benchmarks.
+/// Options of a node. `tally start` overrides the Raft timings with its own defaults
+/// (`docs/internals/replication.md`, "Configuration").
 #[derive(Debug, Clone)]
 pub struct NodeOptions {
     /// The Raft log store's options.

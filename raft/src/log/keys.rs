@@ -1,5 +1,5 @@
 //! The log database's key layout, all of it (described byte by byte in
-//! `docs/internals/replication-design.md`, "Log store").
+//! `docs/internals/replication.md`, "Log store").
 //!
 //! Column family [`CF_ENTRIES`]: key = log index as a big-endian `u64` (8 bytes, so byte order
 //! is index order), value = postcard of openraft's `Entry`. Column family [`CF_META`]: the fixed

@@ -15,7 +15,8 @@ use crate::types::{Entry, LogId, TypeConfig};
 pub type StoredMembership = StoredMembershipOf<TypeConfig>;
 
 /// What `meta/applied` holds (postcard): written with every entry, so the state on disk always
-/// names the exact prefix of the log it reflects (`docs/internals/replication-design.md` §4.5).
+/// names the exact prefix of the log it reflects (`docs/internals/replication.md`, "Durability
+/// without a state WAL").
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     /// The last applied entry; `None` in a fresh store.

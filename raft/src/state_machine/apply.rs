@@ -1,5 +1,5 @@
 //! Applying one Raft entry to the ledger: exactly one ledger write per entry, carrying the new
-//! applied position (`docs/internals/replication-design.md` §4.4). The entry runs here; its
+//! applied position (`docs/internals/replication.md`, "State machine"). The entry runs here; its
 //! write is staged in a batch for the state machine's writer thread (`super::writer`).
 
 use std::io;

@@ -2,7 +2,7 @@
 //!
 //! - [`applied`]: [`Applied`], the applied position (log id and membership) stored in the
 //!   ledger's `meta/applied` value.
-//! - `apply`: one entry, one ledger write (`docs/internals/replication-design.md` §4.4).
+//! - `apply`: one entry, one ledger write (`docs/internals/replication.md`, "State machine").
 //! - [`snapshot`]: snapshots: RocksDB checkpoints in directories with a manifest, kept on
 //!   disk across restarts and streamed file by file.
 //!
@@ -13,8 +13,9 @@
 //! applied position are one `WriteBatch`, so after a crash the store holds the state after
 //! some prefix of the log, tagged with that prefix's last log id. [`RaftStateMachine::applied_state`]
 //! reads that position from the store, and openraft re-applies the rest of the committed log
-//! before the node starts (§4.5). A snapshot is built only after a flush, so the log is never
-//! purged past the durable position.
+//! before the node starts (`docs/internals/replication.md`, "Durability without a state WAL").
+//! A snapshot is built only after a flush, so the log is never purged past the durable
+//! position.
 //!
 //! Directory layout, inside the node's data directory: `state/` (the ledger's RocksDB),
 //! `state.new/`, `state.old/` (during a snapshot install), `snapshots/<index>-<term>-<node>/`

@@ -1,4 +1,4 @@
-//! Snapshots on disk (`docs/internals/replication-design.md` §4.6 and "Snapshots (implemented)").
+//! Snapshots on disk (`docs/internals/replication.md`, "Snapshots").
 //!
 //! A snapshot is a directory `snapshots/<last index:020>-<term>-<leader node>/` holding a
 //! RocksDB checkpoint of the state store and its [`Manifest`] (`tally-snapshot.meta`: format
@@ -16,8 +16,9 @@
 //! `snapshots/tmp-*` (the checkpoint's SSTs are hard links to the live store's); release the
 //! lock; open the checkpoint read-only and read the applied position and membership from it:
 //! that is the snapshot's meta, so it names exactly the prefix the checkpoint holds, and the
-//! flush made it durable in the live store first (§4.5 point 2). Then hash the files, write the
-//! manifest, fsync, rename into place, and apply retention.
+//! flush made it durable in the live store first (`docs/internals/replication.md`, "Durability
+//! without a state WAL", point 2). Then hash the files, write the manifest, fsync, rename into
+//! place, and apply retention.
 
 mod install;
 pub mod manifest;
