@@ -6,6 +6,8 @@
 //!   the server or the storage engine.
 //! - `tally-settle`, the settlement kit: it reaches Tally only through `tally-client` (the
 //!   server is a dev-dependency, for its tests' in-process node).
+//! - `tally-faultfs`, the power-loss file system: a test tool that knows nothing of Tally, so
+//!   it can sit under any node of any version.
 
 use std::process::Command;
 use tally_checks::repo_root;
@@ -51,6 +53,17 @@ const BOUNDARIES: &[Boundary] = &[
             "tally-server",
             "rocksdb",
             "openraft",
+        ],
+    },
+    Boundary {
+        package: "tally-faultfs",
+        requires: "fuser",
+        forbidden: &[
+            "tally-ledger",
+            "tally-raft",
+            "tally-server",
+            "tally-client",
+            "rocksdb",
         ],
     },
 ];

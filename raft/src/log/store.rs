@@ -78,6 +78,10 @@ pub struct LogOptions {
     /// file and rarely fills its memtable: without this cap every WAL file stayed (measured:
     /// 260 MiB of them after 2M transfers on one node), and a restart replayed them all.
     pub max_wal_bytes: u64,
+    /// Acknowledge appends without making them durable: the WAL fsync is skipped. Never in
+    /// production. It exists so the fault harness can show that it catches a node that
+    /// acknowledges before its fsync (`tally start --unsafe-skip-log-fsync`, power-loss faults).
+    pub unsafe_skip_fsync: bool,
 }
 
 impl Default for LogOptions {
@@ -86,6 +90,7 @@ impl Default for LogOptions {
             max_read_bytes: 4 << 20,
             write_buffer_bytes: 32 << 20,
             max_wal_bytes: 96 << 20,
+            unsafe_skip_fsync: false,
         }
     }
 }
@@ -156,7 +161,11 @@ impl LogStore {
         ];
         let db = Arc::new(DB::open_cf_descriptors(&db_opts, path, cfs).map_err(backend("open"))?);
         let sync_db = db.clone();
+        let skip = opts.unsafe_skip_fsync;
         let sync: SyncFn = Box::new(move || {
+            if skip {
+                return Ok(());
+            }
             sync_db
                 .flush_wal(true)
                 .map_err(|e| io::Error::other(backend("fsync wal")(e)))
