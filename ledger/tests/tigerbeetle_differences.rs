@@ -239,12 +239,20 @@ fn resent_full_post_with_a_larger_amount_is_exists() {
     // The full post: any amount at least the pending amount names it (TigerBeetle's reference;
     // its state machine takes only 5 or 2^128-1).
     assert_eq!(
-        run(&mut l, T0 + 20, &[post(30, 20, 6), post(30, 20, 5), post(30, 20, 4)]),
+        run(
+            &mut l,
+            T0 + 20,
+            &[post(30, 20, 6), post(30, 20, 5), post(30, 20, 4)]
+        ),
         [R::Exists, R::Exists, R::ExistsWithDifferentAmount]
     );
     // The partial post: only its own amount.
     assert_eq!(
-        run(&mut l, T0 + 30, &[post(31, 21, 3), post(31, 21, 5), post(31, 21, MAX)]),
+        run(
+            &mut l,
+            T0 + 30,
+            &[post(31, 21, 3), post(31, 21, 5), post(31, 21, MAX)]
+        ),
         [
             R::Exists,
             R::ExistsWithDifferentAmount,
