@@ -342,8 +342,9 @@ pub(crate) fn pending_accounts(
 }
 
 /// Releases a pending transfer's reservation; `reopen` also undoes its closing flags (void and
-/// expiry reopen a closed account; a closing transfer is never posted). Invariant: a post, void or expiry
-/// releases exactly the pending amount, which the pending transfer reserved on both accounts.
+/// expiry reopen a closed account; a closing transfer is never posted). Invariant: a post, void
+/// or expiry releases exactly the pending amount, which the pending transfer reserved on both
+/// accounts.
 pub(crate) fn release(dr: &mut Account, cr: &mut Account, p: &Transfer, reopen: bool) {
     dr.debits_pending = dr
         .debits_pending
