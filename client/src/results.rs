@@ -277,9 +277,9 @@ result_enum! {
         PendingTransferHasDifferentLedger = 46 => "pending_transfer_has_different_ledger",
         /// `code` is neither 0 nor the pending transfer's.
         PendingTransferHasDifferentCode = 47 => "pending_transfer_has_different_code",
-        /// A post for more than was reserved.
+        /// A post or void for more than was reserved.
         ExceedsPendingTransferAmount = 48 => "exceeds_pending_transfer_amount",
-        /// A void's amount is neither 0 nor the pending amount.
+        /// A void for less than the pending amount (and not 0).
         PendingTransferHasDifferentAmount = 49 => "pending_transfer_has_different_amount",
         /// The pending transfer was already posted.
         PendingTransferAlreadyPosted = 50 => "pending_transfer_already_posted",

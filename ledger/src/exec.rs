@@ -566,10 +566,12 @@ impl<R: Copy + PartialEq> ChainRunner<R> {
             if chain.is_none() && is_linked {
                 chain = Some((i, exec.savepoint()));
             }
-            let r = if chain_failed {
-                self.linked_failed
-            } else if is_linked && i + 1 == n {
+            // As TigerBeetle: the last event with `linked` is `chain_open` even when its
+            // chain has already failed.
+            let r = if is_linked && i + 1 == n {
                 self.chain_open
+            } else if chain_failed {
+                self.linked_failed
             } else {
                 exec_one(exec, i, e)?
             };

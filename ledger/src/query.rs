@@ -11,7 +11,7 @@ use crate::read::{expiry_floor, read_transfer_at};
 use crate::store::{try_scan, Cf, KvRead, StoreError};
 use crate::types::{
     Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, QueryFilter,
-    QueryFilterFlags, Transfer, BATCH_MAX,
+    QueryFilterFlags, Transfer, BATCH_MAX, TIMESTAMP_MAX,
 };
 
 fn check_batch(len: usize) -> Result<(), LedgerError> {
@@ -59,10 +59,11 @@ fn check_range(min: u64, max: u64, limit: u32) -> Result<(u64, u64), LedgerError
             "limit must be at most {BATCH_MAX}"
         )));
     }
-    if min == u64::MAX || max == u64::MAX {
-        return bad("timestamp bounds must be below 2^64-1");
+    // Timestamps are at most 2^63-1; a bound past it names no timestamp (TigerBeetle's rule).
+    if min > TIMESTAMP_MAX || max > TIMESTAMP_MAX {
+        return bad("timestamp bounds must be at most 2^63-1");
     }
-    let max = if max == 0 { u64::MAX - 1 } else { max };
+    let max = if max == 0 { TIMESTAMP_MAX } else { max };
     if min > max {
         return bad("timestamp_min must not exceed timestamp_max");
     }

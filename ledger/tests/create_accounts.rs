@@ -93,9 +93,9 @@ fn rows_chains() -> Vec<Row> {
             vec![R::Ok, R::LinkedEventFailed, R::LinkedEventChainOpen],
         ),
         row(
-            "chain already failed beats chain open",
+            "chain open beats chain already failed",
             vec![linked(10).with(|a| a.code = 0), linked(11)],
-            vec![R::CodeMustNotBeZero, R::LinkedEventFailed],
+            vec![R::CodeMustNotBeZero, R::LinkedEventChainOpen],
         ),
     ]
 }
@@ -274,9 +274,9 @@ fn rows_exists_rest() -> Vec<Row> {
         ),
         one("exists", e(), R::Exists),
         one(
-            "exists ignores the closed flag",
+            "exists compares the closed flag",
             e().flag(AF::CLOSED),
-            R::Exists,
+            R::ExistsWithDifferentFlags,
         ),
         one(
             "exists beats nonzero balances",

@@ -84,9 +84,9 @@ pub(crate) fn create_account(
 
 /// Compares a retried account with the stored one, field by field in precedence order.
 fn exists(a: &Account, e: &Account) -> R {
-    // `closed` is state that closing transfers change later, not part of the account's identity.
-    let identity = !AccountFlags::CLOSED.bits();
-    if a.flags & identity != e.flags & identity {
+    // Bit for bit, `closed` included (as TigerBeetle): an account a closing transfer has closed
+    // differs from the event that created it open.
+    if a.flags != e.flags {
         return R::ExistsWithDifferentFlags;
     }
     if a.user_data_128 != e.user_data_128 {

@@ -138,15 +138,18 @@ pub(crate) fn create_transfer(
             return Ok(R::OverflowsCreditsPending);
         };
         cr.credits_pending = v;
-    } else {
-        let Some(v) = dr.debits_posted.checked_add(amount) else {
-            return Ok(R::OverflowsDebitsPosted);
-        };
-        dr.debits_posted = v;
-        let Some(v) = cr.credits_posted.checked_add(amount) else {
-            return Ok(R::OverflowsCreditsPosted);
-        };
-        cr.credits_posted = v;
+    }
+    // A pending transfer is checked against the posted balances too, so that posting it can
+    // never overflow them.
+    let Some(dr_posted) = dr.debits_posted.checked_add(amount) else {
+        return Ok(R::OverflowsDebitsPosted);
+    };
+    let Some(cr_posted) = cr.credits_posted.checked_add(amount) else {
+        return Ok(R::OverflowsCreditsPosted);
+    };
+    if !pending {
+        dr.debits_posted = dr_posted;
+        cr.credits_posted = cr_posted;
     }
     let Some(dr_debits) = dr.debits_pending.checked_add(dr.debits_posted) else {
         return Ok(R::OverflowsDebits);
@@ -236,10 +239,11 @@ fn post_or_void(x: &mut Exec<'_>, t: &Transfer, ts: u64, flags: F) -> Result<R, 
         } else {
             t.amount
         }
+    } else if t.amount > p.amount {
+        return Ok(R::ExceedsPendingTransferAmount);
+    } else if t.amount != 0 && t.amount != p.amount {
+        return Ok(R::PendingTransferHasDifferentAmount);
     } else {
-        if t.amount != 0 && t.amount != p.amount {
-            return Ok(R::PendingTransferHasDifferentAmount);
-        }
         p.amount
     };
     assert!(
@@ -264,22 +268,31 @@ fn post_or_void(x: &mut Exec<'_>, t: &Transfer, ts: u64, flags: F) -> Result<R, 
             return Ok(r);
         }
     }
-    let pflags = p.flags();
-    if dr.flags().contains(AccountFlags::CLOSED) && !pflags.contains(F::CLOSING_DEBIT) {
+    // A void is the only movement a closed account allows (any pending transfer's, not only
+    // the closing one's). A closing transfer keeps its account closed while it is pending, so
+    // it can never be posted.
+    if post && dr.flags().contains(AccountFlags::CLOSED) {
         return Ok(R::DebitAccountAlreadyClosed);
     }
-    if cr.flags().contains(AccountFlags::CLOSED) && !pflags.contains(F::CLOSING_CREDIT) {
+    if post && cr.flags().contains(AccountFlags::CLOSED) {
         return Ok(R::CreditAccountAlreadyClosed);
     }
     if post {
-        let Some(v) = dr.debits_posted.checked_add(amount) else {
-            return Ok(R::OverflowsDebitsPosted);
-        };
-        dr.debits_posted = v;
-        let Some(v) = cr.credits_posted.checked_add(amount) else {
-            return Ok(R::OverflowsCreditsPosted);
-        };
-        cr.credits_posted = v;
+        assert!(
+            !p.flags().intersects(F::CLOSING_DEBIT | F::CLOSING_CREDIT),
+            "invariant: closing transfer {} posted while its account is open",
+            p.id
+        );
+        // Cannot overflow: `pending + posted` fitted when `p` was created, and a post moves at
+        // most the pending amount from one to the other.
+        dr.debits_posted = dr
+            .debits_posted
+            .checked_add(amount)
+            .expect("invariant: debits_pending + debits_posted fits in u128");
+        cr.credits_posted = cr
+            .credits_posted
+            .checked_add(amount)
+            .expect("invariant: credits_pending + credits_posted fits in u128");
     }
     release(&mut dr, &mut cr, &p, !post);
     x.pending.insert(
@@ -329,8 +342,9 @@ pub(crate) fn pending_accounts(
 }
 
 /// Releases a pending transfer's reservation; `reopen` also undoes its closing flags (void and
-/// expiry reopen a closed account, a post keeps it closed). Invariant: a post, void or expiry
-/// releases exactly the pending amount, which the pending transfer reserved on both accounts.
+/// expiry reopen a closed account; a closing transfer is never posted). Invariant: a post, void
+/// or expiry releases exactly the pending amount, which the pending transfer reserved on both
+/// accounts.
 pub(crate) fn release(dr: &mut Account, cr: &mut Account, p: &Transfer, reopen: bool) {
     dr.debits_pending = dr
         .debits_pending
@@ -399,13 +413,29 @@ fn exists(x: &Exec<'_>, t: &Transfer, e: &Transfer) -> Result<R, StoreError> {
     if t.amount != e.amount && !amount_matches(x, t, e, flags)? {
         return Ok(R::ExistsWithDifferentAmount);
     }
-    if differs(t.user_data_128, e.user_data_128) {
+    // A post/void's 0 user data means "inherited": it matches only if the stored value is the
+    // pending transfer's, not one the original post/void set itself.
+    let inherited = if resolves {
+        Some(pending_of(x, e)?)
+    } else {
+        None
+    };
+    let user_data_differs =
+        |mine: u128, stored: u128, pending: fn(&Transfer) -> u128| match (mine, &inherited) {
+            (0, Some(p)) => stored != pending(p),
+            _ => mine != stored,
+        };
+    if user_data_differs(t.user_data_128, e.user_data_128, |p| p.user_data_128) {
         return Ok(R::ExistsWithDifferentUserData128);
     }
-    if differs(t.user_data_64.into(), e.user_data_64.into()) {
+    if user_data_differs(t.user_data_64.into(), e.user_data_64.into(), |p| {
+        p.user_data_64.into()
+    }) {
         return Ok(R::ExistsWithDifferentUserData64);
     }
-    if differs(t.user_data_32.into(), e.user_data_32.into()) {
+    if user_data_differs(t.user_data_32.into(), e.user_data_32.into(), |p| {
+        p.user_data_32.into()
+    }) {
         return Ok(R::ExistsWithDifferentUserData32);
     }
     if differs(t.ledger.into(), e.ledger.into()) {
@@ -415,6 +445,18 @@ fn exists(x: &Exec<'_>, t: &Transfer, e: &Transfer) -> Result<R, StoreError> {
         return Ok(R::ExistsWithDifferentCode);
     }
     Ok(R::Exists)
+}
+
+/// The pending transfer a stored post/void `e` resolved; it exists (transfers are never
+/// deleted).
+fn pending_of(x: &Exec<'_>, e: &Transfer) -> Result<Transfer, StoreError> {
+    match x.transfer_id(e.pending_id)? {
+        Some(IdState::Created(p)) => Ok(p),
+        _ => Err(StoreError::Corrupt(format!(
+            "pending transfer {} of transfer {} missing",
+            e.pending_id, e.id
+        ))),
+    }
 }
 
 /// Whether a retry's amount names the same transfer although the numbers differ: balancing

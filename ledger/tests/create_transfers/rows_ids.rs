@@ -80,12 +80,12 @@ fn chains() -> Vec<Row> {
             vec![R::Ok, R::LinkedEventFailed, R::LinkedEventChainOpen],
         ),
         row(
-            "chain already failed beats chain open",
+            "chain open beats chain already failed",
             vec![
                 linked(tr(10, A, B, 5).with(|t| t.code = 0)),
                 linked(tr(11, A, B, 5)),
             ],
-            vec![R::CodeMustNotBeZero, R::LinkedEventFailed],
+            vec![R::CodeMustNotBeZero, R::LinkedEventChainOpen],
         ),
     ]
 }

@@ -175,7 +175,7 @@ fn mismatches() -> Vec<Row> {
         one(
             "void more than pending",
             void(21, 20).with(|t| t.amount = 6),
-            R::PendingTransferHasDifferentAmount,
+            R::ExceedsPendingTransferAmount,
         ),
         one(
             "void with the pending amount",
@@ -185,7 +185,7 @@ fn mismatches() -> Vec<Row> {
         one(
             "void with amount MAX",
             void(21, 20).with(|t| t.amount = MAX),
-            R::PendingTransferHasDifferentAmount,
+            R::ExceedsPendingTransferAmount,
         ),
     ]
     .into_iter()

@@ -236,11 +236,15 @@ fn closing() -> Vec<Row> {
         )
         .pre([close_a(F::CLOSING_DEBIT), vec![void(21, 20)]].concat()),
         one(
-            "post of the closing transfer keeps it closed",
+            "void of another pending transfer keeps it closed",
             tr(10, A, C, 1),
             dr_closed,
         )
-        .pre([close_a(F::CLOSING_DEBIT), vec![post(21, 20, MAX)]].concat()),
+        .pre(vec![
+            pend(20, A, B, 5),
+            pend(21, A, C, 0).flag(F::CLOSING_DEBIT),
+            void(22, 20),
+        ]),
         one(
             "expiry of the closing transfer reopens",
             tr(10, A, C, 1),
@@ -249,11 +253,17 @@ fn closing() -> Vec<Row> {
         .pre(vec![timeout(pend(20, A, B, 1).flag(F::CLOSING_DEBIT), 1)])
         .at(T1 + NS),
         one(
-            "the closing transfer itself may be posted",
+            "the closing transfer itself cannot be posted",
             post(21, 20, MAX),
-            R::Ok,
+            dr_closed,
         )
         .pre(close_a(F::CLOSING_DEBIT | F::CLOSING_CREDIT)),
+        one(
+            "the closing credit transfer itself cannot be posted",
+            post(21, 20, MAX),
+            cr_closed,
+        )
+        .pre(close_a(F::CLOSING_CREDIT)),
         one(
             "the closing transfer itself may be voided",
             void(21, 20),
@@ -272,11 +282,20 @@ fn closing() -> Vec<Row> {
         one(
             "void into a debit account closed since",
             void(22, 20),
-            dr_closed,
+            R::Ok,
         )
         .pre(vec![
             pend(20, A, B, 5),
             pend(21, A, C, 0).flag(F::CLOSING_DEBIT),
+        ]),
+        one(
+            "void into a credit account closed since",
+            void(22, 20),
+            R::Ok,
+        )
+        .pre(vec![
+            pend(20, A, B, 5),
+            pend(21, C, B, 0).flag(F::CLOSING_CREDIT),
         ]),
         one(
             "post into a credit account closed since",
@@ -340,6 +359,18 @@ fn overflows() -> Vec<Row> {
         .pre(full_posted()),
         one("credits_posted", tr(10, C, B, 1), R::OverflowsCreditsPosted).pre(full_posted()),
         one(
+            "pending: debits_posted",
+            pend(10, A, C, 1),
+            R::OverflowsDebitsPosted,
+        )
+        .pre(full_posted()),
+        one(
+            "pending: credits_posted",
+            pend(10, C, B, 1),
+            R::OverflowsCreditsPosted,
+        )
+        .pre(full_posted()),
+        one(
             "credits_posted beats debits",
             tr(10, C, B, 1),
             R::OverflowsCreditsPosted,
@@ -350,10 +381,10 @@ fn overflows() -> Vec<Row> {
         one("credits", tr(10, C, B, 1), R::OverflowsCredits).pre(full_pending()),
         one(
             "credits beats timeout",
-            timeout(pend(10, C, B, 1), 2),
+            timeout(pend(10, D, B, 1), 2),
             R::OverflowsCredits,
         )
-        .pre(full_posted())
+        .pre(vec![pend(20, A, B, 1), tr(21, C, B, MAX - 1)])
         .at(LATE),
         one(
             "balancing clamps before the overflow checks",

@@ -131,9 +131,9 @@ fn closing_transfers_close_and_void_or_expiry_reopen() {
     assert!(!is_closed(&l, A));
     assert_eq!(
         at(&mut l, T2, &[close(22, 0), post(23, 22, MAX)]),
-        [R::Ok, R::Ok]
+        [R::Ok, R::DebitAccountAlreadyClosed]
     );
-    assert!(is_closed(&l, A), "a post keeps the account closed");
+    assert!(is_closed(&l, A), "a closing transfer cannot be posted");
 
     let mut l = fixture();
     assert_eq!(at(&mut l, T2, &[close(20, 1)]), [R::Ok]);

@@ -116,10 +116,16 @@ fn run_chains<E, R: Copy + PartialEq>(
             }
             out[start..i - 1].fill(failed);
             // The rest of the chain is not executed.
+            // The rest of the chain is not executed; a last event with `linked` is still
+            // `open`.
             let mut j = i - 1;
             while linked(&events[j]) && j + 1 < n {
                 j += 1;
-                out.push(failed);
+                out.push(if linked(&events[j]) && j + 1 == n {
+                    open
+                } else {
+                    failed
+                });
             }
             i = j + 1;
         }
@@ -285,9 +291,7 @@ impl Model {
         check(a.id == 0, AR::IdMustNotBeZero)?;
         check(a.id == u128::MAX, AR::IdMustNotBeIntMax)?;
         if let Some(e) = self.s.accounts.get(&a.id) {
-            let closed = AccountFlags::CLOSED.bits();
-            let flags_differ = e.flags & !closed != a.flags & !closed;
-            check(flags_differ, AR::ExistsWithDifferentFlags)?;
+            check(e.flags != a.flags, AR::ExistsWithDifferentFlags)?;
             check(
                 e.user_data_128 != a.user_data_128,
                 AR::ExistsWithDifferentUserData128,
@@ -414,9 +418,22 @@ impl Model {
             )
         };
         let ((t128, t64, t32), (e128, e64, e32)) = (ud(t), ud(e));
-        check(differs(t128, e128), TR::ExistsWithDifferentUserData128)?;
-        check(differs(t64, e64), TR::ExistsWithDifferentUserData64)?;
-        check(differs(t32, e32), TR::ExistsWithDifferentUserData32)?;
+        // A post/void's 0 user data matches only the value inherited from the pending transfer.
+        let (p128, p64, p32) = if resolve {
+            ud(&self.s.transfers[&e.pending_id])
+        } else {
+            (e128, e64, e32)
+        };
+        let ud_differs = |req, stored, pending| match (resolve, req) {
+            (true, 0) => stored != pending,
+            _ => req != stored,
+        };
+        check(
+            ud_differs(t128, e128, p128),
+            TR::ExistsWithDifferentUserData128,
+        )?;
+        check(ud_differs(t64, e64, p64), TR::ExistsWithDifferentUserData64)?;
+        check(ud_differs(t32, e32, p32), TR::ExistsWithDifferentUserData32)?;
         check(
             differs(t.ledger.into(), e.ledger.into()),
             TR::ExistsWithDifferentLedger,
@@ -525,20 +542,10 @@ impl Model {
         if imported {
             self.check_imported(&dr, &cr, ts)?;
         }
-        let closed = |a: &Account, by| af(a).contains(AccountFlags::CLOSED) && !tf(&p).contains(by);
-        check(closed(&dr, F::CLOSING_DEBIT), TR::DebitAccountAlreadyClosed)?;
-        check(
-            closed(&cr, F::CLOSING_CREDIT),
-            TR::CreditAccountAlreadyClosed,
-        )?;
-        if post {
-            dr.debits_posted
-                .checked_add(amount)
-                .ok_or(TR::OverflowsDebitsPosted)?;
-            cr.credits_posted
-                .checked_add(amount)
-                .ok_or(TR::OverflowsCreditsPosted)?;
-        }
+        // A closed account takes voids only.
+        let closed = |a: &Account| post && af(a).contains(AccountFlags::CLOSED);
+        check(closed(&dr), TR::DebitAccountAlreadyClosed)?;
+        check(closed(&cr), TR::CreditAccountAlreadyClosed)?;
 
         self.release(&p, !post);
         if post {
@@ -603,6 +610,7 @@ impl Model {
             TR::PendingTransferHasDifferentCode,
         )?;
         let amount = if !post {
+            check(t.amount > p.amount, TR::ExceedsPendingTransferAmount)?;
             let other = t.amount != 0 && t.amount != p.amount;
             check(other, TR::PendingTransferHasDifferentAmount)?;
             p.amount
@@ -637,14 +645,16 @@ fn plain_balances(
             .saturating_sub(cr.credits_pending + cr.credits_posted);
         amount = amount.min(room);
     }
+    let add = |v: u128, code| v.checked_add(amount).ok_or(code);
     if f.contains(TransferFlags::PENDING) {
-        let add = |v: u128, code| v.checked_add(amount).ok_or(code);
         dr.debits_pending = add(dr.debits_pending, TR::OverflowsDebitsPending)?;
         cr.credits_pending = add(cr.credits_pending, TR::OverflowsCreditsPending)?;
-    } else {
-        let add = |v: u128, code| v.checked_add(amount).ok_or(code);
-        dr.debits_posted = add(dr.debits_posted, TR::OverflowsDebitsPosted)?;
-        cr.credits_posted = add(cr.credits_posted, TR::OverflowsCreditsPosted)?;
+    }
+    // Pending transfers too are checked against the posted balances.
+    let dr_posted = add(dr.debits_posted, TR::OverflowsDebitsPosted)?;
+    let cr_posted = add(cr.credits_posted, TR::OverflowsCreditsPosted)?;
+    if !f.contains(TransferFlags::PENDING) {
+        (dr.debits_posted, cr.credits_posted) = (dr_posted, cr_posted);
     }
     let debits = dr
         .debits_pending
@@ -672,9 +682,8 @@ fn plain_balances(
 
 /// `None` where the real read must answer `InvalidFilter`.
 fn model_range(min: u64, max: u64, limit: u32) -> Option<(u64, u64)> {
-    // Not in the spec: the implementation (like TigerBeetle) rejects 2^64-1 as a bound.
-    let bounds_ok = min != u64::MAX && max != u64::MAX;
-    let max = if max == 0 { u64::MAX } else { max };
+    let bounds_ok = min <= TS_MAX && max <= TS_MAX;
+    let max = if max == 0 { TS_MAX } else { max };
     (bounds_ok && limit != 0 && limit as usize <= BATCH_MAX && min <= max).then_some((min, max))
 }
 
