@@ -479,7 +479,58 @@ mod tests {
             vec![Family::Kill, Family::Partition]
         );
         assert_eq!(Family::parse_list("none").unwrap(), vec![]);
+        assert_eq!(
+            Family::parse_list("overload,kill").unwrap(),
+            vec![Family::Kill, Family::Overload]
+        );
+        assert!(Family::ALL.contains(&Family::Overload));
         assert!(Family::parse_list("meteor").is_err());
+    }
+
+    /// A burst against nodes that refuse every connection: each of its operations is recorded
+    /// as an invocation and a `fail` under the burst's own processes, and heal reports them.
+    #[tokio::test]
+    async fn a_burst_records_its_operations_and_stops_on_heal() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let load = Load {
+            addrs: vec![addr],
+            ids: Arc::new(AtomicU64::new(5_000_000)),
+            shape: Shape {
+                bank_accounts: 3,
+                idem_accounts: 4,
+            },
+            first_process: 7,
+        };
+        let history = Recorder::new();
+        let until = Instant::now() + Duration::from_secs(30);
+        let burst = load.start_burst(&history, 7, 1, until).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop_burst(burst, &history).await;
+
+        let ops = history.snapshot();
+        let last = ops.last().unwrap();
+        let Value::Fault { kind, detail } = &last.value else {
+            panic!("heal is recorded last: {last:?}")
+        };
+        assert_eq!(kind, "heal");
+        assert!(detail.starts_with("overload stopped"), "{detail}");
+        let procs = 7..7 + BURST_WRITERS + BURST_READERS;
+        let clients: Vec<_> = ops.iter().filter(|o| o.process != NEMESIS).collect();
+        assert!(clients.iter().all(|o| procs.contains(&o.process)));
+        let invokes = clients.iter().filter(|o| o.kind == Type::Invoke).count();
+        let fails = clients.iter().filter(|o| o.kind == Type::Fail).count();
+        assert!(invokes as u64 >= BURST_WRITERS + BURST_READERS, "{invokes}");
+        assert_eq!(invokes, fails, "every refused operation ends as fail");
+        let transfers = clients
+            .iter()
+            .filter(|o| o.kind == Type::Invoke && o.f == F::Transfer)
+            .count() as u64;
+        assert!(
+            detail.contains(&format!("refused or failed {transfers},")),
+            "{detail}"
+        );
     }
 
     fn peers(cuts: &[(u64, u64)], ids: &[u64], node: u64) -> Vec<u64> {
