@@ -11,7 +11,7 @@ use crate::flags::{AccountFlags, TransferFlags};
 use crate::transport::{Op, Target, Transport};
 use crate::{
     Account, AccountBalance, AccountFilter, ClientOptions, CreateAccountResult,
-    CreateTransferResult, Error, QueryFilter, ReadConsistency, Transfer,
+    CreateTransferResult, Error, QueryFilter, ReadConsistency, RetryStats, Transfer,
 };
 
 /// A handle on a Tally cluster. Cheap to clone; clones share connections, the known leader
@@ -78,6 +78,13 @@ impl Client {
     /// The consistency this client's reads use.
     pub fn read_consistency(&self) -> ReadConsistency {
         self.consistency
+    }
+
+    /// What this client's retry machinery has done since it was created, over all its clones
+    /// and calls: first attempts, retries, leader redirects, and retries refused by the retry
+    /// budget (see [`ClientOptions::retry_budget_percent`]).
+    pub fn retry_stats(&self) -> RetryStats {
+        self.shared.transport.retry_stats()
     }
 
     /// The node the client believes leads (`http://host:port`), if it has learned one.

@@ -13,13 +13,29 @@
 //! Business outcomes are result codes, one per event ([`CreateTransferResult`],
 //! [`CreateAccountResult`]); errors are reserved for requests that failed as a whole.
 //!
+//! # Retries under overload
+//!
+//! Retries are limited so that a client calms a load spike instead of feeding it. A retry
+//! budget shared by every call of one client lets retries be at most
+//! [`ClientOptions::retry_budget_percent`] (20%) of the calls' first attempts over a sliding
+//! window ([`ClientOptions::retry_budget_window`], 10 s), plus a small reserve
+//! ([`ClientOptions::retry_budget_min_per_sec`], 10 a second) so a quiet client can still
+//! retry; following a leader hint is not a retry. Waits between attempts are capped
+//! exponential backoff with full jitter, never shorter than the wait a server names in
+//! `tally-retry-after-ms` (an overloaded server's `RESOURCE_EXHAUSTED` carries one). When the
+//! budget is spent, a call ends at once with the error of its last attempt: a refusal that
+//! proved nothing was applied stays definite ([`Error::ResourceExhausted`], not
+//! indeterminate), so the caller knows it may send the events again later.
+//! [`Client::retry_stats`] counts first attempts, retries, redirects and refused retries.
+//!
 //! # Layout
 //!
 //! - [`client`](Client): the typed API, one method per RPC, plus single-event
 //!   [`Client::create_transfer`] / [`Client::create_account`], which the batcher packs with
 //!   concurrent calls into one request.
 //! - `transport`: channels per node, the known leader, the retry loop and how each gRPC status is
-//!   judged. `batcher`: the bounded queue and background task behind single-event calls.
+//!   judged. `retry`: the retry budget and the backoff. `batcher`: the bounded queue and
+//!   background task behind single-event calls.
 //! - [`Account`], [`Transfer`], [`AccountBalance`], [`AccountFilter`], [`QueryFilter`] and
 //!   their flag sets: plain `u128` fields, converted to and from `tally_proto::v1`.
 //! - [`results`]: the result enums, mirroring the proto enums number by number.
@@ -28,7 +44,7 @@
 //! - Helpers: [`id`] / [`IdGenerator`] (time-ordered unique ids), [`Currency`] / [`Scale`]
 //!   (`Decimal` <-> minor units), transfer builders on [`Transfer`], and [`LinkedChain`].
 //! - `tests/`: the client against mock `tally.v1.Ledger` nodes on loopback (leader hints,
-//!   retries, deadlines, batching, reads) and the dependency boundary. `examples/`: programs
+//!   retries, deadlines, the retry budget, batching, reads) and the dependency boundary. `examples/`: programs
 //!   for a running node. Recipes: `docs/guides/client.md`.
 //!
 //! # Boundary
@@ -85,6 +101,7 @@ mod flags;
 mod ids;
 mod options;
 pub mod results;
+mod retry;
 mod transfer;
 mod transport;
 
@@ -99,6 +116,7 @@ pub use flags::{AccountFilterFlags, AccountFlags, QueryFilterFlags, TransferFlag
 pub use ids::{id, IdGenerator};
 pub use options::ClientOptions;
 pub use results::{CreateAccountResult, CreateTransferResult};
+pub use retry::RetryStats;
 /// The `Decimal` type the amount helpers take and return.
 pub use rust_decimal::Decimal;
 pub use transfer::{PostAmount, Transfer, AMOUNT_MAX};

@@ -1,4 +1,4 @@
-//! Client settings: deadlines, retry backoff and batching.
+//! Client settings: deadlines, retry backoff, the retry budget and batching.
 
 use std::time::Duration;
 
@@ -27,10 +27,24 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// How long to wait for a TCP connection to a node.
     pub connect_timeout: Duration,
-    /// The first retry waits about this long (with jitter); each further retry doubles it.
+    /// The ceiling of the first retry's wait; each further retry doubles it. Each wait is
+    /// drawn uniformly between zero and the ceiling ("full jitter"), and is never shorter than
+    /// a wait the server names (`tally-retry-after-ms`).
     pub retry_backoff_min: Duration,
-    /// The longest wait between two retries.
+    /// The largest ceiling of a wait between two retries (a server's hint may ask for longer).
     pub retry_backoff_max: Duration,
+    /// The retry budget: over [`retry_budget_window`](Self::retry_budget_window), the client's
+    /// retries may be at most this percentage of its calls' first attempts, plus
+    /// [`retry_budget_min_per_sec`](Self::retry_budget_min_per_sec). Shared by every call and
+    /// clone of one [`Client`](crate::Client). A call whose retry the budget refuses ends at
+    /// once with its last attempt's error. Following a leader hint is not a retry.
+    pub retry_budget_percent: u32,
+    /// Retries per second allowed on top of the percentage, so a client making few calls can
+    /// still retry (through an election, say).
+    pub retry_budget_min_per_sec: u32,
+    /// The sliding window over which the retry budget counts first attempts and retries
+    /// (at least 10 ms).
+    pub retry_budget_window: Duration,
     /// The most events one batch of `create_transfer`/`create_account` calls carries
     /// (1..=8189; larger values are clamped).
     pub max_batch: usize,
@@ -57,6 +71,9 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(1),
             retry_backoff_min: Duration::from_millis(10),
             retry_backoff_max: Duration::from_millis(500),
+            retry_budget_percent: 20,
+            retry_budget_min_per_sec: 10,
+            retry_budget_window: Duration::from_secs(10),
             max_batch: BATCH_MAX,
             linger: Duration::from_millis(1),
             max_in_flight_batches: 4,
@@ -68,7 +85,8 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// The same settings with every value in its valid range: limits at least 1, `max_batch`
-    /// at most 8189, `retry_backoff_max` at least `retry_backoff_min`, timeouts at least 1 ms.
+    /// at most 8189, `retry_backoff_max` at least `retry_backoff_min`, timeouts at least 1 ms,
+    /// the retry budget's window at least 10 ms.
     pub(crate) fn normalized(mut self) -> Self {
         let ms = Duration::from_millis(1);
         self.attempt_timeout = self.attempt_timeout.max(ms);
@@ -76,6 +94,7 @@ impl ClientOptions {
         self.connect_timeout = self.connect_timeout.max(ms);
         self.retry_backoff_min = self.retry_backoff_min.max(ms);
         self.retry_backoff_max = self.retry_backoff_max.max(self.retry_backoff_min);
+        self.retry_budget_window = self.retry_budget_window.max(10 * ms);
         self.max_batch = self.max_batch.clamp(1, BATCH_MAX);
         self.max_in_flight_batches = self.max_in_flight_batches.max(1);
         self.queue_capacity = self.queue_capacity.max(1);
@@ -96,6 +115,7 @@ mod tests {
             request_timeout: Duration::ZERO,
             retry_backoff_min: Duration::from_secs(2),
             retry_backoff_max: Duration::from_secs(1),
+            retry_budget_window: Duration::ZERO,
             ..ClientOptions::default()
         }
         .normalized();
@@ -105,6 +125,7 @@ mod tests {
         );
         assert_eq!(o.request_timeout, Duration::from_millis(1));
         assert_eq!(o.retry_backoff_max, Duration::from_secs(2));
+        assert_eq!(o.retry_budget_window, Duration::from_millis(10));
         assert_eq!(
             ClientOptions::default().normalized(),
             ClientOptions::default()

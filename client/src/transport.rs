@@ -12,6 +12,10 @@
 //!   status carrying `tally-not-applied: true` prove the attempt was not applied; anything else
 //!   that is not an answer (a timeout, a dropped connection, `UNAVAILABLE` from a node that may
 //!   have proposed before losing its leadership) does not.
+//! - Every retry is charged to the client's retry budget (`retry.rs`) before it is made, except
+//!   following a fresh leader hint; a retry the budget refuses is not made, and the call ends
+//!   with the error its attempts so far earned, judged by the rule above. Waits are capped
+//!   exponential backoff with full jitter, never shorter than a server's `tally-retry-after-ms`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +28,7 @@ use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::retry::{Backoff, RetryBudget, RetryStats};
 use crate::{ClientOptions, Error};
 
 /// Metadata key the server sets (to `true`) on a refusal that proves the write never reached
@@ -34,7 +39,8 @@ pub const NOT_APPLIED_KEY: &str = "tally-not-applied";
 pub const LEADER_ADDR_KEY: &str = "tally-leader-addr";
 /// Metadata key of the leader's node id (decimal) on a follower's `UNAVAILABLE`.
 pub const LEADER_ID_KEY: &str = "tally-leader-id";
-/// Metadata key of the suggested wait (decimal milliseconds) when no leader is known.
+/// Metadata key of the wait (decimal milliseconds) the server asks for before a retry: on
+/// `UNAVAILABLE` when no leader is known, and on `RESOURCE_EXHAUSTED` (overload).
 pub const RETRY_AFTER_KEY: &str = "tally-retry-after-ms";
 
 /// The largest message the client sends or accepts: a full batch is about 1 MiB, so this
@@ -66,10 +72,10 @@ enum Verdict {
     Fatal(Error),
     /// The node named the leader at this address: go there next.
     Redirect(String),
-    /// No leader known; wait the suggested time if any, else back off.
+    /// No leader known; back off, at least the suggested time if any.
     NoLeader(Option<Duration>),
-    /// Overloaded: back off; nothing was applied.
-    Overloaded,
+    /// Overloaded: back off, at least the suggested time if any; nothing was applied.
+    Overloaded(Option<Duration>),
     /// The connection could not be opened: nothing was sent; try another node.
     NotConnected,
     /// No answer: the attempt may or may not have been applied; retry.
@@ -87,6 +93,8 @@ pub(crate) struct Transport {
     leader: Mutex<Option<String>>,
     /// Next seed to try when no leader is known.
     next_seed: AtomicUsize,
+    /// Shared by every call: limits retries to a fraction of first attempts.
+    budget: RetryBudget,
     pub options: ClientOptions,
 }
 
@@ -125,18 +133,25 @@ impl Transport {
                 reason: "no address given".into(),
             });
         }
+        let options = options.normalized();
         Ok(Self {
             seeds,
             channels: Mutex::default(),
             leader: Mutex::default(),
             next_seed: AtomicUsize::new(0),
-            options: options.normalized(),
+            budget: RetryBudget::new(&options, Instant::now()),
+            options,
         })
     }
 
     /// The node believed to lead, as `http://host:port`, if any.
     pub fn leader(&self) -> Option<String> {
         lock(&self.leader).clone()
+    }
+
+    /// What the retry machinery has done so far.
+    pub fn retry_stats(&self) -> RetryStats {
+        self.budget.stats()
     }
 
     /// The channel to `uri`, created (lazily connected) on first use; `None` if `uri` is not a
@@ -188,6 +203,7 @@ impl Transport {
     {
         let start = Instant::now();
         let mut retry = RetryState::new(&self.options);
+        self.budget.first_attempt(start);
         loop {
             let uri = self.pick();
             let now = Instant::now();
@@ -209,12 +225,12 @@ impl Transport {
             // The server says it never logged this attempt: not a source of doubt.
             let doubt = op.write && status.metadata().get(NOT_APPLIED_KEY).is_none();
             retry.last = format!("{uri}: {:?}: {}", status.code(), status.message());
-            retry.overloaded = verdict == Verdict::Overloaded;
+            retry.overloaded = matches!(verdict, Verdict::Overloaded(_));
             retry.not_connected = verdict == Verdict::NotConnected;
             if !matches!(verdict, Verdict::Redirect(_)) {
                 retry.redirects = 0;
             }
-            let wait = match verdict {
+            let next = match verdict {
                 Verdict::Fatal(error) => return Err(error),
                 Verdict::Redirect(hint) => {
                     // A leader that proposed and then lost its leadership answers like this too
@@ -225,24 +241,37 @@ impl Transport {
                 Verdict::NoLeader(after) => {
                     self.forget_leader(&uri);
                     retry.uncertain |= doubt;
-                    after.unwrap_or_else(|| retry.backoff())
+                    Next::Retry(retry.backoff.next(after))
                 }
-                Verdict::Overloaded => retry.backoff(),
+                Verdict::Overloaded(after) => Next::Retry(retry.backoff.next(after)),
                 Verdict::NotConnected => {
                     self.forget_leader(&uri);
-                    retry.backoff()
+                    Next::Retry(retry.backoff.next(None))
                 }
                 Verdict::Uncertain => {
                     self.forget_leader(&uri);
                     retry.uncertain |= op.write;
-                    retry.backoff()
+                    Next::Retry(retry.backoff.next(None))
                 }
+            };
+            let wait = match next {
+                Next::Redirect(wait) | Next::Retry(wait) => wait,
             };
             // An attempt with a sliver of time left would likely time out, turning a definite
             // answer into an uncertain one: give up instead.
             let now = Instant::now();
             if now + wait + self.options.attempt_timeout / 4 > deadline {
                 return Err(retry.give_up(op, now - start));
+            }
+            match next {
+                Next::Redirect(_) => self.budget.redirect(),
+                Next::Retry(_) if self.budget.try_retry(now) => {}
+                Next::Retry(_) => {
+                    retry
+                        .last
+                        .push_str(" (not retried: the client's retry budget is spent)");
+                    return Err(retry.give_up(op, now - start));
+                }
             }
             tokio::time::sleep(wait).await;
         }
@@ -277,23 +306,32 @@ impl Transport {
     }
 
     /// Moves to the leader `hint` named by `from`; returns how long to wait first.
-    fn follow(&self, from: &str, hint: &str, retry: &mut RetryState) -> Duration {
+    fn follow(&self, from: &str, hint: &str, retry: &mut RetryState) -> Next {
         let hint = to_uri(hint);
         if hint == from || self.channel(&hint).is_none() {
             // A node naming itself, or an address we cannot use: treat as "no leader".
             self.forget_leader(from);
-            return retry.backoff();
+            return Next::Retry(retry.backoff.next(None));
         }
         *lock(&self.leader) = Some(hint);
         retry.redirects += 1;
-        // Follow fresh hints at once; a cluster bouncing us around (an election in progress)
-        // gets backoff.
+        // Follow fresh hints at once, free of the retry budget; a cluster bouncing us around
+        // (an election in progress) gets backoff, and those attempts are retries.
         if retry.redirects <= self.seeds.len() + 1 {
-            Duration::ZERO
+            Next::Redirect(Duration::ZERO)
         } else {
-            retry.backoff()
+            Next::Retry(retry.backoff.next(None))
         }
     }
+}
+
+/// What comes after a failed attempt that is not fatal: another attempt after a wait.
+#[derive(Debug)]
+enum Next {
+    /// To the leader a node just named: not charged to the retry budget.
+    Redirect(Duration),
+    /// A retry: allowed only within the retry budget.
+    Retry(Duration),
 }
 
 /// Retry bookkeeping of one call.
@@ -308,9 +346,8 @@ struct RetryState {
     not_connected: bool,
     /// Consecutive leader hints followed.
     redirects: usize,
-    /// The next backoff ceiling.
-    ceiling: Duration,
-    max: Duration,
+    /// The waits between attempts.
+    backoff: Backoff,
     last: String,
 }
 
@@ -322,19 +359,9 @@ impl RetryState {
             overloaded: false,
             not_connected: false,
             redirects: 0,
-            ceiling: options.retry_backoff_min,
-            max: options.retry_backoff_max,
+            backoff: Backoff::new(options, fastrand::Rng::new()),
             last: String::new(),
         }
-    }
-
-    /// A wait between half the ceiling and the ceiling ("equal jitter", so clients that failed
-    /// together do not retry together), doubling the ceiling for next time.
-    fn backoff(&mut self) -> Duration {
-        let ceiling = self.ceiling;
-        self.ceiling = (ceiling * 2).min(self.max);
-        let half = ceiling / 2;
-        half + half.mul_f64(fastrand::f64())
     }
 
     /// The error for a call that ran out of time.
@@ -375,17 +402,18 @@ fn judge(status: &Status, write: bool) -> Verdict {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
+    let retry_after = || {
+        metadata(RETRY_AFTER_KEY)
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis)
+    };
     match status.code() {
         Code::Unavailable if never_connected(status) => Verdict::NotConnected,
         Code::Unavailable => match metadata(LEADER_ADDR_KEY) {
             Some(addr) => Verdict::Redirect(addr),
-            None => Verdict::NoLeader(
-                metadata(RETRY_AFTER_KEY)
-                    .and_then(|ms| ms.parse().ok())
-                    .map(Duration::from_millis),
-            ),
+            None => Verdict::NoLeader(retry_after()),
         },
-        Code::ResourceExhausted => Verdict::Overloaded,
+        Code::ResourceExhausted => Verdict::Overloaded(retry_after()),
         Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::Aborted => {
             Verdict::Uncertain
         }
@@ -455,7 +483,12 @@ mod tests {
         assert_eq!(judge(&garbled, true), Verdict::NoLeader(None));
         assert_eq!(
             judge(&Status::resource_exhausted("busy"), true),
-            Verdict::Overloaded
+            Verdict::Overloaded(None)
+        );
+        let busy = with(Status::resource_exhausted("busy"), RETRY_AFTER_KEY, "40");
+        assert_eq!(
+            judge(&busy, true),
+            Verdict::Overloaded(Some(Duration::from_millis(40)))
         );
         for code in [
             Code::DeadlineExceeded,
@@ -501,24 +534,6 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_the_maximum() {
-        let options = ClientOptions {
-            retry_backoff_min: Duration::from_millis(10),
-            retry_backoff_max: Duration::from_millis(35),
-            ..ClientOptions::default()
-        };
-        let mut retry = RetryState::new(&options);
-        let ceilings = [10, 20, 35, 35];
-        for ceiling in ceilings.map(Duration::from_millis) {
-            let wait = retry.backoff();
-            assert!(
-                wait >= ceiling / 2 && wait <= ceiling,
-                "{wait:?} vs {ceiling:?}"
-            );
-        }
     }
 
     #[test]

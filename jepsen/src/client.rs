@@ -10,7 +10,9 @@
 //! and `UNAVAILABLE` marked `tally-not-applied: true` (the server also answers `UNAVAILABLE`
 //! with a leader hint when leadership changed after the proposal, which may still commit, so a
 //! leader hint alone does not prove "not applied"). Everything else on a write is `Info`.
-//! A read has no effect, so a read that gets no answer is `Fail`.
+//! A read has no effect, so a read that gets no answer is `Fail`. An overloaded node's
+//! `RESOURCE_EXHAUSTED` is retried at the same node after the wait it names
+//! (`tally-retry-after-ms`) plus jitter, so a crowd refused together does not return together.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,9 +40,12 @@ pub enum Outcome<T> {
 }
 
 /// What one failed attempt proves.
+#[derive(Debug)]
 enum Verdict {
     /// Not applied; try this address next (or the next node if `None`).
     Retry(Option<SocketAddr>, Duration),
+    /// Not applied: the node is overloaded; try it again after at least this wait.
+    Again(Duration),
     /// Stop: the outcome is this.
     Done(bool, String),
 }
@@ -193,6 +198,10 @@ impl Client {
                     let backoff = Duration::from_millis((10 * attempt).min(200));
                     tokio::time::sleep(wait.max(backoff)).await;
                 }
+                Verdict::Again(wait) => {
+                    last = format!("{:?}: {}", status.code(), status.message());
+                    tokio::time::sleep(with_jitter(wait)).await;
+                }
             }
         }
         Outcome::Fail(format!("gave up: {last}"))
@@ -230,10 +239,21 @@ fn judge(status: &Status, write: bool) -> Verdict {
                 );
             Verdict::Retry(hint, wait)
         }
-        Code::ResourceExhausted => Verdict::Retry(None, Duration::from_millis(50)),
+        // Overloaded: nothing was applied. Wait as asked (at most 1 s; 50 ms without a hint).
+        Code::ResourceExhausted => Verdict::Again(Duration::from_millis(
+            meta("tally-retry-after-ms")
+                .and_then(|m| m.trim().parse().ok())
+                .map_or(50, |ms: u64| ms.min(1_000)),
+        )),
         Code::InvalidArgument => Verdict::Done(false, msg),
         _ => Verdict::Done(write, msg),
     }
+}
+
+/// `wait` plus up to as much again, drawn at random.
+fn with_jitter(wait: Duration) -> Duration {
+    let micros = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+    wait + Duration::from_micros(fastrand::u64(0..=micros))
 }
 
 /// `true` if the status comes from a connection that could not be opened (nothing was sent).
@@ -333,8 +353,29 @@ mod tests {
         assert!(matches!(judge(&dl, true), Verdict::Done(true, _)));
         assert!(matches!(
             judge(&Status::resource_exhausted("x"), true),
-            Verdict::Retry(None, _)
+            Verdict::Again(w) if w == Duration::from_millis(50)
         ));
+    }
+
+    #[test]
+    fn an_overloaded_node_is_retried_after_the_wait_it_names() {
+        let mut busy = Status::resource_exhausted("overloaded");
+        busy.metadata_mut()
+            .insert("tally-retry-after-ms", "120".parse().unwrap());
+        busy.metadata_mut()
+            .insert("tally-not-applied", "true".parse().unwrap());
+        let Verdict::Again(wait) = judge(&busy, true) else {
+            panic!("an overload refusal is retried at the same node")
+        };
+        assert_eq!(wait, Duration::from_millis(120));
+        for _ in 0..100 {
+            let w = with_jitter(wait);
+            assert!(w >= wait && w <= 2 * wait, "{w:?}");
+        }
+        // A hint beyond a second is capped: the harness's attempts last 1.5 s.
+        busy.metadata_mut()
+            .insert("tally-retry-after-ms", "60000".parse().unwrap());
+        assert!(matches!(judge(&busy, true), Verdict::Again(w) if w == Duration::from_secs(1)));
     }
 
     #[tokio::test]

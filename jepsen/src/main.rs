@@ -28,7 +28,7 @@ struct Args {
     #[arg(long, default_value_t = 60)]
     time: u64,
     /// Fault families: all, none, or a comma-separated list of kill, pause, partition, clock,
-    /// degrade.
+    /// degrade, membership, overload.
     #[arg(long, default_value = "all")]
     nemesis: String,
     /// Cluster size (3 or 5).

@@ -12,17 +12,27 @@
 //! - `degrade`: make every link of a random node slow (delay) or lossy; heal passes them.
 //! - `membership`: remove a voter (the leader or a random node) through the Admin service;
 //!   heal adds it back as a learner, waits for it to catch up and promotes it to voter.
+//! - `overload`: a burst of load from extra clients ([`BURST_WRITERS`] one-transfer writers and
+//!   [`BURST_READERS`] linearizable readers, back to back), alongside the normal workload, for
+//!   the length of a fault; half the time (when other families are chosen) together with one
+//!   fault of another family. Their operations are recorded like any client's. Heal stops the
+//!   burst and waits for its operations to end.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
+use crate::client::Client;
 use crate::cluster::Cluster;
 use crate::history::{Recorder, Type, Value, F, NEMESIS};
 use crate::proxy::Mode;
+use crate::workload::{BurstCounts, Shape, Worker};
 
 /// A family of faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -39,17 +49,20 @@ pub enum Family {
     Degrade,
     /// Remove a voter; heal adds it back as a learner and promotes it.
     Membership,
+    /// A burst of load from extra clients.
+    Overload,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
         Family::Clock,
         Family::Degrade,
         Family::Membership,
+        Family::Overload,
     ];
 
     /// Parses `all` or a comma-separated list of family names.
@@ -65,9 +78,10 @@ impl Family {
                 "clock" => out.push(Family::Clock),
                 "degrade" => out.push(Family::Degrade),
                 "membership" => out.push(Family::Membership),
+                "overload" => out.push(Family::Overload),
                 other => bail!(
                     "unknown nemesis {other:?} \
-                     (kill, pause, partition, clock, degrade, membership, all, none)"
+                     (kill, pause, partition, clock, degrade, membership, overload, all, none)"
                 ),
             }
         }
@@ -95,8 +109,88 @@ impl Default for Schedule {
     }
 }
 
+/// Extra one-transfer writers in one overload burst.
+pub const BURST_WRITERS: u64 = 96;
+/// Extra linearizable readers of the bank balances in one overload burst.
+pub const BURST_READERS: u64 = 8;
+/// Clients (each with one connection per node) the processes of a burst share.
+const BURST_CONNECTIONS: u64 = 8;
+/// How long one attempt of a burst client may take.
+const BURST_TIMEOUT: Duration = Duration::from_millis(1_500);
+
+/// What the overload nemesis needs to start extra clients.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// The nodes' client addresses.
+    pub addrs: Vec<SocketAddr>,
+    /// The run's source of unique transfer ids.
+    pub ids: Arc<AtomicU64>,
+    /// The run's accounts.
+    pub shape: Shape,
+    /// The first process id no other client uses; bursts number theirs from here on.
+    pub first_process: u64,
+}
+
+/// A running burst.
+struct Burst {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<BurstCounts>>,
+}
+
+impl Load {
+    /// Starts the clients of one burst as processes `first..`; they stop at `until` at the latest.
+    fn start_burst(
+        &self,
+        history: &Recorder,
+        first: u64,
+        seed: u64,
+        until: Instant,
+    ) -> Result<Burst> {
+        let clients = (0..BURST_CONNECTIONS)
+            .map(|_| Client::new(self.addrs.clone(), BURST_TIMEOUT))
+            .collect::<Result<Vec<_>>>()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for i in 0..BURST_WRITERS + BURST_READERS {
+            let worker = Worker {
+                process: first + i,
+                client: clients[(i % BURST_CONNECTIONS) as usize].clone(),
+                history: history.clone(),
+                ids: self.ids.clone(),
+                shape: self.shape,
+                until,
+                seed: seed.wrapping_mul(1_000_003).wrapping_add(i),
+            };
+            tasks.push(tokio::spawn(
+                worker.run_burst(i >= BURST_WRITERS, stop.clone()),
+            ));
+        }
+        Ok(Burst { stop, tasks })
+    }
+}
+
+/// Stops a burst, waits for its operations to end, and records what it did.
+async fn stop_burst(burst: Burst, history: &Recorder) {
+    burst.stop.store(true, Ordering::Relaxed);
+    let mut total = BurstCounts::default();
+    for task in burst.tasks {
+        if let Ok(counts) = task.await {
+            total += counts;
+        }
+    }
+    let value = Value::Fault {
+        kind: "heal".into(),
+        detail: format!(
+            "overload stopped: transfers ok {}, refused or failed {}, unknown {}; {} reads",
+            total.ok, total.fail, total.info, total.reads
+        ),
+    };
+    history.record(NEMESIS, Type::Info, F::Nemesis, value, None);
+}
+
 /// Runs the nemesis until `until`, then returns with every fault healed (links passed, nodes
-/// resumed and restarted, clocks reset). Returns how many faults of each kind it injected.
+/// resumed and restarted, clocks reset, bursts stopped). Returns how many faults of each kind it
+/// injected. `load` is what the overload family's extra clients need.
 pub async fn run(
     cluster: Arc<Mutex<Cluster>>,
     families: Vec<Family>,
@@ -104,29 +198,61 @@ pub async fn run(
     history: Recorder,
     seed: u64,
     until: Instant,
+    load: Load,
 ) -> BTreeMap<String, u64> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut counts = BTreeMap::new();
+    let mut next_process = load.first_process;
     while !families.is_empty() && Instant::now() < until {
         sleep_until(rng.u64(schedule.quiet_ms.0..=schedule.quiet_ms.1), until).await;
         if Instant::now() >= until {
             break;
         }
         let family = families[rng.usize(..families.len())];
-        let (kind, detail) = {
-            let mut c = cluster.lock().await;
-            match inject(&mut c, family, &mut rng).await {
-                Ok(f) => f,
-                Err(e) => ("error".to_string(), e.to_string()),
-            }
-        };
-        let value = Value::Fault {
-            kind: kind.clone(),
-            detail,
-        };
-        history.record(NEMESIS, Type::Info, F::Nemesis, value, None);
-        *counts.entry(kind).or_insert(0) += 1;
+        let mut chosen = vec![family];
+        let others: Vec<Family> = families
+            .iter()
+            .copied()
+            .filter(|&f| f != Family::Overload)
+            .collect();
+        if family == Family::Overload && !others.is_empty() && rng.bool() {
+            // Overload during another fault: refusals and leader changes at once.
+            chosen.push(others[rng.usize(..others.len())]);
+        }
+        let mut burst = None;
+        for family in chosen {
+            let (kind, detail) = if family == Family::Overload {
+                match load.start_burst(&history, next_process, rng.u64(..), until) {
+                    Ok(b) => {
+                        burst = Some(b);
+                        let detail = format!(
+                            "{BURST_WRITERS} writers and {BURST_READERS} readers as processes \
+                             {next_process}..{}",
+                            next_process + BURST_WRITERS + BURST_READERS - 1
+                        );
+                        next_process += BURST_WRITERS + BURST_READERS;
+                        ("overload".to_string(), detail)
+                    }
+                    Err(e) => ("error".to_string(), e.to_string()),
+                }
+            } else {
+                let mut c = cluster.lock().await;
+                match inject(&mut c, family, &mut rng).await {
+                    Ok(f) => f,
+                    Err(e) => ("error".to_string(), e.to_string()),
+                }
+            };
+            let value = Value::Fault {
+                kind: kind.clone(),
+                detail,
+            };
+            history.record(NEMESIS, Type::Info, F::Nemesis, value, None);
+            *counts.entry(kind).or_insert(0) += 1;
+        }
         sleep_until(rng.u64(schedule.fault_ms.0..=schedule.fault_ms.1), until).await;
+        if let Some(burst) = burst {
+            stop_burst(burst, &history).await;
+        }
         heal(&cluster, &history).await;
     }
     heal(&cluster, &history).await;
@@ -287,6 +413,7 @@ async fn inject(
                 format!("n{victim} removed from the voters"),
             )
         }
+        (Family::Overload, _) => bail!("an overload burst is started by the nemesis loop"),
         (Family::Degrade, _) => {
             let mode = if rng.bool() {
                 Mode::Delay(rng.u64(20..=150))
@@ -352,7 +479,58 @@ mod tests {
             vec![Family::Kill, Family::Partition]
         );
         assert_eq!(Family::parse_list("none").unwrap(), vec![]);
+        assert_eq!(
+            Family::parse_list("overload,kill").unwrap(),
+            vec![Family::Kill, Family::Overload]
+        );
+        assert!(Family::ALL.contains(&Family::Overload));
         assert!(Family::parse_list("meteor").is_err());
+    }
+
+    /// A burst against nodes that refuse every connection: each of its operations is recorded
+    /// as an invocation and a `fail` under the burst's own processes, and heal reports them.
+    #[tokio::test]
+    async fn a_burst_records_its_operations_and_stops_on_heal() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let load = Load {
+            addrs: vec![addr],
+            ids: Arc::new(AtomicU64::new(5_000_000)),
+            shape: Shape {
+                bank_accounts: 3,
+                idem_accounts: 4,
+            },
+            first_process: 7,
+        };
+        let history = Recorder::new();
+        let until = Instant::now() + Duration::from_secs(30);
+        let burst = load.start_burst(&history, 7, 1, until).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop_burst(burst, &history).await;
+
+        let ops = history.snapshot();
+        let last = ops.last().unwrap();
+        let Value::Fault { kind, detail } = &last.value else {
+            panic!("heal is recorded last: {last:?}")
+        };
+        assert_eq!(kind, "heal");
+        assert!(detail.starts_with("overload stopped"), "{detail}");
+        let procs = 7..7 + BURST_WRITERS + BURST_READERS;
+        let clients: Vec<_> = ops.iter().filter(|o| o.process != NEMESIS).collect();
+        assert!(clients.iter().all(|o| procs.contains(&o.process)));
+        let invokes = clients.iter().filter(|o| o.kind == Type::Invoke).count();
+        let fails = clients.iter().filter(|o| o.kind == Type::Fail).count();
+        assert!(invokes as u64 >= BURST_WRITERS + BURST_READERS, "{invokes}");
+        assert_eq!(invokes, fails, "every refused operation ends as fail");
+        let transfers = clients
+            .iter()
+            .filter(|o| o.kind == Type::Invoke && o.f == F::Transfer)
+            .count() as u64;
+        assert!(
+            detail.contains(&format!("refused or failed {transfers},")),
+            "{detail}"
+        );
     }
 
     fn peers(cuts: &[(u64, u64)], ids: &[u64], node: u64) -> Vec<u64> {

@@ -149,6 +149,13 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
 
     let history = Recorder::new();
     let until = Instant::now() + opts.time;
+    let ids = Arc::new(AtomicU64::new(workload::FIRST_WORKLOAD_ID));
+    let load = nemesis::Load {
+        addrs: addrs.clone(),
+        ids: ids.clone(),
+        shape: opts.shape,
+        first_process: opts.bank_clients + opts.idem_clients + 1,
+    };
     let nemesis = tokio::spawn(nemesis::run(
         cluster.clone(),
         opts.nemeses.clone(),
@@ -156,8 +163,9 @@ pub async fn run(opts: RunOptions) -> Result<Summary> {
         history.clone(),
         opts.seed,
         until,
+        load,
     ));
-    let workers = spawn_workers(&opts, &addrs, &history, until)?;
+    let workers = spawn_workers(&opts, &addrs, &history, &ids, until)?;
     let faults = nemesis.await?;
     // A node that dies right after its restart shows up here and is restarted once more.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -238,9 +246,9 @@ fn spawn_workers(
     opts: &RunOptions,
     addrs: &[std::net::SocketAddr],
     history: &Recorder,
+    ids: &Arc<AtomicU64>,
     until: Instant,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
-    let ids = Arc::new(AtomicU64::new(workload::FIRST_WORKLOAD_ID));
     let mut handles = Vec::new();
     for p in 1..=opts.bank_clients + opts.idem_clients {
         let mut client = Client::new(addrs.to_vec(), Duration::from_millis(1500))?;

@@ -10,8 +10,12 @@
 //! - `idempotency`: accounts `IDEM_BASE + 1 ..= IDEM_BASE + n` on ledger 2, no limits, so every
 //!   transfer can apply. A client retries every indeterminate request later with the identical
 //!   ids and fields; `Exists` then means an earlier attempt applied.
+//! - `burst` (the overload nemesis's extra clients): back to back, with no pause, one-transfer
+//!   requests on the idempotency accounts, or (readers) linearizable reads of every bank
+//!   balance. Recorded like every other client's operations, so the checkers cover them; a
+//!   refused transfer (`RESOURCE_EXHAUSTED`, not applied) is `fail`, and is not retried.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -303,6 +307,61 @@ impl Worker {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+    }
+}
+
+/// What one burst client did: its transfers by outcome, and its reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BurstCounts {
+    /// Transfers answered.
+    pub ok: u64,
+    /// Transfers that certainly did not apply (refused).
+    pub fail: u64,
+    /// Transfers with an unknown outcome.
+    pub info: u64,
+    /// Reads made.
+    pub reads: u64,
+}
+
+impl std::ops::AddAssign for BurstCounts {
+    fn add_assign(&mut self, o: BurstCounts) {
+        self.ok += o.ok;
+        self.fail += o.fail;
+        self.info += o.info;
+        self.reads += o.reads;
+    }
+}
+
+impl Worker {
+    /// Runs a burst client until `stop` is set (or the run ends): a reader reads every bank
+    /// balance, linearizably, back to back; a writer sends one-transfer requests on the
+    /// idempotency accounts back to back. Nothing is retried beyond what the client does.
+    pub async fn run_burst(mut self, reader: bool, stop: Arc<AtomicBool>) -> BurstCounts {
+        let mut rng = fastrand::Rng::with_seed(self.seed);
+        let ids = self.shape.idem_ids();
+        let mut counts = BurstCounts::default();
+        while !stop.load(Ordering::Relaxed) && Instant::now() < self.until {
+            if reader {
+                self.read().await;
+                counts.reads += 1;
+                continue;
+            }
+            let (a, b, _) = three(&mut rng, &ids);
+            let x = Xfer::new(
+                self.next_id(),
+                a,
+                b,
+                u128::from(rng.u32(1..=100)),
+                0,
+                IDEM_LEDGER,
+            );
+            match self.transfer(vec![x]).await {
+                Outcome::Ok(_) => counts.ok += 1,
+                Outcome::Fail(_) => counts.fail += 1,
+                Outcome::Info(_) => counts.info += 1,
+            }
+        }
+        counts
     }
 }
 
