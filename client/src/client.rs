@@ -370,7 +370,9 @@ async fn send_transfers(
     transfers: Vec<v1::Transfer>,
     deadline: Instant,
 ) -> Result<Vec<CreateTransferResult>, Error> {
-    Ok(send_transfers_timed(transport, transfers, deadline).await?.0)
+    Ok(send_transfers_timed(transport, transfers, deadline)
+        .await?
+        .0)
 }
 
 /// Sends one `CreateTransfers` request; one result and one timestamp per event.
@@ -442,7 +444,10 @@ mod tests {
         let err = per_event(2, vec![0, 0], vec![5], decode).unwrap_err();
         assert!(err.is_indeterminate(), "{err}");
         let (codes, stamps) = per_event(2, vec![0, 22], vec![7, 3], decode).unwrap();
-        assert_eq!(codes, [CreateTransferResult::Ok, CreateTransferResult::Exists]);
+        assert_eq!(
+            codes,
+            [CreateTransferResult::Ok, CreateTransferResult::Exists]
+        );
         assert_eq!(stamps, [7, 3]);
         // A server without the field: zeros.
         let (_, stamps) = per_event(2, vec![0, 22], vec![], decode).unwrap();

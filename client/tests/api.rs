@@ -116,7 +116,10 @@ async fn results_with_timestamps_pair_each_code_with_its_timestamp() {
             Transfer::new(i as u128 + 1, 1, 2, 1, 840, 1).with_user_data(0, ts, code)
         })
         .collect();
-    let got = client.create_transfers_with_timestamps(&batch).await.unwrap();
+    let got = client
+        .create_transfers_with_timestamps(&batch)
+        .await
+        .unwrap();
     let want = [
         (CreateTransferResult::Ok, 7),
         (CreateTransferResult::ExceedsCredits, u64::MAX),
@@ -132,7 +135,10 @@ async fn results_with_timestamps_pair_each_code_with_its_timestamp() {
         .create_accounts_with_timestamps(&[account])
         .await
         .unwrap();
-    assert_eq!((got[0].result, got[0].timestamp), (CreateAccountResult::Ok, 41));
+    assert_eq!(
+        (got[0].result, got[0].timestamp),
+        (CreateAccountResult::Ok, 41)
+    );
     assert!(client
         .create_transfers_with_timestamps(&[])
         .await

@@ -12,8 +12,8 @@ use crate::invariants::{assert_limits, Conservation};
 use crate::journal::Journaled;
 use crate::keys::{self, IdRecord};
 use crate::read::{read_last_timestamp, read_transfer_at};
-use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::results::EventResults;
+use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
 
 /// What the leader passes in with each command.

@@ -440,14 +440,23 @@ fn run(row: &Row) {
     // `ok`: the stored timestamp; `exists`: the original's; else the validation time. A
     // rolled-back event keeps the timestamp it was given (its own, if imported).
     let linked = |j: usize| row.batch[j].flags().contains(AF::LINKED);
-    for (i, (a, (r, ts))) in row.batch.iter().zip(got.iter().zip(&timed.timestamps)).enumerate() {
+    for (i, (a, (r, ts))) in row
+        .batch
+        .iter()
+        .zip(got.iter().zip(&timed.timestamps))
+        .enumerate()
+    {
         let imported = a.flags().contains(AF::IMPORTED);
         let want = match r {
             R::Ok | R::Exists => account(&l, a.id).unwrap().timestamp,
             _ if imported && rolled_back(linked, &got, &R::LinkedEventFailed, i) => a.timestamp,
             _ => T1 + i as u64,
         };
-        assert_eq!(*ts, want, "row {:?}: timestamp of event {i} ({r})", row.name);
+        assert_eq!(
+            *ts, want,
+            "row {:?}: timestamp of event {i} ({r})",
+            row.name
+        );
     }
 }
 

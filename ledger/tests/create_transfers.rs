@@ -143,7 +143,6 @@ fn rows() -> Vec<Row> {
         .collect()
 }
 
-
 /// Runs `pre` at `T1`, then expiry at the row's time (as the batch itself would), and returns
 /// the ledger ready for the row's batch.
 fn prepare(row: &Row) -> L {
@@ -179,7 +178,11 @@ fn run(row: &Row) {
             _ if imported && rolled_back(linked, &got, &R::LinkedEventFailed, i) => t.timestamp,
             _ => first + i as u64,
         };
-        assert_eq!(timed.timestamps[i], want, "row {:?}: timestamp of event {i} ({r})", row.name);
+        assert_eq!(
+            timed.timestamps[i], want,
+            "row {:?}: timestamp of event {i} ({r})",
+            row.name
+        );
     }
     let created: BTreeSet<u128> = (row.pre.iter().map(|t| t.id))
         .chain(

@@ -33,8 +33,8 @@ use tally_ledger::query::{
 use tally_ledger::{
     execute, read_last_timestamp, state_hash, Account, AccountBalance, AccountFilter, AccountFlags,
     Command, Context, CreateAccountResult as AR, CreateTransferResult as TR, EventResults, KvStore,
-    Ledger,
-    LedgerError, MemStore, Outcome, QueryFilter, Transfer, TransferFlags, WriteBatch, BATCH_MAX,
+    Ledger, LedgerError, MemStore, Outcome, QueryFilter, Transfer, TransferFlags, WriteBatch,
+    BATCH_MAX,
 };
 
 /// Account ids in use are `1..=ACCOUNTS` (plus `ACCOUNTS + 1`, 0 and `u128::MAX`, rarely);
@@ -222,14 +222,20 @@ fn imported_chain_rollback_gives_back_its_timestamps() {
     let failed = [TR::LinkedEventFailed, TR::CodeMustNotBeZero];
     // The rolled-back event keeps the timestamp it was given; the failure carries its
     // validation time. Each event took a tick of the clock.
-    assert_eq!(transfer_results(&r), (failed.to_vec(), vec![t0 + 10, t0 + 1001]));
+    assert_eq!(
+        transfer_results(&r),
+        (failed.to_vec(), vec![t0 + 10, t0 + 1001])
+    );
     assert_eq!(h.model.last_ts, t0 + 1001);
     let good = vec![
         imported(10, t0 + 10, 1, true),
         imported(11, t0 + 11, 1, false),
     ];
     let r = h.execute(Command::CreateTransfers(good), ctx(t0 + 1000));
-    assert_eq!(transfer_results(&r), (vec![TR::Ok, TR::Ok], vec![t0 + 10, t0 + 11]));
+    assert_eq!(
+        transfer_results(&r),
+        (vec![TR::Ok, TR::Ok], vec![t0 + 10, t0 + 11])
+    );
     // A failed non-imported chain keeps the ticks of its events too.
     let linked = TransferFlags::LINKED;
     let plain = vec![

@@ -32,7 +32,9 @@ fn json_result(out: &str, id: &str, ok: bool, result: &str) -> u64 {
     assert_eq!(v["id"], id, "{out}");
     assert_eq!(v["ok"], ok, "{out}");
     assert_eq!(v["result"], result, "{out}");
-    let ts = v["timestamp"].as_u64().unwrap_or_else(|| panic!("no timestamp: {out}"));
+    let ts = v["timestamp"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no timestamp: {out}"));
     assert!(ts > 0, "{out}");
     ts
 }

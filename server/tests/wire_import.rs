@@ -92,7 +92,10 @@ async fn a_history_imports_accounts_first_then_transfers_with_their_timestamps()
     let (codes, stamps) = create_accounts(&mut c, accounts).await;
     assert!(codes.iter().all(|&r| r == OK), "{codes:?}");
     let want: Vec<u64> = (1..=ACCOUNTS).map(|i| account_ts(base, i)).collect();
-    assert_eq!(stamps, want, "an imported account's result carries its own timestamp");
+    assert_eq!(
+        stamps, want,
+        "an imported account's result carries its own timestamp"
+    );
 
     // Then the transfers, in time order: most of them before the newest account.
     for chunk in (0..TRANSFERS).collect::<Vec<_>>().chunks(1_000) {
@@ -104,7 +107,9 @@ async fn a_history_imports_accounts_first_then_transfers_with_their_timestamps()
     }
 
     // Lookups return the original timestamps.
-    let ids = (1..=ACCOUNTS).map(|i| v1::U128::from(u128::from(i))).collect();
+    let ids = (1..=ACCOUNTS)
+        .map(|i| v1::U128::from(u128::from(i)))
+        .collect();
     let found = c
         .lookup_accounts(v1::LookupAccountsRequest {
             ids,
@@ -115,11 +120,24 @@ async fn a_history_imports_accounts_first_then_transfers_with_their_timestamps()
         .into_inner()
         .accounts;
     let got: Vec<u64> = found.iter().map(|a| a.timestamp).collect();
-    assert_eq!(got, (1..=ACCOUNTS).map(|i| account_ts(base, i)).collect::<Vec<_>>());
-    let found = lookup_transfers(&mut c, (0..TRANSFERS).map(|j| 10_000 + u128::from(j)).collect())
-        .await;
+    assert_eq!(
+        got,
+        (1..=ACCOUNTS)
+            .map(|i| account_ts(base, i))
+            .collect::<Vec<_>>()
+    );
+    let found = lookup_transfers(
+        &mut c,
+        (0..TRANSFERS).map(|j| 10_000 + u128::from(j)).collect(),
+    )
+    .await;
     let got: Vec<u64> = found.iter().map(|t| t.timestamp).collect();
-    assert_eq!(got, (0..TRANSFERS).map(|j| transfer_ts(base, j)).collect::<Vec<_>>());
+    assert_eq!(
+        got,
+        (0..TRANSFERS)
+            .map(|j| transfer_ts(base, j))
+            .collect::<Vec<_>>()
+    );
 
     // The import codes, each reached over the wire, with nothing applied.
     let last = transfer_ts(base, TRANSFERS - 1);
@@ -173,9 +191,11 @@ async fn a_history_imports_accounts_first_then_transfers_with_their_timestamps()
     let (codes, _) = create_transfers(&mut c, vec![before_credit]).await;
     let postdate_credit = v1::CreateTransferResult::ImportedEventTimestampMustPostdateCreditAccount;
     assert_eq!(codes, [postdate_credit as i32]);
-    assert!(lookup_transfers(&mut c, vec![90_000, 90_001, 90_010, 90_011])
-        .await
-        .is_empty());
+    assert!(
+        lookup_transfers(&mut c, vec![90_000, 90_001, 90_010, 90_011])
+            .await
+            .is_empty()
+    );
 
     // Live traffic continues after everything imported, with increasing timestamps that the
     // results carry; a resend answers `exists` with the original's timestamp.
@@ -193,7 +213,13 @@ async fn a_history_imports_accounts_first_then_transfers_with_their_timestamps()
     let (codes, again) = create_transfers(&mut c, resend).await;
     let same = v1::CreateTransferResult::AccountsMustBeDifferent as i32;
     assert_eq!(codes, [v1::CreateTransferResult::Exists as i32, same]);
-    assert_eq!(again[0], stamps[3], "exists carries the original's timestamp");
-    assert!(again[1] > stamps[19], "a failure carries its validation time");
+    assert_eq!(
+        again[0], stamps[3],
+        "exists carries the original's timestamp"
+    );
+    assert!(
+        again[1] > stamps[19],
+        "a failure carries its validation time"
+    );
     node.shutdown().await.unwrap();
 }

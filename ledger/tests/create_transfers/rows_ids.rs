@@ -192,8 +192,8 @@ fn imported_order() -> Vec<Row> {
             R::ImportedEventTimestampMustNotRegress,
         )
         .pre(vec![tr(20, C, D, 1)]),
-        one("imported after the newest transfer", imp(10, T1 + 1), R::Ok).pre(vec![tr(20, C, D, 1)]),
-
+        one("imported after the newest transfer", imp(10, T1 + 1), R::Ok)
+            .pre(vec![tr(20, C, D, 1)]),
         row(
             "imported must not regress within the batch",
             vec![imp(10, TI), imp(11, TI)],

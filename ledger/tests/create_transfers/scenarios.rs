@@ -304,7 +304,10 @@ fn imported_transfers_keep_their_timestamps_and_ledger_time_stays_after_them() {
     // A failed imported event carries its tick, T2 + 2 (the batch before took T2 and T2 + 1).
     let late = tr(12, A, B, 1).imported(TI + 9).with(|t| t.code = 0);
     let r = l.create_transfers_timed(&[late], &ctx(T2)).unwrap();
-    assert_eq!((r.codes, r.timestamps), (vec![R::CodeMustNotBeZero], vec![T2 + 2]));
+    assert_eq!(
+        (r.codes, r.timestamps),
+        (vec![R::CodeMustNotBeZero], vec![T2 + 2])
+    );
     // Ledger time continues after the ticks, which are after every imported timestamp, even at
     // an earlier leader time.
     assert_eq!(at(&mut l, T1, &[tr(13, A, B, 1)]), [R::Ok]);
@@ -318,28 +321,45 @@ fn imported_transfers_keep_their_timestamps_and_ledger_time_stays_after_them() {
 fn imported_accounts_and_transfers_are_ordered_apart() {
     let mut l = ledger();
     let imp = |id| acct(id, 1, AF::empty()).imported(T0 + 10 * id as u64);
-    let r = l.create_accounts(&[imp(1), imp(2), imp(3), imp(4)], &ctx(T1)).unwrap();
+    let r = l
+        .create_accounts(&[imp(1), imp(2), imp(3), imp(4)], &ctx(T1))
+        .unwrap();
     assert!(r.iter().all(|r| r.as_u32() == 0), "{r:?}");
     // Between account 2 (T0 + 20) and account 3 (T0 + 30).
     let t = tr(10, 1, 2, 5).imported(T0 + 25);
     assert_eq!(at(&mut l, T1, &[t]), [R::Ok]);
     // Before the newest transfer, after both accounts: regresses.
     let t = tr(11, 3, 4, 5).imported(T0 + 24);
-    assert_eq!(at(&mut l, T1, &[t]), [R::ImportedEventTimestampMustNotRegress]);
+    assert_eq!(
+        at(&mut l, T1, &[t]),
+        [R::ImportedEventTimestampMustNotRegress]
+    );
     // An account imported after the transfer's timestamp, before account 4's: regresses among
     // accounts. One after account 4 but before the newest transfer is fine, unless a transfer
     // has its timestamp.
     let later = |id, ts| acct(id, 1, AF::empty()).imported(ts);
     let ar = tally_ledger::CreateAccountResult::ImportedEventTimestampMustNotRegress;
-    assert_eq!(l.create_accounts(&[later(5, T0 + 35)], &ctx(T1)).unwrap(), [ar]);
+    assert_eq!(
+        l.create_accounts(&[later(5, T0 + 35)], &ctx(T1)).unwrap(),
+        [ar]
+    );
     let t = tr(12, 3, 4, 5).imported(T0 + 60);
     assert_eq!(at(&mut l, T1, &[t]), [R::Ok]);
-    assert_eq!(l.create_accounts(&[later(5, T0 + 60)], &ctx(T1)).unwrap(), [ar]);
+    assert_eq!(
+        l.create_accounts(&[later(5, T0 + 60)], &ctx(T1)).unwrap(),
+        [ar]
+    );
     let ok = tally_ledger::CreateAccountResult::Ok;
-    assert_eq!(l.create_accounts(&[later(5, T0 + 50)], &ctx(T1)).unwrap(), [ok]);
+    assert_eq!(
+        l.create_accounts(&[later(5, T0 + 50)], &ctx(T1)).unwrap(),
+        [ok]
+    );
     // Transfers onto account 5 still follow the newest transfer.
     let t = tr(13, 5, 1, 1).imported(T0 + 55);
-    assert_eq!(at(&mut l, T1, &[t]), [R::ImportedEventTimestampMustNotRegress]);
+    assert_eq!(
+        at(&mut l, T1, &[t]),
+        [R::ImportedEventTimestampMustNotRegress]
+    );
     let t = tr(13, 5, 1, 1).imported(T0 + 61);
     assert_eq!(at(&mut l, T1, &[t]), [R::Ok]);
     let t = tr(14, 1, 5, 1).imported(T0 + 62);
@@ -354,8 +374,16 @@ fn imported_accounts_and_transfers_are_ordered_apart() {
 #[test]
 fn imported_transfer_must_follow_the_history_an_expiry_recorded() {
     let mut l = ledger();
-    let accounts = [acct(1, 1, AF::HISTORY), acct(2, 1, AF::empty()), acct(3, 1, AF::empty())];
-    assert!(l.create_accounts(&accounts, &ctx(T0)).unwrap().iter().all(|r| r.as_u32() == 0));
+    let accounts = [
+        acct(1, 1, AF::HISTORY),
+        acct(2, 1, AF::empty()),
+        acct(3, 1, AF::empty()),
+    ];
+    assert!(l
+        .create_accounts(&accounts, &ctx(T0))
+        .unwrap()
+        .iter()
+        .all(|r| r.as_u32() == 0));
     let p = pend(10, 1, 2, 5).with(|t| t.timeout = 1);
     assert_eq!(at(&mut l, T0, &[p]), [R::Ok]);
     // Expires at its tick, T0 + 5 s.
@@ -366,8 +394,14 @@ fn imported_transfer_must_follow_the_history_an_expiry_recorded() {
     let r = at(&mut l, T0 + 6 * NS, &[t(11, 1, expired_at)]);
     assert_eq!(r, [R::ImportedEventTimestampMustNotRegress]);
     // Account 2 keeps no history: fine there.
-    assert_eq!(at(&mut l, T0 + 6 * NS, &[t(12, 2, expired_at - 1)]), [R::Ok]);
-    assert_eq!(at(&mut l, T0 + 6 * NS, &[t(13, 1, expired_at + 1)]), [R::Ok]);
+    assert_eq!(
+        at(&mut l, T0 + 6 * NS, &[t(12, 2, expired_at - 1)]),
+        [R::Ok]
+    );
+    assert_eq!(
+        at(&mut l, T0 + 6 * NS, &[t(13, 1, expired_at + 1)]),
+        [R::Ok]
+    );
 }
 
 /// Ids 32..=47 share one `transfer_ids` entry (16 ids to an entry): records written by

@@ -100,23 +100,44 @@ pub fn account_scenarios() -> Vec<Scenario> {
     vec![
         accounts(vec![n()], AR::Ok),
         accounts(
-            vec![n().flag(AF::LINKED), acct(11, 1, AF::empty()).with(|a| a.code = 0)],
+            vec![
+                n().flag(AF::LINKED),
+                acct(11, 1, AF::empty()).with(|a| a.code = 0),
+            ],
             AR::LinkedEventFailed,
         )
         .first_of_two(),
         accounts(vec![n().flag(AF::LINKED)], AR::LinkedEventChainOpen),
-        accounts(vec![imp(TI), acct(11, 1, AF::empty())], AR::ImportedEventExpected),
-        accounts(vec![n(), acct(11, 1, AF::empty()).imported(TI)], AR::ImportedEventNotExpected),
+        accounts(
+            vec![imp(TI), acct(11, 1, AF::empty())],
+            AR::ImportedEventExpected,
+        ),
+        accounts(
+            vec![n(), acct(11, 1, AF::empty()).imported(TI)],
+            AR::ImportedEventNotExpected,
+        ),
         accounts(vec![n().with(|a| a.timestamp = 5)], AR::TimestampMustBeZero),
         accounts(vec![imp(0)], AR::ImportedEventTimestampOutOfRange),
         accounts(vec![imp(T2 + 1)], AR::ImportedEventTimestampMustNotAdvance),
-        accounts(vec![n().with(|a| a.flags |= RESERVED_BIT)], AR::ReservedFlag),
+        accounts(
+            vec![n().with(|a| a.flags |= RESERVED_BIT)],
+            AR::ReservedFlag,
+        ),
         accounts(vec![acct(0, 1, AF::empty())], AR::IdMustNotBeZero),
         accounts(vec![acct(MAX, 1, AF::empty())], AR::IdMustNotBeIntMax),
         accounts(vec![a().flag(AF::HISTORY)], AR::ExistsWithDifferentFlags),
-        accounts(vec![a().with(|a| a.user_data_128 = 1)], AR::ExistsWithDifferentUserData128),
-        accounts(vec![a().with(|a| a.user_data_64 = 1)], AR::ExistsWithDifferentUserData64),
-        accounts(vec![a().with(|a| a.user_data_32 = 1)], AR::ExistsWithDifferentUserData32),
+        accounts(
+            vec![a().with(|a| a.user_data_128 = 1)],
+            AR::ExistsWithDifferentUserData128,
+        ),
+        accounts(
+            vec![a().with(|a| a.user_data_64 = 1)],
+            AR::ExistsWithDifferentUserData64,
+        ),
+        accounts(
+            vec![a().with(|a| a.user_data_32 = 1)],
+            AR::ExistsWithDifferentUserData32,
+        ),
         accounts(vec![acct(A, 2, AF::empty())], AR::ExistsWithDifferentLedger),
         accounts(vec![a().with(|a| a.code = 11)], AR::ExistsWithDifferentCode),
         accounts(vec![a()], AR::Exists),
@@ -124,10 +145,22 @@ pub fn account_scenarios() -> Vec<Scenario> {
             vec![n().flag(AF::DEBITS_MUST_NOT_EXCEED_CREDITS | AF::CREDITS_MUST_NOT_EXCEED_DEBITS)],
             AR::FlagsAreMutuallyExclusive,
         ),
-        accounts(vec![n().with(|a| a.debits_pending = 1)], AR::DebitsPendingMustBeZero),
-        accounts(vec![n().with(|a| a.debits_posted = 1)], AR::DebitsPostedMustBeZero),
-        accounts(vec![n().with(|a| a.credits_pending = 1)], AR::CreditsPendingMustBeZero),
-        accounts(vec![n().with(|a| a.credits_posted = 1)], AR::CreditsPostedMustBeZero),
+        accounts(
+            vec![n().with(|a| a.debits_pending = 1)],
+            AR::DebitsPendingMustBeZero,
+        ),
+        accounts(
+            vec![n().with(|a| a.debits_posted = 1)],
+            AR::DebitsPostedMustBeZero,
+        ),
+        accounts(
+            vec![n().with(|a| a.credits_pending = 1)],
+            AR::CreditsPendingMustBeZero,
+        ),
+        accounts(
+            vec![n().with(|a| a.credits_posted = 1)],
+            AR::CreditsPostedMustBeZero,
+        ),
         accounts(vec![acct(10, 0, AF::empty())], AR::LedgerMustNotBeZero),
         accounts(vec![n().with(|a| a.code = 0)], AR::CodeMustNotBeZero),
         // After every transfer but not after the newest account.
@@ -152,7 +185,8 @@ pub fn transfer_scenarios() -> Vec<Scenario> {
     let imp = |ts| t().imported(ts);
     // A stored transfer (`20`) and its resends with one field changed.
     let stored = || tr(20, A, B, 1);
-    let resend = |f: fn(&mut Transfer), code| transfers(vec![stored()], vec![stored().with(f)], code);
+    let resend =
+        |f: fn(&mut Transfer), code| transfers(vec![stored()], vec![stored().with(f)], code);
     // A pending transfer (`21`, A to B, 10) to post or void.
     let pending = || pend(21, A, B, 10);
     let resolve = |t: Transfer, code| transfers(vec![pending()], vec![t], code);
@@ -165,7 +199,11 @@ pub fn transfer_scenarios() -> Vec<Scenario> {
         )
         .first_of_two(),
         one(t().flag(F::LINKED), TR::LinkedEventChainOpen),
-        transfers(Vec::new(), vec![imp(TI), tr(11, A, B, 1)], TR::ImportedEventExpected),
+        transfers(
+            Vec::new(),
+            vec![imp(TI), tr(11, A, B, 1)],
+            TR::ImportedEventExpected,
+        ),
         transfers(
             Vec::new(),
             vec![t(), tr(11, A, B, 1).imported(TI)],
@@ -177,11 +215,20 @@ pub fn transfer_scenarios() -> Vec<Scenario> {
         one(t().with(|t| t.flags |= RESERVED_BIT), TR::ReservedFlag),
         one(tr(0, A, B, 1), TR::IdMustNotBeZero),
         one(tr(MAX, A, B, 1), TR::IdMustNotBeIntMax),
-        resend(|t| t.flags = F::PENDING.bits(), TR::ExistsWithDifferentFlags),
+        resend(
+            |t| t.flags = F::PENDING.bits(),
+            TR::ExistsWithDifferentFlags,
+        ),
         resend(|t| t.pending_id = 5, TR::ExistsWithDifferentPendingId),
         resend(|t| t.timeout = 1, TR::ExistsWithDifferentTimeout),
-        resend(|t| t.debit_account_id = C, TR::ExistsWithDifferentDebitAccountId),
-        resend(|t| t.credit_account_id = C, TR::ExistsWithDifferentCreditAccountId),
+        resend(
+            |t| t.debit_account_id = C,
+            TR::ExistsWithDifferentDebitAccountId,
+        ),
+        resend(
+            |t| t.credit_account_id = C,
+            TR::ExistsWithDifferentCreditAccountId,
+        ),
         resend(|t| t.amount = 2, TR::ExistsWithDifferentAmount),
         resend(|t| t.user_data_128 = 1, TR::ExistsWithDifferentUserData128),
         resend(|t| t.user_data_64 = 1, TR::ExistsWithDifferentUserData64),
@@ -190,8 +237,15 @@ pub fn transfer_scenarios() -> Vec<Scenario> {
         resend(|t| t.code = 2, TR::ExistsWithDifferentCode),
         resend(|_| {}, TR::Exists),
         // The setup's transfer fails transiently and burns id 20.
-        transfers(vec![tr(20, A, MISSING, 1)], vec![stored()], TR::IdAlreadyFailed),
-        one(t().flag(F::PENDING | F::POST_PENDING_TRANSFER), TR::FlagsAreMutuallyExclusive),
+        transfers(
+            vec![tr(20, A, MISSING, 1)],
+            vec![stored()],
+            TR::IdAlreadyFailed,
+        ),
+        one(
+            t().flag(F::PENDING | F::POST_PENDING_TRANSFER),
+            TR::FlagsAreMutuallyExclusive,
+        ),
         one(tr(10, 0, B, 1), TR::DebitAccountIdMustNotBeZero),
         one(tr(10, MAX, B, 1), TR::DebitAccountIdMustNotBeIntMax),
         one(tr(10, A, 0, 1), TR::CreditAccountIdMustNotBeZero),
@@ -201,16 +255,26 @@ pub fn transfer_scenarios() -> Vec<Scenario> {
         one(post(10, 0, 1), TR::PendingIdMustNotBeZero),
         one(post(10, MAX, 1), TR::PendingIdMustNotBeIntMax),
         one(post(10, 10, 1), TR::PendingIdMustBeDifferent),
-        one(t().with(|t| t.timeout = 1), TR::TimeoutReservedForPendingTransfer),
+        one(
+            t().with(|t| t.timeout = 1),
+            TR::TimeoutReservedForPendingTransfer,
+        ),
         one(t().flag(F::CLOSING_DEBIT), TR::ClosingTransferMustBePending),
         one(t().with(|t| t.ledger = 0), TR::LedgerMustNotBeZero),
         one(t().with(|t| t.code = 0), TR::CodeMustNotBeZero),
         one(tr(10, MISSING, B, 1), TR::DebitAccountNotFound),
         one(tr(10, A, MISSING, 1), TR::CreditAccountNotFound),
         one(tr(10, A, L2, 1), TR::AccountsMustHaveTheSameLedger),
-        one(t().with(|t| t.ledger = 2), TR::TransferMustHaveTheSameLedgerAsAccounts),
+        one(
+            t().with(|t| t.ledger = 2),
+            TR::TransferMustHaveTheSameLedgerAsAccounts,
+        ),
         one(post(10, 77, 1), TR::PendingTransferNotFound),
-        transfers(vec![stored()], vec![post(10, 20, 1)], TR::PendingTransferNotPending),
+        transfers(
+            vec![stored()],
+            vec![post(10, 20, 1)],
+            TR::PendingTransferNotPending,
+        ),
         resolve(
             post(10, 21, 1).with(|t| t.debit_account_id = C),
             TR::PendingTransferHasDifferentDebitAccountId,
@@ -219,10 +283,19 @@ pub fn transfer_scenarios() -> Vec<Scenario> {
             post(10, 21, 1).with(|t| t.credit_account_id = C),
             TR::PendingTransferHasDifferentCreditAccountId,
         ),
-        resolve(post(10, 21, 1).with(|t| t.ledger = 2), TR::PendingTransferHasDifferentLedger),
-        resolve(post(10, 21, 1).with(|t| t.code = 2), TR::PendingTransferHasDifferentCode),
+        resolve(
+            post(10, 21, 1).with(|t| t.ledger = 2),
+            TR::PendingTransferHasDifferentLedger,
+        ),
+        resolve(
+            post(10, 21, 1).with(|t| t.code = 2),
+            TR::PendingTransferHasDifferentCode,
+        ),
         resolve(post(10, 21, 11), TR::ExceedsPendingTransferAmount),
-        resolve(void(10, 21).with(|t| t.amount = 5), TR::PendingTransferHasDifferentAmount),
+        resolve(
+            void(10, 21).with(|t| t.amount = 5),
+            TR::PendingTransferHasDifferentAmount,
+        ),
         transfers(
             vec![pending(), post(22, 21, 10)],
             vec![post(10, 21, 1)],
@@ -259,14 +332,41 @@ pub fn transfer_scenarios() -> Vec<Scenario> {
         ),
         one(tr(10, SHUT, B, 1), TR::DebitAccountAlreadyClosed),
         one(tr(10, A, SHUT, 1), TR::CreditAccountAlreadyClosed),
-        transfers(vec![pend(20, A, B, MAX)], vec![pend(10, A, C, 1)], TR::OverflowsDebitsPending),
-        transfers(vec![pend(20, C, B, MAX)], vec![pend(10, A, B, 1)], TR::OverflowsCreditsPending),
-        transfers(vec![tr(20, A, B, MAX)], vec![tr(10, A, C, 1)], TR::OverflowsDebitsPosted),
-        transfers(vec![tr(20, C, B, MAX)], vec![tr(10, A, B, 1)], TR::OverflowsCreditsPosted),
-        transfers(vec![pend(20, A, B, MAX)], vec![tr(10, A, C, 1)], TR::OverflowsDebits),
-        transfers(vec![pend(20, C, B, MAX)], vec![tr(10, A, B, 1)], TR::OverflowsCredits),
+        transfers(
+            vec![pend(20, A, B, MAX)],
+            vec![pend(10, A, C, 1)],
+            TR::OverflowsDebitsPending,
+        ),
+        transfers(
+            vec![pend(20, C, B, MAX)],
+            vec![pend(10, A, B, 1)],
+            TR::OverflowsCreditsPending,
+        ),
+        transfers(
+            vec![tr(20, A, B, MAX)],
+            vec![tr(10, A, C, 1)],
+            TR::OverflowsDebitsPosted,
+        ),
+        transfers(
+            vec![tr(20, C, B, MAX)],
+            vec![tr(10, A, B, 1)],
+            TR::OverflowsCreditsPosted,
+        ),
+        transfers(
+            vec![pend(20, A, B, MAX)],
+            vec![tr(10, A, C, 1)],
+            TR::OverflowsDebits,
+        ),
+        transfers(
+            vec![pend(20, C, B, MAX)],
+            vec![tr(10, A, B, 1)],
+            TR::OverflowsCredits,
+        ),
         at(
-            one(pend(10, A, B, 1).with(|t| t.timeout = 2), TR::OverflowsTimeout),
+            one(
+                pend(10, A, B, 1).with(|t| t.timeout = 2),
+                TR::OverflowsTimeout,
+            ),
             TIMESTAMP_MAX - NS,
         ),
         one(tr(10, DLIM, B, 1), TR::ExceedsCredits),

@@ -276,7 +276,13 @@ impl Model {
         due.len()
     }
 
-    fn create_account(&mut self, a: &Account, imported: bool, ctx: u64, slot: u64) -> Result<(), AR> {
+    fn create_account(
+        &mut self,
+        a: &Account,
+        imported: bool,
+        ctx: u64,
+        slot: u64,
+    ) -> Result<(), AR> {
         let f = af(a);
         check(
             imported && !f.contains(AccountFlags::IMPORTED),
@@ -286,12 +292,11 @@ impl Model {
             !imported && f.contains(AccountFlags::IMPORTED),
             AR::ImportedEventNotExpected,
         )?;
-        let ts = Self::event_ts(a.timestamp, imported, ctx, slot)
-            .map_err(|e| match e {
-                TsFault::MustBeZero => AR::TimestampMustBeZero,
-                TsFault::OutOfRange => AR::ImportedEventTimestampOutOfRange,
-                TsFault::MustNotAdvance => AR::ImportedEventTimestampMustNotAdvance,
-            })?;
+        let ts = Self::event_ts(a.timestamp, imported, ctx, slot).map_err(|e| match e {
+            TsFault::MustBeZero => AR::TimestampMustBeZero,
+            TsFault::OutOfRange => AR::ImportedEventTimestampOutOfRange,
+            TsFault::MustNotAdvance => AR::ImportedEventTimestampMustNotAdvance,
+        })?;
         check(a.flags & !AccountFlags::all().bits() != 0, AR::ReservedFlag)?;
         check(a.id == 0, AR::IdMustNotBeZero)?;
         check(a.id == u128::MAX, AR::IdMustNotBeIntMax)?;
@@ -339,7 +344,13 @@ impl Model {
         Ok(())
     }
 
-    fn create_transfer(&mut self, t: &Transfer, imported: bool, ctx: u64, slot: u64) -> Result<(), TR> {
+    fn create_transfer(
+        &mut self,
+        t: &Transfer,
+        imported: bool,
+        ctx: u64,
+        slot: u64,
+    ) -> Result<(), TR> {
         use TransferFlags as F;
         let f = tf(t);
         check(
@@ -350,12 +361,11 @@ impl Model {
             !imported && f.contains(F::IMPORTED),
             TR::ImportedEventNotExpected,
         )?;
-        let ts = Self::event_ts(t.timestamp, imported, ctx, slot)
-            .map_err(|e| match e {
-                TsFault::MustBeZero => TR::TimestampMustBeZero,
-                TsFault::OutOfRange => TR::ImportedEventTimestampOutOfRange,
-                TsFault::MustNotAdvance => TR::ImportedEventTimestampMustNotAdvance,
-            })?;
+        let ts = Self::event_ts(t.timestamp, imported, ctx, slot).map_err(|e| match e {
+            TsFault::MustBeZero => TR::TimestampMustBeZero,
+            TsFault::OutOfRange => TR::ImportedEventTimestampOutOfRange,
+            TsFault::MustNotAdvance => TR::ImportedEventTimestampMustNotAdvance,
+        })?;
         check(t.flags & !F::all().bits() != 0, TR::ReservedFlag)?;
         check(t.id == 0, TR::IdMustNotBeZero)?;
         check(t.id == u128::MAX, TR::IdMustNotBeIntMax)?;
