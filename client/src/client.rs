@@ -11,7 +11,8 @@ use crate::flags::{AccountFlags, TransferFlags};
 use crate::transport::{Op, Target, Transport};
 use crate::{
     Account, AccountBalance, AccountFilter, ClientOptions, CreateAccountResult,
-    CreateTransferResult, Error, QueryFilter, ReadConsistency, RetryStats, Transfer,
+    CreateTransferResult, Error, EventResult, QueryFilter, ReadConsistency, RetryStats,
+    Transfer,
 };
 
 /// A handle on a Tally cluster. Cheap to clone; clones share connections, the known leader
@@ -103,6 +104,19 @@ impl Client {
         send_accounts(&self.shared.transport, accounts, self.deadline()).await
     }
 
+    /// [`Client::create_accounts`], with the timestamp of each result ([`EventResult`]): an
+    /// account's creation time without a lookup.
+    pub async fn create_accounts_with_timestamps(
+        &self,
+        accounts: &[Account],
+    ) -> Result<Vec<EventResult<CreateAccountResult>>, Error> {
+        check_len("accounts", accounts.len())?;
+        let accounts = accounts.iter().map(v1::Account::from).collect();
+        let (results, timestamps) =
+            send_accounts_timed(&self.shared.transport, accounts, self.deadline()).await?;
+        Ok(zip_results(results, timestamps))
+    }
+
     /// Creates transfers, as one request; one result per event, in order. At most 8189
     /// events. A linked chain inside is never split: the request travels whole.
     pub async fn create_transfers(
@@ -112,6 +126,19 @@ impl Client {
         check_len("transfers", transfers.len())?;
         let transfers = transfers.iter().map(v1::Transfer::from).collect();
         send_transfers(&self.shared.transport, transfers, self.deadline()).await
+    }
+
+    /// [`Client::create_transfers`], with the timestamp of each result ([`EventResult`]): when,
+    /// and so in which order, each transfer was applied, without a lookup.
+    pub async fn create_transfers_with_timestamps(
+        &self,
+        transfers: &[Transfer],
+    ) -> Result<Vec<EventResult<CreateTransferResult>>, Error> {
+        check_len("transfers", transfers.len())?;
+        let transfers = transfers.iter().map(v1::Transfer::from).collect();
+        let (results, timestamps) =
+            send_transfers_timed(&self.shared.transport, transfers, self.deadline()).await?;
+        Ok(zip_results(results, timestamps))
     }
 
     /// Creates one account, batched with concurrent calls (see [`ClientOptions::linger`]).
@@ -318,8 +345,17 @@ async fn send_accounts(
     accounts: Vec<v1::Account>,
     deadline: Instant,
 ) -> Result<Vec<CreateAccountResult>, Error> {
+    Ok(send_accounts_timed(transport, accounts, deadline).await?.0)
+}
+
+/// Sends one `CreateAccounts` request; one result and one timestamp per event.
+async fn send_accounts_timed(
+    transport: &Transport,
+    accounts: Vec<v1::Account>,
+    deadline: Instant,
+) -> Result<(Vec<CreateAccountResult>, Vec<u64>), Error> {
     if accounts.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let count = accounts.len();
     let request = v1::CreateAccountsRequest { accounts };
@@ -328,7 +364,12 @@ async fn send_accounts(
             c.create_accounts(r).await
         })
         .await?;
-    per_event(count, reply.results, CreateAccountResult::from_wire)
+    per_event(
+        count,
+        reply.results,
+        reply.timestamps,
+        CreateAccountResult::from_wire,
+    )
 }
 
 /// Sends one `CreateTransfers` request (shared by the direct call and the batcher).
@@ -337,8 +378,19 @@ async fn send_transfers(
     transfers: Vec<v1::Transfer>,
     deadline: Instant,
 ) -> Result<Vec<CreateTransferResult>, Error> {
+    Ok(send_transfers_timed(transport, transfers, deadline)
+        .await?
+        .0)
+}
+
+/// Sends one `CreateTransfers` request; one result and one timestamp per event.
+async fn send_transfers_timed(
+    transport: &Transport,
+    transfers: Vec<v1::Transfer>,
+    deadline: Instant,
+) -> Result<(Vec<CreateTransferResult>, Vec<u64>), Error> {
     if transfers.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let count = transfers.len();
     let request = v1::CreateTransfersRequest { transfers };
@@ -347,19 +399,45 @@ async fn send_transfers(
             c.create_transfers(r).await
         })
         .await?;
-    per_event(count, reply.results, CreateTransferResult::from_wire)
+    per_event(
+        count,
+        reply.results,
+        reply.timestamps,
+        CreateTransferResult::from_wire,
+    )
 }
 
-/// One result per event, or an error if the server's count is wrong (then nobody can tell
-/// which events applied).
-fn per_event<R>(count: usize, raw: Vec<i32>, decode: fn(i32) -> R) -> Result<Vec<R>, Error> {
-    if raw.len() != count {
+/// One result and one timestamp per event, or an error if the server's count is wrong (then
+/// nobody can tell which events applied). A server older than the `timestamps` field sends
+/// none: then every timestamp is 0.
+fn per_event<R>(
+    count: usize,
+    raw: Vec<i32>,
+    mut timestamps: Vec<u64>,
+    decode: fn(i32) -> R,
+) -> Result<(Vec<R>, Vec<u64>), Error> {
+    if timestamps.is_empty() {
+        timestamps = vec![0; raw.len()];
+    }
+    if raw.len() != count || timestamps.len() != count {
         return Err(Error::Internal {
-            message: format!("server answered {} results for {count} events", raw.len()),
+            message: format!(
+                "server answered {} results and {} timestamps for {count} events",
+                raw.len(),
+                timestamps.len()
+            ),
             indeterminate: true,
         });
     }
-    Ok(raw.into_iter().map(decode).collect())
+    Ok((raw.into_iter().map(decode).collect(), timestamps))
+}
+
+fn zip_results<R>(results: Vec<R>, timestamps: Vec<u64>) -> Vec<EventResult<R>> {
+    results
+        .into_iter()
+        .zip(timestamps)
+        .map(|(result, timestamp)| EventResult { result, timestamp })
+        .collect()
 }
 
 #[cfg(test)]
@@ -368,10 +446,23 @@ mod tests {
 
     #[test]
     fn a_wrong_result_count_is_an_indeterminate_error() {
-        let err = per_event(3, vec![0, 0], CreateTransferResult::from_wire).unwrap_err();
+        let decode = CreateTransferResult::from_wire;
+        let err = per_event(3, vec![0, 0], vec![], decode).unwrap_err();
         assert!(err.is_indeterminate(), "{err}");
-        let ok = per_event(2, vec![0, 22], CreateTransferResult::from_wire).unwrap();
-        assert_eq!(ok, [CreateTransferResult::Ok, CreateTransferResult::Exists]);
+        let err = per_event(2, vec![0, 0], vec![5], decode).unwrap_err();
+        assert!(err.is_indeterminate(), "{err}");
+        let (codes, stamps) = per_event(2, vec![0, 22], vec![7, 3], decode).unwrap();
+        assert_eq!(
+            codes,
+            [CreateTransferResult::Ok, CreateTransferResult::Exists]
+        );
+        assert_eq!(stamps, [7, 3]);
+        // A server without the field: zeros.
+        let (_, stamps) = per_event(2, vec![0, 22], vec![], decode).unwrap();
+        assert_eq!(stamps, [0, 0]);
+        let zipped = zip_results(codes, vec![7, 3]);
+        assert_eq!(zipped[1].result, CreateTransferResult::Exists);
+        assert_eq!(zipped[1].timestamp, 3);
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub use filter::{AccountFilter, QueryFilter, ReadConsistency, BATCH_MAX};
 pub use flags::{AccountFilterFlags, AccountFlags, QueryFilterFlags, TransferFlags};
 pub use ids::{id, IdGenerator};
 pub use options::ClientOptions;
-pub use results::{CreateAccountResult, CreateTransferResult};
+pub use results::{CreateAccountResult, CreateTransferResult, EventResult};
 pub use retry::RetryStats;
 /// The `Decimal` type the amount helpers take and return.
 pub use rust_decimal::Decimal;

@@ -117,6 +117,27 @@ macro_rules! result_enum {
     };
 }
 
+/// One event's result with the timestamp that goes with it, as
+/// [`Client::create_accounts_with_timestamps`](crate::Client::create_accounts_with_timestamps)
+/// and [`Client::create_transfers_with_timestamps`](crate::Client::create_transfers_with_timestamps)
+/// answer.
+///
+/// The timestamp (ns since the Unix epoch) depends on the result:
+/// - `Ok`: the timestamp the event was given, as a lookup returns it (an imported event's own);
+/// - `Exists`: the original event's timestamp;
+/// - any other code: the ledger time at which the event was validated. Each event of a batch
+///   takes one tick of ledger time, in order, so these increase through the batch; an event
+///   rolled back with its linked chain keeps the timestamp it was given.
+///
+/// A server older than the `timestamps` response field answers none: then every timestamp is 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EventResult<R> {
+    /// The result code.
+    pub result: R,
+    /// The timestamp that goes with it (see above).
+    pub timestamp: u64,
+}
+
 result_enum! {
     /// Outcome of one event of `create_accounts`
     /// (see `docs/reference/create_accounts.md`).
@@ -171,7 +192,7 @@ result_enum! {
         LedgerMustNotBeZero = 23 => "ledger_must_not_be_zero",
         /// `code` 0 is reserved.
         CodeMustNotBeZero = 24 => "code_must_not_be_zero",
-        /// An imported `timestamp` must be after every timestamp already assigned.
+        /// An imported `timestamp` must be after the newest account's and not a transfer's.
         ImportedEventTimestampMustNotRegress = 25 => "imported_event_timestamp_must_not_regress",
     }
 }
@@ -287,7 +308,7 @@ result_enum! {
         PendingTransferAlreadyVoided = 51 => "pending_transfer_already_voided",
         /// The pending transfer's timeout has passed.
         PendingTransferExpired = 52 => "pending_transfer_expired",
-        /// An imported `timestamp` must be after every timestamp already assigned.
+        /// An imported `timestamp` must be after the newest transfer's and not an account's.
         ImportedEventTimestampMustNotRegress = 53 => "imported_event_timestamp_must_not_regress",
         /// An imported transfer must be later than its debit account.
         ImportedEventTimestampMustPostdateDebitAccount = 54 => "imported_event_timestamp_must_postdate_debit_account",

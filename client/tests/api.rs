@@ -5,8 +5,8 @@ mod common;
 
 use common::MockNode;
 use tally_client::{
-    AccountFilter, AccountFlags, Client, CreateTransferResult, QueryFilter, ReadConsistency,
-    Transfer,
+    Account, AccountFilter, AccountFlags, Client, CreateAccountResult, CreateTransferResult,
+    QueryFilter, ReadConsistency, Transfer,
 };
 use tally_proto::v1;
 
@@ -102,6 +102,48 @@ async fn result_codes_unknown_to_this_client_are_kept_not_panicked_on() {
             CreateTransferResult::Unknown(4_000),
         ]
     );
+}
+
+#[tokio::test]
+async fn results_with_timestamps_pair_each_code_with_its_timestamp() {
+    let node = MockNode::start();
+    let client = Client::connect([node.address()]).await.unwrap();
+    // The mock answers each event's `user_data_32` as its code, `user_data_64` as its timestamp.
+    let batch: Vec<Transfer> = [(0, 7), (66, u64::MAX), (22, 3)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(code, ts))| {
+            Transfer::new(i as u128 + 1, 1, 2, 1, 840, 1).with_user_data(0, ts, code)
+        })
+        .collect();
+    let got = client
+        .create_transfers_with_timestamps(&batch)
+        .await
+        .unwrap();
+    let want = [
+        (CreateTransferResult::Ok, 7),
+        (CreateTransferResult::ExceedsCredits, u64::MAX),
+        (CreateTransferResult::Exists, 3),
+    ];
+    let got: Vec<_> = got.iter().map(|e| (e.result, e.timestamp)).collect();
+    assert_eq!(got, want);
+    let account = Account {
+        user_data_64: 41,
+        ..Account::new(5, 840, 1)
+    };
+    let got = client
+        .create_accounts_with_timestamps(&[account])
+        .await
+        .unwrap();
+    assert_eq!(
+        (got[0].result, got[0].timestamp),
+        (CreateAccountResult::Ok, 41)
+    );
+    assert!(client
+        .create_transfers_with_timestamps(&[])
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]

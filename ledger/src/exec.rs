@@ -12,6 +12,7 @@ use crate::invariants::{assert_limits, Conservation};
 use crate::journal::Journaled;
 use crate::keys::{self, IdRecord};
 use crate::read::{read_last_timestamp, read_transfer_at};
+use crate::results::EventResults;
 use crate::store::{Cf, KvRead, StoreError, WriteBatch};
 use crate::types::{Account, AccountBalance, PendingStatus, Transfer, TransferFlags};
 
@@ -28,7 +29,8 @@ pub struct Context {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Savepoint {
     journals: [usize; 6],
-    last_ts: u64,
+    last_account_ts: u64,
+    last_transfer_ts: u64,
 }
 
 /// The executor's working memory, kept between commands ([`crate::Ledger`] holds one) so each
@@ -67,10 +69,13 @@ pub(crate) struct Exec<'a> {
     cache: Option<&'a AccountCache>,
     /// Leader time of this command.
     pub(crate) now: u64,
-    /// Last timestamp assigned (committed state, then this batch).
+    /// The ledger clock: the last tick taken (committed state, then this batch).
     pub(crate) last_ts: u64,
-    /// Whether this batch carries imported events (user-assigned timestamps).
-    pub(crate) imported: bool,
+    /// Newest account timestamp (committed, then this batch); loaded by
+    /// [`Exec::load_import_bounds`] for imported batches only, 0 otherwise.
+    pub(crate) last_account_ts: u64,
+    /// Newest transfer timestamp (committed, then this batch); as `last_account_ts`.
+    pub(crate) last_transfer_ts: u64,
     /// The raised `meta` expiry floor, if the command raised it ([`crate::ops::expire`]);
     /// written only if the command assigns a timestamp.
     pub(crate) expiry_floor: Option<u64>,
@@ -143,7 +148,8 @@ impl<'a> Exec<'a> {
             cache,
             now: ctx.timestamp,
             last_ts,
-            imported: false,
+            last_account_ts: 0,
+            last_transfer_ts: 0,
             expiry_floor: None,
             committed_ts: last_ts,
             accounts,
@@ -217,21 +223,72 @@ impl<'a> Exec<'a> {
         self.base
     }
 
-    /// The next event timestamp: strictly after the last, and not before the leader's clock.
+    /// The next tick of ledger time: strictly after the last, and not before the leader's
+    /// clock. Every event takes one (its validation time, and a live event's timestamp), and
+    /// so does every expiry. Since an imported timestamp is at most the leader's clock, the
+    /// ledger's clock stays after everything imported.
     pub(crate) fn next_timestamp(&mut self) -> u64 {
         self.last_ts = self.now.max(self.last_ts + 1);
         self.last_ts
     }
 
-    /// Moves ledger time to an imported event's timestamp, which validation found after the
-    /// last one: timestamps strictly increase, imported ones included.
-    pub(crate) fn advance_to(&mut self, ts: u64) {
-        assert!(
-            ts > self.last_ts,
-            "invariant: imported timestamp {ts} not after the last, {}",
-            self.last_ts
-        );
-        self.last_ts = ts;
+    /// Reads the newest account and transfer timestamps, which imported events must not
+    /// regress from (one reverse seek each; only imported batches need them).
+    pub(crate) fn load_import_bounds(&mut self) -> Result<(), StoreError> {
+        let mut newest_account = Ok(0);
+        self.base.scan(
+            Cf::AccountsByTs,
+            &keys::ts_key(0),
+            &keys::ts_key(u64::MAX),
+            true,
+            &mut |k, _| {
+                newest_account = keys::decode_ts_key(k);
+                false
+            },
+        )?;
+        let mut newest_transfer = Ok(0);
+        self.base.scan(
+            Cf::Transfers,
+            &keys::ts_key(0),
+            &keys::ts_key(u64::MAX),
+            true,
+            &mut |k, v| {
+                newest_transfer = keys::decode_ts_key(k)
+                    .and_then(|bucket| keys::transfer_bucket_records(bucket, v))
+                    .map(|r| r.last().map_or(0, keys::record_timestamp));
+                false
+            },
+        )?;
+        self.last_account_ts = newest_account?;
+        self.last_transfer_ts = newest_transfer?;
+        Ok(())
+    }
+
+    /// Whether a committed transfer has timestamp `ts`.
+    pub(crate) fn transfer_at(&self, ts: u64) -> Result<bool, StoreError> {
+        Ok(read_transfer_at(self.base, ts)?.is_some())
+    }
+
+    /// Whether a committed account has timestamp `ts`.
+    pub(crate) fn account_at(&self, ts: u64) -> Result<bool, StoreError> {
+        self.base
+            .get(Cf::AccountsByTs, &keys::ts_key(ts), &mut |_| {})
+    }
+
+    /// The newest committed balance snapshot's timestamp of `history` account `id` (0 if none).
+    pub(crate) fn newest_balance(&self, id: u128) -> Result<u64, StoreError> {
+        let mut out = Ok(0);
+        self.base.scan(
+            Cf::AccountBalances,
+            &keys::account_ts_key(id, 0),
+            &keys::account_ts_key(id, u64::MAX),
+            true,
+            &mut |k, _| {
+                out = keys::decode_account_ts_key(k);
+                false
+            },
+        )?;
+        out
     }
 
     /// Starts journaling every change so that [`Exec::rollback`] can undo what follows;
@@ -246,7 +303,8 @@ impl<'a> Exec<'a> {
                 self.unexpire.savepoint(),
                 self.balances.savepoint(),
             ],
-            last_ts: self.last_ts,
+            last_account_ts: self.last_account_ts,
+            last_transfer_ts: self.last_transfer_ts,
         }
     }
 
@@ -268,12 +326,10 @@ impl<'a> Exec<'a> {
         self.pending.rollback(p);
         self.unexpire.rollback(u);
         self.balances.rollback(b);
-        // Imported events advance the clock only by succeeding, so a rolled-back chain gives
-        // its timestamps back (a corrected retry of the same chain must not "regress"). Other
-        // events consume their timestamp whatever their outcome.
-        if self.imported {
-            self.last_ts = sp.last_ts;
-        }
+        // A rolled-back chain keeps the ticks of ledger time it took, but gives back the
+        // imported timestamps it used: a corrected retry of the same chain must not "regress".
+        self.last_account_ts = sp.last_account_ts;
+        self.last_transfer_ts = sp.last_transfer_ts;
     }
 
     pub(crate) fn account(&self, id: u128) -> Result<Option<Account>, StoreError> {
@@ -539,9 +595,11 @@ pub(crate) enum IdState {
     Failed,
 }
 
-/// Runs a batch with linked-chain semantics. `exec_one` validates and applies one event and
-/// returns its result; chains that fail are rolled back and their other events get
-/// `linked_failed`. `on_failure` runs after any rollback (used to burn transient ids).
+/// Runs a batch with linked-chain semantics. Each event first takes a tick of ledger time (its
+/// validation time, see [`EventResults`]); `exec_one` validates and applies one event at that
+/// time and returns its result and timestamp; chains that fail are rolled back and their other
+/// events get `linked_failed` (keeping their timestamps). `on_failure` runs after any rollback
+/// (used to burn transient ids).
 pub(crate) struct ChainRunner<R> {
     pub(crate) ok: R,
     pub(crate) linked_failed: R,
@@ -554,11 +612,11 @@ impl<R: Copy + PartialEq> ChainRunner<R> {
         exec: &mut Exec<'_>,
         events: &[E],
         linked: impl Fn(&E) -> bool,
-        mut exec_one: impl FnMut(&mut Exec<'_>, usize, &E) -> Result<R, StoreError>,
+        mut exec_one: impl FnMut(&mut Exec<'_>, u64, &E) -> Result<(R, u64), StoreError>,
         mut on_failure: impl FnMut(&mut Exec<'_>, &E, R),
-    ) -> Result<Vec<R>, StoreError> {
+    ) -> Result<EventResults<R>, StoreError> {
         let n = events.len();
-        let mut results = Vec::with_capacity(n);
+        let mut results = EventResults::with_capacity(n);
         let mut chain: Option<(usize, Savepoint)> = None;
         let mut chain_failed = false;
         for (i, e) in events.iter().enumerate() {
@@ -568,19 +626,20 @@ impl<R: Copy + PartialEq> ChainRunner<R> {
             }
             // As TigerBeetle: the last event with `linked` is `chain_open` even when its
             // chain has already failed.
-            let r = if is_linked && i + 1 == n {
-                self.chain_open
+            let slot = exec.next_timestamp();
+            let (r, ts) = if is_linked && i + 1 == n {
+                (self.chain_open, slot)
             } else if chain_failed {
-                self.linked_failed
+                (self.linked_failed, slot)
             } else {
-                exec_one(exec, i, e)?
+                exec_one(exec, slot, e)?
             };
-            results.push(r);
+            results.push(r, ts);
             if r != self.ok && !chain_failed {
                 if let Some((start, sp)) = chain {
                     exec.rollback(sp);
                     chain_failed = true;
-                    for prev in &mut results[start..i] {
+                    for prev in &mut results.codes[start..i] {
                         *prev = self.linked_failed;
                     }
                 }

@@ -4,7 +4,7 @@ use crate::cache::{AccountCache, ACCOUNT_CACHE_DEFAULT};
 use crate::error::{LedgerError, StoreError};
 use crate::exec::{ChainRunner, Context, Exec, Scratch};
 use crate::ops::{create_account::create_account, create_transfer::create_transfer, expire};
-use crate::results::{CreateAccountResult, CreateTransferResult};
+use crate::results::{CreateAccountResult, CreateTransferResult, EventResults};
 use crate::store::{KvRead, KvStore, WriteBatch};
 use crate::types::{Account, AccountFlags, Transfer, TransferFlags, BATCH_MAX};
 use crate::{keys, store::Cf};
@@ -23,10 +23,10 @@ pub enum Command {
 /// The per-event results of a command, in event order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Results of [`Command::CreateAccounts`].
-    Accounts(Vec<CreateAccountResult>),
-    /// Results of [`Command::CreateTransfers`].
-    Transfers(Vec<CreateTransferResult>),
+    /// Results of [`Command::CreateAccounts`], with their timestamps.
+    Accounts(EventResults<CreateAccountResult>),
+    /// Results of [`Command::CreateTransfers`], with their timestamps.
+    Transfers(EventResults<CreateTransferResult>),
     /// Result of [`Command::Pulse`]: how many pending transfers expired.
     Pulse {
         /// Pending transfers released.
@@ -113,13 +113,14 @@ fn execute_cached(
 fn run_accounts(
     x: &mut Exec<'_>,
     events: &[Account],
-) -> Result<Vec<CreateAccountResult>, StoreError> {
+) -> Result<EventResults<CreateAccountResult>, StoreError> {
     let imported = events
         .first()
         .is_some_and(|a| a.flags().contains(AccountFlags::IMPORTED));
-    x.imported = imported;
     x.prefetch_accounts(events.iter().map(|a| a.id))?;
-    if !imported {
+    if imported {
+        x.load_import_bounds()?;
+    } else {
         expire::expire_due(x)?;
     }
     let runner = ChainRunner {
@@ -131,7 +132,7 @@ fn run_accounts(
         x,
         events,
         |a| a.flags().contains(AccountFlags::LINKED),
-        |x, _, a| create_account(x, a, imported),
+        |x, slot, a| create_account(x, a, imported, slot),
         |_, _, _| {},
     )
 }
@@ -141,12 +142,13 @@ fn run_accounts(
 fn run_transfers(
     x: &mut Exec<'_>,
     events: &[Transfer],
-) -> Result<Vec<CreateTransferResult>, StoreError> {
+) -> Result<EventResults<CreateTransferResult>, StoreError> {
     let imported = events
         .first()
         .is_some_and(|t| t.flags().contains(TransferFlags::IMPORTED));
-    x.imported = imported;
-    if !imported {
+    if imported {
+        x.load_import_bounds()?;
+    } else {
         expire::expire_due(x)?;
     }
     x.prefetch_transfer_ids(events)?;
@@ -164,7 +166,7 @@ fn run_transfers(
         x,
         events,
         |t| t.flags().contains(TransferFlags::LINKED),
-        |x, _, t| create_transfer(x, t, imported),
+        |x, slot, t| create_transfer(x, t, imported, slot),
         |x, t, r| {
             if r.is_transient() {
                 x.failed.insert(t.id, r.as_u32());
@@ -329,24 +331,44 @@ impl<S: KvStore> Ledger<S> {
         Ok(())
     }
 
-    /// Creates accounts; one result per event.
+    /// Creates accounts; one result code per event ([`Ledger::create_accounts_timed`] also
+    /// gives their timestamps).
     pub fn create_accounts(
         &mut self,
         events: &[Account],
         ctx: &Context,
     ) -> Result<Vec<CreateAccountResult>, LedgerError> {
+        Ok(self.create_accounts_timed(events, ctx)?.codes)
+    }
+
+    /// Creates accounts; one result code and timestamp per event.
+    pub fn create_accounts_timed(
+        &mut self,
+        events: &[Account],
+        ctx: &Context,
+    ) -> Result<EventResults<CreateAccountResult>, LedgerError> {
         match self.apply_ref(Cmd::CreateAccounts(events), ctx, None)? {
             Outcome::Accounts(r) => Ok(r),
             other => unreachable!("create_accounts produced {other:?}"),
         }
     }
 
-    /// Creates transfers; one result per event.
+    /// Creates transfers; one result code per event ([`Ledger::create_transfers_timed`] also
+    /// gives their timestamps).
     pub fn create_transfers(
         &mut self,
         events: &[Transfer],
         ctx: &Context,
     ) -> Result<Vec<CreateTransferResult>, LedgerError> {
+        Ok(self.create_transfers_timed(events, ctx)?.codes)
+    }
+
+    /// Creates transfers; one result code and timestamp per event.
+    pub fn create_transfers_timed(
+        &mut self,
+        events: &[Transfer],
+        ctx: &Context,
+    ) -> Result<EventResults<CreateTransferResult>, LedgerError> {
         match self.apply_ref(Cmd::CreateTransfers(events), ctx, None)? {
             Outcome::Transfers(r) => Ok(r),
             other => unreachable!("create_transfers produced {other:?}"),

@@ -94,6 +94,6 @@ pub use ledger::{execute, stage_applied, Command, Ledger, Outcome};
 pub use ops::expire::EXPIRE_MAX;
 pub use overlay::{sorted_ops, IndexedBatch, Overlay};
 pub use read::{read_applied, read_last_timestamp};
-pub use results::{CreateAccountResult, CreateTransferResult};
+pub use results::{CreateAccountResult, CreateTransferResult, EventResults};
 pub use store::{state_hash, Cf, KvRead, KvStore, MemStore, StoreError, WriteBatch};
 pub use types::*;

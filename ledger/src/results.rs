@@ -5,6 +5,51 @@
 //! first one listed is returned. The numbers are part of the wire format and are never reused;
 //! a new code gets the next free number and is declared at its place in the precedence order.
 
+/// The results of a create command: a code and a timestamp per event, in event order.
+///
+/// Two parallel vectors rather than one of pairs: the wire carries them as two packed fields,
+/// and the codes alone are what most callers compare.
+///
+/// Which timestamp each result carries (as TigerBeetle's create results do):
+/// - `ok`: the timestamp the event was given (for an imported event, its own);
+/// - `exists`: the original event's timestamp;
+/// - any other code: the ledger time at which the event was validated. Every event of a batch
+///   takes one tick of ledger time, in event order, whatever its outcome; an event applied and
+///   then rolled back with its chain (`linked_event_failed`) keeps the timestamp it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventResults<R> {
+    /// One code per event.
+    pub codes: Vec<R>,
+    /// One timestamp per event (ns since the Unix epoch).
+    pub timestamps: Vec<u64>,
+}
+
+impl<R> EventResults<R> {
+    /// Room for `n` events.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            codes: Vec::with_capacity(n),
+            timestamps: Vec::with_capacity(n),
+        }
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Whether there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// Appends one event's result.
+    pub fn push(&mut self, code: R, timestamp: u64) {
+        self.codes.push(code);
+        self.timestamps.push(timestamp);
+    }
+}
+
 macro_rules! result_enum {
     (
         $(#[$meta:meta])*
@@ -106,7 +151,7 @@ result_enum! {
         LedgerMustNotBeZero = 23 => "ledger_must_not_be_zero",
         /// `code` 0 is reserved.
         CodeMustNotBeZero = 24 => "code_must_not_be_zero",
-        /// An imported `timestamp` must be after every timestamp already assigned.
+        /// An imported `timestamp` must be after the newest account's and not a transfer's.
         ImportedEventTimestampMustNotRegress = 25 => "imported_event_timestamp_must_not_regress",
     }
 }
@@ -220,7 +265,7 @@ result_enum! {
         PendingTransferAlreadyVoided = 51 => "pending_transfer_already_voided",
         /// The pending transfer's timeout has passed.
         PendingTransferExpired = 52 => "pending_transfer_expired",
-        /// An imported `timestamp` must be after every timestamp already assigned.
+        /// An imported `timestamp` must be after the newest transfer's and not an account's.
         ImportedEventTimestampMustNotRegress = 53 => "imported_event_timestamp_must_not_regress",
         /// An imported transfer must be later than its debit account.
         ImportedEventTimestampMustPostdateDebitAccount = 54 => "imported_event_timestamp_must_postdate_debit_account",

@@ -7,7 +7,9 @@ mod support;
 use std::collections::BTreeSet;
 
 use support::*;
-use tally_ledger::{Account, AccountFlags as AF, CreateAccountResult as R, TIMESTAMP_MAX};
+use tally_ledger::{
+    read_last_timestamp, Account, AccountFlags as AF, CreateAccountResult as R, TIMESTAMP_MAX,
+};
 
 /// Leader time when the fixture account is created.
 const T0: u64 = 1_000_000_000_000;
@@ -400,19 +402,12 @@ fn rows() -> Vec<Row> {
     .collect()
 }
 
-/// Codes decided before the event is given a timestamp: such failures leave even `meta` alone.
-fn before_timestamp(r: R) -> bool {
-    matches!(
-        r,
-        R::ImportedEventExpected | R::ImportedEventNotExpected | R::TimestampMustBeZero
-    )
-}
-
 fn run(row: &Row) {
     let mut l = ledger();
     assert_eq!(l.create_accounts(&[existing()], &ctx(T0)).unwrap(), [R::Ok]);
-    let (before, hash) = (dump(&l), l.state_hash().unwrap());
-    let got = l.create_accounts(&row.batch, &ctx(T1)).unwrap();
+    let before = dump(&l);
+    let timed = l.create_accounts_timed(&row.batch, &ctx(T1)).unwrap();
+    let got = timed.codes;
     assert_eq!(got, row.expect, "row {:?}", row.name);
     let ok_ids: BTreeSet<u128> = (row.batch.iter().zip(&got))
         .filter(|(_, r)| **r == R::Ok)
@@ -434,12 +429,32 @@ fn run(row: &Row) {
     if ok_ids.is_empty() {
         assert_eq!(dump(&l), before, "row {:?} changed state", row.name);
     }
-    let imported = row.batch[0].flags().contains(AF::IMPORTED);
-    if got.iter().all(|r| before_timestamp(*r)) || (imported && ok_ids.is_empty()) {
+    // Every event takes one tick of ledger time, whatever its outcome.
+    let n = row.batch.len() as u64;
+    assert_eq!(
+        read_last_timestamp(l.store()).unwrap(),
+        T1 + n - 1,
+        "row {:?}: clock",
+        row.name
+    );
+    // `ok`: the stored timestamp; `exists`: the original's; else the validation time. A
+    // rolled-back event keeps the timestamp it was given (its own, if imported).
+    let linked = |j: usize| row.batch[j].flags().contains(AF::LINKED);
+    for (i, (a, (r, ts))) in row
+        .batch
+        .iter()
+        .zip(got.iter().zip(&timed.timestamps))
+        .enumerate()
+    {
+        let imported = a.flags().contains(AF::IMPORTED);
+        let want = match r {
+            R::Ok | R::Exists => account(&l, a.id).unwrap().timestamp,
+            _ if imported && rolled_back(linked, &got, &R::LinkedEventFailed, i) => a.timestamp,
+            _ => T1 + i as u64,
+        };
         assert_eq!(
-            l.state_hash().unwrap(),
-            hash,
-            "row {:?} changed meta",
+            *ts, want,
+            "row {:?}: timestamp of event {i} ({r})",
             row.name
         );
     }
@@ -481,12 +496,13 @@ fn events_get_increasing_timestamps_even_when_leader_time_goes_back() {
 }
 
 #[test]
-fn events_rejected_before_their_timestamp_consume_none() {
+fn events_rejected_before_their_timestamp_still_take_a_tick() {
     let mut l = ledger();
     let batch = [new(1).with(|a| a.timestamp = 9), new(2)];
-    let r = l.create_accounts(&batch, &ctx(T1)).unwrap();
-    assert_eq!(r, [R::TimestampMustBeZero, R::Ok]);
-    assert_eq!(account(&l, 2).unwrap().timestamp, T1);
+    let r = l.create_accounts_timed(&batch, &ctx(T1)).unwrap();
+    assert_eq!(r.codes, [R::TimestampMustBeZero, R::Ok]);
+    assert_eq!(r.timestamps, [T1, T1 + 1]);
+    assert_eq!(account(&l, 2).unwrap().timestamp, T1 + 1);
 }
 
 #[test]
@@ -498,7 +514,9 @@ fn imported_accounts_keep_their_timestamps_and_move_ledger_time() {
     assert_eq!(r, [R::Ok, R::Ok]);
     assert_eq!(account(&l, 1).unwrap().timestamp, T0);
     assert_eq!(account(&l, 2).unwrap().timestamp, T0 + 7);
-    // Ledger time continues after the last imported timestamp, not at the (earlier) leader time.
+    // The imported batch took two ticks of ledger time from the leader's clock, which is not
+    // before any imported timestamp; later events continue after them, even at an earlier
+    // leader time.
     assert_eq!(l.create_accounts(&[new(3)], &ctx(T0)).unwrap(), [R::Ok]);
-    assert_eq!(account(&l, 3).unwrap().timestamp, T0 + 8);
+    assert_eq!(account(&l, 3).unwrap().timestamp, T1 + 2);
 }

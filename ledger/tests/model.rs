@@ -32,8 +32,9 @@ use tally_ledger::query::{
 };
 use tally_ledger::{
     execute, read_last_timestamp, state_hash, Account, AccountBalance, AccountFilter, AccountFlags,
-    Command, Context, CreateAccountResult as AR, CreateTransferResult as TR, KvStore, Ledger,
-    LedgerError, MemStore, Outcome, QueryFilter, Transfer, TransferFlags, WriteBatch, BATCH_MAX,
+    Command, Context, CreateAccountResult as AR, CreateTransferResult as TR, EventResults, KvStore,
+    Ledger, LedgerError, MemStore, Outcome, QueryFilter, Transfer, TransferFlags, WriteBatch,
+    BATCH_MAX,
 };
 
 /// Account ids in use are `1..=ACCOUNTS` (plus `ACCOUNTS + 1`, 0 and `u128::MAX`, rarely);
@@ -219,15 +220,23 @@ fn imported_chain_rollback_gives_back_its_timestamps() {
     ];
     let r = h.execute(Command::CreateTransfers(bad), ctx(t0 + 1000));
     let failed = [TR::LinkedEventFailed, TR::CodeMustNotBeZero];
-    assert_eq!(r, Some(Outcome::Transfers(failed.to_vec())));
-    assert_eq!(h.model.last_ts, t0 + 1);
+    // The rolled-back event keeps the timestamp it was given; the failure carries its
+    // validation time. Each event took a tick of the clock.
+    assert_eq!(
+        transfer_results(&r),
+        (failed.to_vec(), vec![t0 + 10, t0 + 1001])
+    );
+    assert_eq!(h.model.last_ts, t0 + 1001);
     let good = vec![
         imported(10, t0 + 10, 1, true),
         imported(11, t0 + 11, 1, false),
     ];
     let r = h.execute(Command::CreateTransfers(good), ctx(t0 + 1000));
-    assert_eq!(r, Some(Outcome::Transfers(vec![TR::Ok, TR::Ok])));
-    // A failed non-imported chain still consumes the timestamps of the events it ran.
+    assert_eq!(
+        transfer_results(&r),
+        (vec![TR::Ok, TR::Ok], vec![t0 + 10, t0 + 11])
+    );
+    // A failed non-imported chain keeps the ticks of its events too.
     let linked = TransferFlags::LINKED;
     let plain = vec![
         transfer(12, 1, linked),
@@ -236,9 +245,18 @@ fn imported_chain_rollback_gives_back_its_timestamps() {
     ];
     let r = h.execute(Command::CreateTransfers(plain), ctx(t0));
     let failed = [TR::LinkedEventFailed, TR::Exists, TR::LinkedEventFailed];
-    assert_eq!(r, Some(Outcome::Transfers(failed.to_vec())));
-    assert_eq!(h.model.last_ts, t0 + 13);
+    let stamps = vec![t0 + 1004, t0 + 1004, t0 + 1006];
+    assert_eq!(transfer_results(&r), (failed.to_vec(), stamps));
+    assert_eq!(h.model.last_ts, t0 + 1006);
     h.check_replay();
+}
+
+/// The codes and timestamps of a `create_transfers` outcome.
+fn transfer_results(r: &Option<Outcome>) -> (Vec<TR>, Vec<u64>) {
+    match r {
+        Some(Outcome::Transfers(r)) => (r.codes.clone(), r.timestamps.clone()),
+        other => panic!("not a create_transfers outcome: {other:?}"),
+    }
 }
 
 /// Expiry releases at most `BATCH_MAX` pending transfers per command, earliest deadline first;
@@ -300,7 +318,7 @@ fn post_or_void_on_the_deadline_is_expired() {
         Command::CreateTransfers(vec![pending(1), pending(2)]),
         ctx(t0 + 10),
     );
-    assert_eq!(r, Some(Outcome::Transfers(vec![TR::Ok, TR::Ok])));
+    assert_eq!(transfer_results(&r).0, vec![TR::Ok, TR::Ok]);
     // The first pending transfer times out at t0 + 10 + 1s, the second 1ns later.
     let deadline = t0 + 10 + NS;
     let batch = vec![
@@ -310,7 +328,7 @@ fn post_or_void_on_the_deadline_is_expired() {
     ];
     let r = h.execute(Command::CreateTransfers(batch), ctx(deadline - 1));
     let expected = [TR::Ok, TR::Ok, TR::PendingTransferExpired];
-    assert_eq!(r, Some(Outcome::Transfers(expected.to_vec())));
+    assert_eq!(transfer_results(&r).0, expected.to_vec());
     assert_eq!(
         h.execute(Command::Pulse, ctx(deadline)),
         Some(Outcome::Pulse { expired: 1 })

@@ -20,23 +20,31 @@ impl Ledger for FakeLedger {
     ) -> Result<Response<v1::CreateAccountsResponse>, Status> {
         let n = request.into_inner().accounts.len();
         let results = vec![v1::CreateAccountResult::Ok as i32; n];
-        Ok(Response::new(v1::CreateAccountsResponse { results }))
+        let timestamps = (1..=n as u64).collect();
+        Ok(Response::new(v1::CreateAccountsResponse {
+            results,
+            timestamps,
+        }))
     }
 
     async fn create_transfers(
         &self,
         request: Request<v1::CreateTransfersRequest>,
     ) -> Result<Response<v1::CreateTransfersResponse>, Status> {
-        let results = request
-            .into_inner()
-            .transfers
+        let transfers = request.into_inner().transfers;
+        let results = transfers
             .iter()
             .map(|t| match u128_from_wire(t.amount) {
                 a if a > 100 => v1::CreateTransferResult::ExceedsCredits as i32,
                 _ => v1::CreateTransferResult::Ok as i32,
             })
             .collect();
-        Ok(Response::new(v1::CreateTransfersResponse { results }))
+        // Timestamps near the top of the range: fixed64 carries all 64 bits.
+        let timestamps = (0..transfers.len() as u64).map(|i| u64::MAX - i).collect();
+        Ok(Response::new(v1::CreateTransfersResponse {
+            results,
+            timestamps,
+        }))
     }
 
     async fn lookup_accounts(
@@ -131,6 +139,7 @@ async fn client_and_server_round_trip_over_tcp() {
             v1::CreateTransferResult::Ok
         ]
     );
+    assert_eq!(reply.timestamps, [u64::MAX, u64::MAX - 1, u64::MAX - 2]);
 
     let ids = [u128::from(u64::MAX) + 1, u128::MAX]
         .map(v1::U128::from)

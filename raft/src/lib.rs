@@ -65,4 +65,4 @@ pub use net::NetOptions;
 pub use raft_node::{NodeError, NodeOptions, Raft, RaftNode};
 pub use rocks::{Durability, RocksOptions, RocksReader, RocksStore};
 pub use state_machine::{LedgerStateMachine, StateMachineOptions, StateReader};
-pub use types::{NodeId, Rejection, Request, Response, TallyNode, TypeConfig};
+pub use types::{NodeId, Rejection, Request, Response, TallyNode, TypeConfig, WireResults};

@@ -85,10 +85,10 @@ pub enum Response {
     /// A blank or membership entry: nothing to report.
     #[default]
     Empty,
-    /// One `CreateAccountResult` wire value per event, in event order.
-    Accounts(Vec<u32>),
-    /// One `CreateTransferResult` wire value per event, in event order.
-    Transfers(Vec<u32>),
+    /// One `CreateAccountResult` wire value and timestamp per event, in event order.
+    Accounts(WireResults),
+    /// One `CreateTransferResult` wire value and timestamp per event, in event order.
+    Transfers(WireResults),
     /// A pulse: how many pending transfers expired.
     Pulse {
         /// Pending transfers released.
@@ -97,6 +97,26 @@ pub enum Response {
     /// The command as a whole was refused, deterministically, with no effect on the ledger
     /// (the applied position still advances past it).
     Rejected(Rejection),
+}
+
+/// A create command's results as wire values: one code and one timestamp per event, in event
+/// order (the ledger's [`tally_ledger::EventResults`], with the codes as numbers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireResults {
+    /// One result code wire value per event.
+    pub codes: Vec<u32>,
+    /// One timestamp per event (see `docs/reference/create_transfers.md`).
+    pub timestamps: Vec<u64>,
+}
+
+impl WireResults {
+    /// The results of `range` of the events.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        Self {
+            codes: self.codes[range.clone()].to_vec(),
+            timestamps: self.timestamps[range].to_vec(),
+        }
+    }
 }
 
 /// Why a whole command was refused. Every replica reaches the same rejection for the same entry.
@@ -122,13 +142,19 @@ pub enum Rejection {
 }
 
 impl Response {
-    /// The response for an applied command.
-    pub fn from_outcome(outcome: &Outcome) -> Self {
+    /// The response for an applied command (its timestamps are moved, not copied).
+    pub fn from_outcome(outcome: Outcome) -> Self {
         match outcome {
-            Outcome::Accounts(r) => Self::Accounts(r.iter().map(|c| c.as_u32()).collect()),
-            Outcome::Transfers(r) => Self::Transfers(r.iter().map(|c| c.as_u32()).collect()),
+            Outcome::Accounts(r) => Self::Accounts(WireResults {
+                codes: r.codes.iter().map(|c| c.as_u32()).collect(),
+                timestamps: r.timestamps,
+            }),
+            Outcome::Transfers(r) => Self::Transfers(WireResults {
+                codes: r.codes.iter().map(|c| c.as_u32()).collect(),
+                timestamps: r.timestamps,
+            }),
             Outcome::Pulse { expired } => Self::Pulse {
-                expired: *expired as u64,
+                expired: expired as u64,
             },
         }
     }
@@ -192,7 +218,7 @@ mod tests {
     use openraft::entry::RaftEntry;
     use openraft::vote::RaftLeaderIdExt;
     use openraft::{EntryPayload, Membership};
-    use tally_ledger::{CreateAccountResult, CreateTransferResult};
+    use tally_ledger::{CreateAccountResult, CreateTransferResult, EventResults};
 
     use super::*;
     use crate::codec::{from_bytes, tests::every_command, to_bytes};
@@ -311,20 +337,33 @@ mod tests {
 
     #[test]
     fn responses_carry_wire_values() {
-        let o = Outcome::Accounts(vec![CreateAccountResult::Ok, CreateAccountResult::ALL[1]]);
+        let o = Outcome::Accounts(EventResults {
+            codes: vec![CreateAccountResult::Ok, CreateAccountResult::ALL[1]],
+            timestamps: vec![7, 9],
+        });
         assert_eq!(
-            Response::from_outcome(&o),
-            Response::Accounts(vec![0, CreateAccountResult::ALL[1].as_u32()])
+            Response::from_outcome(o),
+            Response::Accounts(WireResults {
+                codes: vec![0, CreateAccountResult::ALL[1].as_u32()],
+                timestamps: vec![7, 9],
+            })
         );
-        let o = Outcome::Transfers(CreateTransferResult::ALL.to_vec());
-        let Response::Transfers(codes) = Response::from_outcome(&o) else {
+        let all = CreateTransferResult::ALL;
+        let o = Outcome::Transfers(EventResults {
+            codes: all.to_vec(),
+            timestamps: (1..=all.len() as u64).collect(),
+        });
+        let Response::Transfers(r) = Response::from_outcome(o) else {
             panic!("transfers")
         };
-        for (c, r) in codes.iter().zip(CreateTransferResult::ALL) {
-            assert_eq!(CreateTransferResult::from_u32(*c), Some(*r));
+        for (c, code) in r.codes.iter().zip(all) {
+            assert_eq!(CreateTransferResult::from_u32(*c), Some(*code));
         }
+        assert_eq!(r.timestamps, (1..=all.len() as u64).collect::<Vec<_>>());
+        let r = r.slice(1..3);
+        assert_eq!((r.codes.len(), r.timestamps), (2, vec![2, 3]));
         assert_eq!(
-            Response::from_outcome(&Outcome::Pulse { expired: 4 }),
+            Response::from_outcome(Outcome::Pulse { expired: 4 }),
             Response::Pulse { expired: 4 }
         );
         let e = LedgerError::BatchTooLarge {

@@ -133,12 +133,14 @@ fn transfers(batch: u128, n: u128) -> Command {
 
 fn assert_all_ok(resp: &Response) {
     match resp {
-        Response::Accounts(codes) => {
+        Response::Accounts(r) => {
+            let codes = &r.codes;
             let ok = CreateAccountResult::Ok.as_u32();
             assert!(codes.iter().all(|c| *c == ok), "{codes:?}");
             assert!(!codes.is_empty());
         }
-        Response::Transfers(codes) => {
+        Response::Transfers(r) => {
+            let codes = &r.codes;
             let ok = CreateTransferResult::Ok.as_u32();
             assert!(codes.iter().all(|c| *c == ok), "{codes:?}");
             assert!(!codes.is_empty());

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tally_ledger::{Account, AccountFlags, Command, Transfer, TransferFlags, BATCH_MAX};
-use tally_raft::{RaftNode, Response};
+use tally_raft::{RaftNode, Response, WireResults};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -107,7 +107,7 @@ impl Events {
 /// One caller's request: its events and where its results go.
 struct Submit {
     events: Events,
-    reply: oneshot::Sender<Result<Vec<u32>, Status>>,
+    reply: oneshot::Sender<Result<WireResults, Status>>,
     _room: OwnedSemaphorePermit,
 }
 
@@ -141,11 +141,11 @@ impl Coalescer {
     }
 
     /// Submits `events` (at most [`BATCH_MAX`]; the caller checks) and waits for their results,
-    /// one wire code per event, until `deadline`.
-    pub async fn submit(&self, events: Events, deadline: Instant) -> Result<Vec<u32>, Status> {
+    /// one wire code and timestamp per event, until `deadline`.
+    pub async fn submit(&self, events: Events, deadline: Instant) -> Result<WireResults, Status> {
         let n = events.len();
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok(WireResults::default());
         }
         let want = u32::try_from(n.min(self.max_queued)).unwrap_or(u32::MAX);
         let room =
@@ -260,30 +260,38 @@ async fn propose(node: &RaftNode, opts: &CoalesceOptions, batch: Vec<Submit>) {
     let result = node
         .propose(leader_time_ns(opts.clock_offset_ms), &cmd, opts.lease_retry)
         .await;
-    let codes = match result {
-        Ok(Response::Accounts(c) | Response::Transfers(c)) => Ok(c),
+    let results = match result {
+        Ok(Response::Accounts(r) | Response::Transfers(r)) => Ok(r),
         Ok(Response::Rejected(r)) => Err(grpc_error::rejection(&r)),
         Ok(other) => Err(Status::internal(format!("unexpected response {other:?}"))),
         Err(e) => Err(grpc_error::propose(e)),
     };
-    answer(batch, codes);
+    answer(batch, results);
 }
 
-fn answer(batch: Vec<Submit>, codes: Result<Vec<u32>, Status>) {
-    match codes {
-        Ok(codes) => {
+fn answer(batch: Vec<Submit>, results: Result<WireResults, Status>) {
+    match results {
+        Ok(results) => {
             let total: usize = batch.iter().map(|s| s.events.len()).sum();
-            if codes.len() != total {
-                let e = Status::internal(format!("{} results for {total} events", codes.len()));
+            let n = results.codes.len();
+            if n != total || results.timestamps.len() != total {
+                let e = Status::internal(format!("{n} results for {total} events"));
                 for s in batch {
                     let _ = s.reply.send(Err(e.clone()));
+                }
+                return;
+            }
+            if batch.len() == 1 {
+                // The whole entry is one caller's: hand the results over without copying.
+                if let Some(one) = batch.into_iter().next() {
+                    let _ = one.reply.send(Ok(results));
                 }
                 return;
             }
             let mut at = 0;
             for s in batch {
                 let n = s.events.len();
-                let _ = s.reply.send(Ok(codes[at..at + n].to_vec()));
+                let _ = s.reply.send(Ok(results.slice(at..at + n)));
                 at += n;
             }
         }
@@ -313,7 +321,7 @@ pub fn leader_time_ns(offset_ms: i64) -> u64 {
 mod tests {
     use super::*;
 
-    fn submit(events: Events) -> (Submit, oneshot::Receiver<Result<Vec<u32>, Status>>) {
+    fn submit(events: Events) -> (Submit, oneshot::Receiver<Result<WireResults, Status>>) {
         let (reply, rx) = oneshot::channel();
         let room = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
         (
@@ -407,9 +415,15 @@ mod tests {
     async fn answer_hands_each_caller_its_slice() {
         let (a, ra) = submit(transfers(2, false));
         let (b, rb) = submit(transfers(3, false));
-        answer(vec![a, b], Ok(vec![0, 1, 2, 3, 4]));
-        assert_eq!(ra.await.unwrap().unwrap(), vec![0, 1]);
-        assert_eq!(rb.await.unwrap().unwrap(), vec![2, 3, 4]);
+        let results = WireResults {
+            codes: vec![0, 1, 2, 3, 4],
+            timestamps: vec![10, 11, 12, 13, 14],
+        };
+        answer(vec![a, b], Ok(results));
+        let a = ra.await.unwrap().unwrap();
+        assert_eq!((a.codes, a.timestamps), (vec![0, 1], vec![10, 11]));
+        let b = rb.await.unwrap().unwrap();
+        assert_eq!((b.codes, b.timestamps), (vec![2, 3, 4], vec![12, 13, 14]));
     }
 
     #[test]

@@ -26,6 +26,19 @@ fn tally(addr: &str, args: &[&str]) -> (bool, String, String) {
 }
 
 /// Starts a single node in a temporary directory, listening on `addr`.
+/// Checks one `--json` result line of a create command and returns its timestamp.
+fn json_result(out: &str, id: &str, ok: bool, result: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(v["id"], id, "{out}");
+    assert_eq!(v["ok"], ok, "{out}");
+    assert_eq!(v["result"], result, "{out}");
+    let ts = v["timestamp"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no timestamp: {out}"));
+    assert!(ts > 0, "{out}");
+    ts
+}
+
 fn start_node(cwd: &Path, addr: &str) -> Proc {
     let p = Proc::start(
         &["start".into()],
@@ -191,7 +204,7 @@ async fn cli_output_of_lookups_history_and_creates() {
         "debits_must_not_exceed_credits",
         "--json",
     ]);
-    assert_eq!(out, "{\"id\":\"2\",\"ok\":true,\"result\":\"ok\"}\n");
+    let created = json_result(&out, "2", true, "ok");
     // A resend: exists, not an error.
     let out = ok(&[
         "account",
@@ -206,7 +219,8 @@ async fn cli_output_of_lookups_history_and_creates() {
         "debits_must_not_exceed_credits",
         "--json",
     ]);
-    assert_eq!(out, "{\"id\":\"2\",\"ok\":false,\"result\":\"exists\"}\n");
+    // `exists` carries the original account's timestamp.
+    assert_eq!(json_result(&out, "2", false, "exists"), created);
     let out = ok(&[
         "account",
         "create",
@@ -271,8 +285,8 @@ async fn cli_output_of_lookups_history_and_creates() {
         ]),
         "transfer 10 created\n"
     );
-    assert_eq!(
-        ok(&[
+    let pending = json_result(
+        &ok(&[
             "transfer",
             "create",
             "--id",
@@ -292,8 +306,11 @@ async fn cli_output_of_lookups_history_and_creates() {
             "60",
             "--json",
         ]),
-        "{\"id\":\"12\",\"ok\":true,\"result\":\"ok\"}\n"
+        "12",
+        true,
+        "ok",
     );
+    assert!(pending > created, "a later transfer has a later timestamp");
     assert_eq!(
         ok(&[
             "transfer",

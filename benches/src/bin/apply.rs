@@ -136,7 +136,7 @@ fn run(args: &Args, accounts: u64, dist: Distribution) -> Result<Run> {
             anyhow::bail!("unexpected outcome");
         };
         ensure!(
-            results.iter().all(|r| *r == CreateTransferResult::Ok),
+            results.codes.iter().all(|r| *r == CreateTransferResult::Ok),
             "every generated transfer must apply"
         );
     }

@@ -225,7 +225,12 @@ impl Ledger for Mock {
             .push(accounts.clone());
         self.gate(true).await?;
         let results = accounts.iter().map(|a| a.user_data_32 as i32).collect();
-        Ok(Response::new(v1::CreateAccountsResponse { results }))
+        // Each event's timestamp is its `user_data_64`.
+        let timestamps = accounts.iter().map(|a| a.user_data_64).collect();
+        Ok(Response::new(v1::CreateAccountsResponse {
+            results,
+            timestamps,
+        }))
     }
 
     async fn create_transfers(
@@ -258,7 +263,12 @@ impl Ledger for Mock {
                 false => t.user_data_32 as i32,
             })
             .collect();
-        Ok(Response::new(v1::CreateTransfersResponse { results }))
+        // Each event's timestamp is its `user_data_64`.
+        let timestamps = transfers.iter().map(|t| t.user_data_64).collect();
+        Ok(Response::new(v1::CreateTransfersResponse {
+            results,
+            timestamps,
+        }))
     }
 
     async fn lookup_accounts(

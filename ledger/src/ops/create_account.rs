@@ -5,11 +5,27 @@ use crate::results::CreateAccountResult as R;
 use crate::store::StoreError;
 use crate::types::{Account, AccountFlags, TIMESTAMP_MAX};
 
-/// Validates and applies one account event. `imported` is the batch's mode (first event's flag).
+/// Validates and applies one account event at ledger time `slot`; returns its result and the
+/// timestamp that goes with it (see [`crate::EventResults`]). `batch_imported` is the batch's
+/// mode (first event's flag).
 pub(crate) fn create_account(
     x: &mut Exec<'_>,
     a: &Account,
     batch_imported: bool,
+    slot: u64,
+) -> Result<(R, u64), StoreError> {
+    let mut stamp = slot;
+    let r = validate_and_insert(x, a, batch_imported, slot, &mut stamp)?;
+    Ok((r, stamp))
+}
+
+/// [`create_account`]'s checks in precedence order; sets `stamp` for `ok` and `exists`.
+fn validate_and_insert(
+    x: &mut Exec<'_>,
+    a: &Account,
+    batch_imported: bool,
+    slot: u64,
+    stamp: &mut u64,
 ) -> Result<R, StoreError> {
     let flags = AccountFlags::from_bits_retain(a.flags);
     let imported = flags.contains(AccountFlags::IMPORTED);
@@ -31,7 +47,7 @@ pub(crate) fn create_account(
         if a.timestamp != 0 {
             return Ok(R::TimestampMustBeZero);
         }
-        x.next_timestamp()
+        slot
     };
     if flags.bits() & !AccountFlags::all().bits() != 0 {
         return Ok(R::ReservedFlag);
@@ -43,7 +59,11 @@ pub(crate) fn create_account(
         return Ok(R::IdMustNotBeIntMax);
     }
     if let Some(e) = x.account(a.id)? {
-        return Ok(exists(a, &e));
+        let r = exists(a, &e);
+        if r == R::Exists {
+            *stamp = e.timestamp;
+        }
+        return Ok(r);
     }
     if flags.contains(
         AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
@@ -69,16 +89,19 @@ pub(crate) fn create_account(
         return Ok(R::CodeMustNotBeZero);
     }
     if imported {
-        if ts <= x.last_ts {
+        // After the newest account, and not the timestamp of any transfer: timestamps are
+        // unique across accounts and transfers. This batch creates no transfers.
+        if ts <= x.last_account_ts || x.transfer_at(ts)? {
             return Ok(R::ImportedEventTimestampMustNotRegress);
         }
-        x.advance_to(ts);
+        x.last_account_ts = ts;
     }
     let account = Account {
         timestamp: ts,
         ..*a
     };
     x.accounts.insert(a.id, (account, true));
+    *stamp = ts;
     Ok(R::Ok)
 }
 

@@ -171,10 +171,29 @@ fn imported_order() -> Vec<Row> {
     let imp = |id, ts| tr(id, A, B, 5).imported(ts);
     vec![
         one(
-            "imported at the last timestamp",
+            "imported at an account's timestamp",
             imp(10, T0 + 8),
             R::ImportedEventTimestampMustNotRegress,
         ),
+        one(
+            "imported before the newest account but after both of its own",
+            imp(10, T0 + 50),
+            R::Ok,
+        ),
+        one(
+            "imported at the newest transfer",
+            imp(10, T1),
+            R::ImportedEventTimestampMustNotRegress,
+        )
+        .pre(vec![tr(20, C, D, 1)]),
+        one(
+            "imported before the newest transfer",
+            imp(10, T1 - 1),
+            R::ImportedEventTimestampMustNotRegress,
+        )
+        .pre(vec![tr(20, C, D, 1)]),
+        one("imported after the newest transfer", imp(10, T1 + 1), R::Ok)
+            .pre(vec![tr(20, C, D, 1)]),
         row(
             "imported must not regress within the batch",
             vec![imp(10, TI), imp(11, TI)],
@@ -189,6 +208,26 @@ fn imported_order() -> Vec<Row> {
             "must not regress beats must postdate credit account",
             tr(10, A, B, 5).imported(T0 + 1),
             R::ImportedEventTimestampMustNotRegress,
+        ),
+        one(
+            "imported before its debit account",
+            tr(10, LATER, A, 5).imported(T0 + 50),
+            R::ImportedEventTimestampMustPostdateDebitAccount,
+        ),
+        one(
+            "must postdate debit account beats must postdate credit account",
+            tr(10, LATER, LATER2, 5).imported(T0 + 50),
+            R::ImportedEventTimestampMustPostdateDebitAccount,
+        ),
+        one(
+            "imported before its credit account",
+            tr(10, A, LATER, 5).imported(T0 + 50),
+            R::ImportedEventTimestampMustPostdateCreditAccount,
+        ),
+        one(
+            "must postdate credit account beats timeout must be zero",
+            timeout(pend(10, A, LATER, 5), 1).imported(T0 + 50),
+            R::ImportedEventTimestampMustPostdateCreditAccount,
         ),
         one(
             "imported timeout must be zero",

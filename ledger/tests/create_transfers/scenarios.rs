@@ -257,7 +257,7 @@ fn timestamps_strictly_increase_even_when_leader_time_goes_back() {
 }
 
 #[test]
-fn skipped_and_early_rejected_events_consume_no_timestamp() {
+fn every_event_takes_a_tick_whatever_its_outcome() {
     let mut l = fixture();
     let batch = [
         linked(tr(10, A, B, 1)),
@@ -268,7 +268,8 @@ fn skipped_and_early_rejected_events_consume_no_timestamp() {
         tr(15, A, B, 1),
         linked(tr(16, A, B, 1)),
     ];
-    let r = at(&mut l, T2, &batch);
+    let timed = l.create_transfers_timed(&batch, &ctx(T2)).unwrap();
+    let r = timed.codes;
     let lef = R::LinkedEventFailed;
     let want = [
         lef,
@@ -280,27 +281,127 @@ fn skipped_and_early_rejected_events_consume_no_timestamp() {
     ];
     assert_eq!(r[..6], want);
     assert_eq!(r[6], R::LinkedEventChainOpen);
-    // 10 and 11 consumed T2 and T2 + 1; 12 and 13 were skipped; 14 was rejected before its
-    // timestamp; the open chain's last event is never executed.
-    assert_eq!(transfer(&l, 15).unwrap().timestamp, T2 + 2);
+    // Executed, skipped after the chain failed, rejected before the timestamp checks, or never
+    // executed (the open chain's last event): each event took its tick, and its result says so.
+    let ticks: Vec<u64> = (0..7).map(|i| T2 + i).collect();
+    assert_eq!(timed.timestamps, ticks);
+    assert_eq!(transfer(&l, 15).unwrap().timestamp, T2 + 5);
     assert_eq!(at(&mut l, T2, &[tr(17, A, B, 1)]), [R::Ok]);
-    assert_eq!(transfer(&l, 17).unwrap().timestamp, T2 + 3);
+    assert_eq!(transfer(&l, 17).unwrap().timestamp, T2 + 7);
 }
 
 #[test]
-fn imported_transfers_keep_their_timestamps_and_move_ledger_time() {
+fn imported_transfers_keep_their_timestamps_and_ledger_time_stays_after_them() {
     let mut l = fixture();
     let batch = [
         tr(10, A, B, 1).imported(TI),
         tr(11, A, B, 1).imported(TI + 5),
     ];
-    assert_eq!(at(&mut l, T2, &batch), [R::Ok, R::Ok]);
+    let r = l.create_transfers_timed(&batch, &ctx(T2)).unwrap();
+    assert_eq!(r.codes, [R::Ok, R::Ok]);
+    assert_eq!(r.timestamps, [TI, TI + 5]);
     assert_eq!(transfer(&l, 11).unwrap().timestamp, TI + 5);
-    // A failed imported event does not move ledger time.
+    // A failed imported event carries its tick, T2 + 2 (the batch before took T2 and T2 + 1).
     let late = tr(12, A, B, 1).imported(TI + 9).with(|t| t.code = 0);
-    assert_eq!(at(&mut l, T2, &[late]), [R::CodeMustNotBeZero]);
+    let r = l.create_transfers_timed(&[late], &ctx(T2)).unwrap();
+    assert_eq!(
+        (r.codes, r.timestamps),
+        (vec![R::CodeMustNotBeZero], vec![T2 + 2])
+    );
+    // Ledger time continues after the ticks, which are after every imported timestamp, even at
+    // an earlier leader time.
     assert_eq!(at(&mut l, T1, &[tr(13, A, B, 1)]), [R::Ok]);
-    assert_eq!(transfer(&l, 13).unwrap().timestamp, TI + 6);
+    assert_eq!(transfer(&l, 13).unwrap().timestamp, T2 + 3);
+}
+
+/// Accounts first, then transfers: an imported transfer may be earlier than the newest account
+/// as long as it postdates its own two, and an imported account may be earlier than the newest
+/// transfer as long as no transfer has its timestamp.
+#[test]
+fn imported_accounts_and_transfers_are_ordered_apart() {
+    let mut l = ledger();
+    let imp = |id| acct(id, 1, AF::empty()).imported(T0 + 10 * id as u64);
+    let r = l
+        .create_accounts(&[imp(1), imp(2), imp(3), imp(4)], &ctx(T1))
+        .unwrap();
+    assert!(r.iter().all(|r| r.as_u32() == 0), "{r:?}");
+    // Between account 2 (T0 + 20) and account 3 (T0 + 30).
+    let t = tr(10, 1, 2, 5).imported(T0 + 25);
+    assert_eq!(at(&mut l, T1, &[t]), [R::Ok]);
+    // Before the newest transfer, after both accounts: regresses.
+    let t = tr(11, 3, 4, 5).imported(T0 + 24);
+    assert_eq!(
+        at(&mut l, T1, &[t]),
+        [R::ImportedEventTimestampMustNotRegress]
+    );
+    // An account imported after the transfer's timestamp, before account 4's: regresses among
+    // accounts. One after account 4 but before the newest transfer is fine, unless a transfer
+    // has its timestamp.
+    let later = |id, ts| acct(id, 1, AF::empty()).imported(ts);
+    let ar = tally_ledger::CreateAccountResult::ImportedEventTimestampMustNotRegress;
+    assert_eq!(
+        l.create_accounts(&[later(5, T0 + 35)], &ctx(T1)).unwrap(),
+        [ar]
+    );
+    let t = tr(12, 3, 4, 5).imported(T0 + 60);
+    assert_eq!(at(&mut l, T1, &[t]), [R::Ok]);
+    assert_eq!(
+        l.create_accounts(&[later(5, T0 + 60)], &ctx(T1)).unwrap(),
+        [ar]
+    );
+    let ok = tally_ledger::CreateAccountResult::Ok;
+    assert_eq!(
+        l.create_accounts(&[later(5, T0 + 50)], &ctx(T1)).unwrap(),
+        [ok]
+    );
+    // Transfers onto account 5 still follow the newest transfer.
+    let t = tr(13, 5, 1, 1).imported(T0 + 55);
+    assert_eq!(
+        at(&mut l, T1, &[t]),
+        [R::ImportedEventTimestampMustNotRegress]
+    );
+    let t = tr(13, 5, 1, 1).imported(T0 + 61);
+    assert_eq!(at(&mut l, T1, &[t]), [R::Ok]);
+    let t = tr(14, 1, 5, 1).imported(T0 + 62);
+    assert_eq!(at(&mut l, T1, &[t]), [R::Ok]);
+    // Live events come after everything.
+    assert_eq!(at(&mut l, T0, &[tr(15, 1, 2, 1)]), [R::Ok]);
+    assert!(transfer(&l, 15).unwrap().timestamp > T1);
+}
+
+/// An expiry records a balance in a `history` account's history at its tick: an imported
+/// transfer on that account must come after it, so its history stays in time order.
+#[test]
+fn imported_transfer_must_follow_the_history_an_expiry_recorded() {
+    let mut l = ledger();
+    let accounts = [
+        acct(1, 1, AF::HISTORY),
+        acct(2, 1, AF::empty()),
+        acct(3, 1, AF::empty()),
+    ];
+    assert!(l
+        .create_accounts(&accounts, &ctx(T0))
+        .unwrap()
+        .iter()
+        .all(|r| r.as_u32() == 0));
+    let p = pend(10, 1, 2, 5).with(|t| t.timeout = 1);
+    assert_eq!(at(&mut l, T0, &[p]), [R::Ok]);
+    // Expires at its tick, T0 + 5 s.
+    assert_eq!(pulse(&mut l, T0 + 5 * NS), 1);
+    let expired_at = T0 + 5 * NS;
+    // After the newest transfer, but not after the expiry on account 1.
+    let t = |id, dr, ts| tr(id, dr, 3, 1).imported(ts);
+    let r = at(&mut l, T0 + 6 * NS, &[t(11, 1, expired_at)]);
+    assert_eq!(r, [R::ImportedEventTimestampMustNotRegress]);
+    // Account 2 keeps no history: fine there.
+    assert_eq!(
+        at(&mut l, T0 + 6 * NS, &[t(12, 2, expired_at - 1)]),
+        [R::Ok]
+    );
+    assert_eq!(
+        at(&mut l, T0 + 6 * NS, &[t(13, 1, expired_at + 1)]),
+        [R::Ok]
+    );
 }
 
 /// Ids 32..=47 share one `transfer_ids` entry (16 ids to an entry): records written by

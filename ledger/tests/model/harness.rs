@@ -352,11 +352,15 @@ impl Harness {
         let real = match &cmd {
             Command::CreateAccounts(v) => {
                 self.account_ids.extend(v.iter().map(|a| a.id));
-                self.real.create_accounts(v, &ctx).map(Outcome::Accounts)
+                self.real
+                    .create_accounts_timed(v, &ctx)
+                    .map(Outcome::Accounts)
             }
             Command::CreateTransfers(v) => {
                 self.transfer_ids.extend(v.iter().map(|t| t.id));
-                self.real.create_transfers(v, &ctx).map(Outcome::Transfers)
+                self.real
+                    .create_transfers_timed(v, &ctx)
+                    .map(Outcome::Transfers)
             }
             Command::Pulse => self.real.apply(&cmd, &ctx, None),
         };

@@ -30,8 +30,8 @@ pub(crate) struct Model {
     pub(crate) s: State,
     /// Ids of transfers that failed transiently; survives rollbacks.
     pub(crate) burned: BTreeSet<u128>,
-    /// The ledger clock. A rolled-back chain keeps the timestamps it consumed, unless the
-    /// batch is imported.
+    /// The ledger clock: every event and every expiry takes one tick, whatever its outcome; a
+    /// rolled-back chain keeps its ticks.
     pub(crate) last_ts: u64,
 }
 
@@ -76,32 +76,34 @@ fn is_transient(r: TR) -> bool {
     )
 }
 
-/// Runs `events` as linked chains: a failing event rolls back its whole chain, and in an
-/// imported batch also the clock (imported events advance it only by succeeding).
+/// Runs `events` as linked chains: every event takes one tick of the clock (its validation
+/// time, passed to `exec`), and a failing event rolls back its whole chain's state (not the
+/// clock, and not the timestamps its events were given).
 fn run_chains<E, R: Copy + PartialEq>(
     m: &mut Model,
-    imported: bool,
+    ctx: u64,
     events: &[E],
     linked: impl Fn(&E) -> bool,
     [ok, failed, open]: [R; 3],
-    mut exec: impl FnMut(&mut Model, &E) -> R,
+    mut exec: impl FnMut(&mut Model, u64, &E) -> (R, u64),
     mut on_failure: impl FnMut(&mut Model, &E, R),
-) -> Vec<R> {
+) -> EventResults<R> {
     let n = events.len();
-    let mut out = Vec::with_capacity(n);
-    let mut chain: Option<(usize, State, u64)> = None;
+    let mut out = EventResults::with_capacity(n);
+    let mut chain: Option<(usize, State)> = None;
     let mut i = 0;
     while i < n {
         let e = &events[i];
         if chain.is_none() && linked(e) {
-            chain = Some((i, m.s.clone(), m.last_ts));
+            chain = Some((i, m.s.clone()));
         }
-        let r = if linked(e) && i + 1 == n {
-            open
+        let slot = m.tick(ctx);
+        let (r, ts) = if linked(e) && i + 1 == n {
+            (open, slot)
         } else {
-            exec(m, e)
+            exec(m, slot, e)
         };
-        out.push(r);
+        out.push(r, ts);
         i += 1;
         if r == ok {
             if !linked(e) {
@@ -109,23 +111,23 @@ fn run_chains<E, R: Copy + PartialEq>(
             }
             continue;
         }
-        if let Some((start, saved, last_ts)) = chain.take() {
+        if let Some((start, saved)) = chain.take() {
             m.s = saved;
-            if imported {
-                m.last_ts = last_ts;
-            }
-            out[start..i - 1].fill(failed);
-            // The rest of the chain is not executed.
+            out.codes[start..i - 1].fill(failed);
             // The rest of the chain is not executed; a last event with `linked` is still
             // `open`.
             let mut j = i - 1;
             while linked(&events[j]) && j + 1 < n {
                 j += 1;
-                out.push(if linked(&events[j]) && j + 1 == n {
-                    open
-                } else {
-                    failed
-                });
+                let slot = m.tick(ctx);
+                out.push(
+                    if linked(&events[j]) && j + 1 == n {
+                        open
+                    } else {
+                        failed
+                    },
+                    slot,
+                );
             }
             i = j + 1;
         }
@@ -159,11 +161,17 @@ impl Model {
                 }
                 Outcome::Accounts(run_chains(
                     self,
-                    imported,
+                    ctx,
                     events,
                     |a| af(a).contains(AccountFlags::LINKED),
                     [AR::Ok, AR::LinkedEventFailed, AR::LinkedEventChainOpen],
-                    |m, a| m.create_account(a, imported, ctx).err().unwrap_or(AR::Ok),
+                    |m, slot, a| {
+                        let r = (m.create_account(a, imported, ctx, slot).err()).unwrap_or(AR::Ok);
+                        match r {
+                            AR::Ok | AR::Exists => (r, m.s.accounts[&a.id].timestamp),
+                            _ => (r, slot),
+                        }
+                    },
                     |_, _, _| {},
                 ))
             }
@@ -176,11 +184,17 @@ impl Model {
                 }
                 Outcome::Transfers(run_chains(
                     self,
-                    imported,
+                    ctx,
                     events,
                     |t| tf(t).contains(TransferFlags::LINKED),
                     [TR::Ok, TR::LinkedEventFailed, TR::LinkedEventChainOpen],
-                    |m, t| m.create_transfer(t, imported, ctx).err().unwrap_or(TR::Ok),
+                    |m, slot, t| {
+                        let r = (m.create_transfer(t, imported, ctx, slot).err()).unwrap_or(TR::Ok);
+                        match r {
+                            TR::Ok | TR::Exists => (r, m.s.transfers[&t.id].timestamp),
+                            _ => (r, slot),
+                        }
+                    },
                     |m, t, r| {
                         if is_transient(r) {
                             m.burned.insert(t.id);
@@ -211,11 +225,11 @@ impl Model {
         self.last_ts
     }
 
-    /// The event's timestamp: the next tick, or (imported) its own.
-    fn event_ts(&mut self, given: u64, imported: bool, ctx: u64) -> Result<u64, TsFault> {
+    /// The event's timestamp: its tick `slot`, or (imported) its own.
+    fn event_ts(given: u64, imported: bool, ctx: u64, slot: u64) -> Result<u64, TsFault> {
         if !imported {
             check(given != 0, TsFault::MustBeZero)?;
-            return Ok(self.tick(ctx));
+            return Ok(slot);
         }
         check(given == 0 || given > TS_MAX, TsFault::OutOfRange)?;
         check(given > ctx, TsFault::MustNotAdvance)?;
@@ -270,7 +284,13 @@ impl Model {
         due.len()
     }
 
-    fn create_account(&mut self, a: &Account, imported: bool, ctx: u64) -> Result<(), AR> {
+    fn create_account(
+        &mut self,
+        a: &Account,
+        imported: bool,
+        ctx: u64,
+        slot: u64,
+    ) -> Result<(), AR> {
         let f = af(a);
         check(
             imported && !f.contains(AccountFlags::IMPORTED),
@@ -280,13 +300,11 @@ impl Model {
             !imported && f.contains(AccountFlags::IMPORTED),
             AR::ImportedEventNotExpected,
         )?;
-        let ts = self
-            .event_ts(a.timestamp, imported, ctx)
-            .map_err(|e| match e {
-                TsFault::MustBeZero => AR::TimestampMustBeZero,
-                TsFault::OutOfRange => AR::ImportedEventTimestampOutOfRange,
-                TsFault::MustNotAdvance => AR::ImportedEventTimestampMustNotAdvance,
-            })?;
+        let ts = Self::event_ts(a.timestamp, imported, ctx, slot).map_err(|e| match e {
+            TsFault::MustBeZero => AR::TimestampMustBeZero,
+            TsFault::OutOfRange => AR::ImportedEventTimestampOutOfRange,
+            TsFault::MustNotAdvance => AR::ImportedEventTimestampMustNotAdvance,
+        })?;
         check(a.flags & !AccountFlags::all().bits() != 0, AR::ReservedFlag)?;
         check(a.id == 0, AR::IdMustNotBeZero)?;
         check(a.id == u128::MAX, AR::IdMustNotBeIntMax)?;
@@ -317,13 +335,13 @@ impl Model {
         check(a.credits_posted != 0, AR::CreditsPostedMustBeZero)?;
         check(a.ledger == 0, AR::LedgerMustNotBeZero)?;
         check(a.code == 0, AR::CodeMustNotBeZero)?;
+        // Imported: after the newest account, and no transfer's timestamp.
+        let newest = self.s.accounts.values().map(|a| a.timestamp).max();
+        let taken = self.s.transfers.values().any(|t| t.timestamp == ts);
         check(
-            imported && ts <= self.last_ts,
+            imported && (newest.is_some_and(|n| ts <= n) || taken),
             AR::ImportedEventTimestampMustNotRegress,
         )?;
-        if imported {
-            self.last_ts = ts;
-        }
         let created = Account {
             timestamp: ts,
             ..*a
@@ -332,7 +350,13 @@ impl Model {
         Ok(())
     }
 
-    fn create_transfer(&mut self, t: &Transfer, imported: bool, ctx: u64) -> Result<(), TR> {
+    fn create_transfer(
+        &mut self,
+        t: &Transfer,
+        imported: bool,
+        ctx: u64,
+        slot: u64,
+    ) -> Result<(), TR> {
         use TransferFlags as F;
         let f = tf(t);
         check(
@@ -343,13 +367,11 @@ impl Model {
             !imported && f.contains(F::IMPORTED),
             TR::ImportedEventNotExpected,
         )?;
-        let ts = self
-            .event_ts(t.timestamp, imported, ctx)
-            .map_err(|e| match e {
-                TsFault::MustBeZero => TR::TimestampMustBeZero,
-                TsFault::OutOfRange => TR::ImportedEventTimestampOutOfRange,
-                TsFault::MustNotAdvance => TR::ImportedEventTimestampMustNotAdvance,
-            })?;
+        let ts = Self::event_ts(t.timestamp, imported, ctx, slot).map_err(|e| match e {
+            TsFault::MustBeZero => TR::TimestampMustBeZero,
+            TsFault::OutOfRange => TR::ImportedEventTimestampOutOfRange,
+            TsFault::MustNotAdvance => TR::ImportedEventTimestampMustNotAdvance,
+        })?;
         check(t.flags & !F::all().bits() != 0, TR::ReservedFlag)?;
         check(t.id == 0, TR::IdMustNotBeZero)?;
         check(t.id == u128::MAX, TR::IdMustNotBeIntMax)?;
@@ -372,9 +394,6 @@ impl Model {
             self.resolve_pending(t, ts, imported)?;
         } else {
             self.create_plain(t, ts, imported)?;
-        }
-        if imported {
-            self.last_ts = ts;
         }
         Ok(())
     }
@@ -512,7 +531,19 @@ impl Model {
 
     /// The imported checks of 4a and 4b.
     fn check_imported(&self, dr: &Account, cr: &Account, ts: u64) -> Result<(), TR> {
-        check(ts <= self.last_ts, TR::ImportedEventTimestampMustNotRegress)?;
+        // After the newest transfer, no account's timestamp, and after every balance in the
+        // history of either account.
+        let newest = self.s.transfers.values().map(|t| t.timestamp).max();
+        let taken = self.s.accounts.values().any(|a| a.timestamp == ts);
+        let history = |id: u128| {
+            (self.s.history.get(&id))
+                .and_then(|h| h.last())
+                .is_some_and(|b| ts <= b.timestamp)
+        };
+        check(
+            newest.is_some_and(|n| ts <= n) || taken || history(dr.id) || history(cr.id),
+            TR::ImportedEventTimestampMustNotRegress,
+        )?;
         check(
             dr.timestamp >= ts,
             TR::ImportedEventTimestampMustPostdateDebitAccount,

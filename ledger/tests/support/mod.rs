@@ -173,3 +173,25 @@ pub fn with_burned(mut d: Dump, id: u128, code: u32) -> Dump {
     d.insert((Cf::TransferIds, key), value);
     d
 }
+
+/// Whether event `i` of a batch with results `codes` ran and was then rolled back with its
+/// linked chain: it failed as `linked_failed`, and a later event of its chain (`linked(j)` for
+/// each event before the chain's end) failed with another code.
+pub fn rolled_back<R: PartialEq>(
+    linked: impl Fn(usize) -> bool,
+    codes: &[R],
+    linked_failed: &R,
+    i: usize,
+) -> bool {
+    if codes[i] != *linked_failed {
+        return false;
+    }
+    let mut j = i;
+    while linked(j) && j + 1 < codes.len() {
+        j += 1;
+        if codes[j] != *linked_failed {
+            return true;
+        }
+    }
+    false
+}

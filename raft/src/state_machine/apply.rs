@@ -56,7 +56,7 @@ fn apply_request<S: KvStore>(
         timestamp: req.leader_time_ns(),
     };
     match ledger.stage(&cmd, &ctx, Some(position), out) {
-        Ok(outcome) => Ok(Response::from_outcome(&outcome)),
+        Ok(outcome) => Ok(Response::from_outcome(outcome)),
         // The ledger has staged the position, alone, for a deterministic error.
         Err(e) if e.is_deterministic() => match Rejection::from_ledger_error(&e) {
             Some(r) => Ok(Response::Rejected(r)),

@@ -80,7 +80,8 @@ impl AccountCmd {
                 a.user_data_128 = user_data_128;
                 a.user_data_64 = user_data_64;
                 a.user_data_32 = user_data_32;
-                let r = conn.client().await?.create_accounts(&[a]).await?[0];
+                let client = conn.client().await?;
+                let r = client.create_accounts_with_timestamps(&[a]).await?[0];
                 report_created("account", a.id, r, conn.json)
             }
             Self::Lookup { ids, conn } => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use tally_client::{
-    Client, ClientOptions, CreateAccountResult, CreateTransferResult, ReadConsistency,
+    Client, ClientOptions, CreateAccountResult, CreateTransferResult, EventResult, ReadConsistency,
 };
 
 pub use account::AccountCmd;
@@ -127,19 +127,23 @@ pub struct Outcome {
     ok: bool,
     /// In the ledger: created by this call or an earlier one (`exists`).
     applied: bool,
+    /// The result's timestamp: the record's (`ok`, `exists`), else when it was validated.
+    timestamp: u64,
 }
 
 /// [`Outcome`] from the client's result enums.
 macro_rules! outcome_from {
     ($($result:ty),+) => {$(
-        impl From<$result> for Outcome {
-            fn from(r: $result) -> Self {
+        impl From<EventResult<$result>> for Outcome {
+            fn from(e: EventResult<$result>) -> Self {
+                let r = e.result;
                 Self {
                     name: r.name(),
                     shown: r.to_string(),
                     description: r.description(),
                     ok: r.is_ok(),
                     applied: r.is_applied(),
+                    timestamp: e.timestamp,
                 }
             }
         }
@@ -149,13 +153,19 @@ macro_rules! outcome_from {
 outcome_from!(CreateAccountResult, CreateTransferResult);
 
 /// Prints what became of creating `what` (`account`, `transfer`) `id`: a line for people or a
-/// JSON object. Fails (a non-zero exit) unless it is in the ledger, created now or before.
+/// JSON object (with the result's timestamp). Fails (a non-zero exit) unless it is in the
+/// ledger, created now or before.
 pub fn report_created(what: &str, id: u128, r: impl Into<Outcome>, as_json: bool) -> Result<()> {
     let r = r.into();
     if as_json {
         println!(
             "{}",
-            serde_json::json!({"id": id.to_string(), "result": r.name, "ok": r.ok})
+            serde_json::json!({
+                "id": id.to_string(),
+                "result": r.name,
+                "ok": r.ok,
+                "timestamp": r.timestamp,
+            })
         );
     } else if r.ok {
         println!("{what} {id} created");

@@ -183,7 +183,8 @@ impl TransferCmd {
                 conn,
             ),
         };
-        let r = conn.client().await?.create_transfers(&[t]).await?[0];
+        let client = conn.client().await?;
+        let r = client.create_transfers_with_timestamps(&[t]).await?[0];
         report_created("transfer", t.id, r, conn.json)
     }
 }

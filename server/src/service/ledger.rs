@@ -176,17 +176,20 @@ impl LedgerRpc for LedgerService {
             .map(|(i, a)| convert::account_from_wire(i, a))
             .collect::<Result<Vec<_>, Invalid>>()
             .map_err(grpc_error::invalid)?;
-        let codes = self
+        let out = self
             .ctx
             .coalescer
             .submit(Events::Accounts(events), deadline)
             .await?;
-        let results = results(codes, |c| {
+        let results = results(out.codes, |c| {
             i32::try_from(c)
                 .ok()
                 .and_then(|c| v1::CreateAccountResult::try_from(c).ok())
         })?;
-        Ok(Response::new(v1::CreateAccountsResponse { results }))
+        Ok(Response::new(v1::CreateAccountsResponse {
+            results,
+            timestamps: out.timestamps,
+        }))
     }
 
     async fn create_transfers(
@@ -202,17 +205,20 @@ impl LedgerRpc for LedgerService {
             .map(|(i, t)| convert::transfer_from_wire(i, t))
             .collect::<Result<Vec<_>, Invalid>>()
             .map_err(grpc_error::invalid)?;
-        let codes = self
+        let out = self
             .ctx
             .coalescer
             .submit(Events::Transfers(events), deadline)
             .await?;
-        let results = results(codes, |c| {
+        let results = results(out.codes, |c| {
             i32::try_from(c)
                 .ok()
                 .and_then(|c| v1::CreateTransferResult::try_from(c).ok())
         })?;
-        Ok(Response::new(v1::CreateTransfersResponse { results }))
+        Ok(Response::new(v1::CreateTransfersResponse {
+            results,
+            timestamps: out.timestamps,
+        }))
     }
 
     async fn lookup_accounts(
