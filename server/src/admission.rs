@@ -9,9 +9,12 @@
 //! fast the node drains them: each entry, once answered, reports its events and its busy time
 //! (from when it was proposed, or from the previous entry's answer if that came later, to its
 //! own answer), so that with entries pipelined the times add up to the time the write path was
-//! busy, and idle time between bursts counts for nothing. The drain rate is the ratio of the
-//! two, each an exponentially weighted sum over the last few dozen entries. A new request would
-//! wait about `pending events / drain rate` before its own entry starts; when that estimate
+//! busy, and idle time between bursts counts for nothing. An entry's busy time is modelled as
+//! `a + b x events`: a fixed cost per entry (the log's fsync, the round trip) and a cost per
+//! event, fitted by least squares over exponentially weighted sums of the last few dozen
+//! entries (when their sizes hardly vary, `b` keeps its last value and `a` takes the rest). A
+//! new request would wait for the pending events to drain in entries of up to 8,189:
+//! `a x (1 + pending / 8189) + b x pending`; when that estimate
 //! exceeds [`AdmissionOptions::max_queue_delay`], or the time the request has left before its
 //! deadline, the request is refused. A request that finds nothing pending is always taken: it
 //! starts at once, so a single client is never refused, however large its batches. A hard cap,
@@ -83,8 +86,11 @@ impl Default for AdmissionOptions {
 
 /// Weight an entry's sample keeps after each newer one: about the last 30 entries count.
 const DECAY: f64 = 0.97;
-/// Drain cost assumed before any entry has been measured: 2 µs per event (500k events/s).
+/// Cost per event assumed until entries of different sizes have been measured: 2 µs (500k
+/// events/s).
 const PRIOR_NS_PER_EVENT: f64 = 2_000.0;
+/// Fixed cost per entry assumed before any entry has been measured: 1 ms.
+const PRIOR_NS_PER_ENTRY: f64 = 1_000_000.0;
 /// Bounds of a retry-after hint, ms.
 const RETRY_AFTER_MS: (u64, u64) = (1, 5_000);
 
@@ -120,21 +126,28 @@ struct Inner {
     pending: AtomicU64,
     max_events: u64,
     budget: Duration,
-    /// Drain cost per event, ns, as `f64` bits: written per entry, read per request.
+    /// The model's cost per event `b`, ns, as `f64` bits: written per entry, read per request.
     ns_per_event: AtomicU64,
-    /// Busy time per entry, ns, as `f64` bits (for the status only).
+    /// The model's fixed cost per entry `a`, ns, as `f64` bits.
     ns_per_entry: AtomicU64,
+    /// Mean events per entry, as `f64` bits (for the status only).
+    events_per_entry: AtomicU64,
     refused: AtomicU64,
     abandoned: AtomicU64,
     rate: Mutex<Rate>,
 }
 
-/// Exponentially weighted sums of events, entries and busy time over the answered entries.
+/// Exponentially weighted sums over the answered entries: entries `w`, events `n`, busy time
+/// `t`, `n²` and `n x t`.
 #[derive(Debug, Default)]
 struct Rate {
-    events: f64,
-    entries: f64,
-    busy_ns: f64,
+    w: f64,
+    n: f64,
+    t: f64,
+    nn: f64,
+    nt: f64,
+    /// The current per-event cost, ns.
+    b: f64,
     /// When the latest entry was answered.
     last_done: Option<Instant>,
 }
@@ -161,18 +174,28 @@ impl Admission {
                 max_events: opts.max_queued_events.max(BATCH_MAX) as u64,
                 budget: opts.max_queue_delay,
                 ns_per_event: AtomicU64::new(PRIOR_NS_PER_EVENT.to_bits()),
-                ns_per_entry: AtomicU64::new(0f64.to_bits()),
+                ns_per_entry: AtomicU64::new(PRIOR_NS_PER_ENTRY.to_bits()),
+                events_per_entry: AtomicU64::new(1f64.to_bits()),
                 refused: AtomicU64::new(0),
                 abandoned: AtomicU64::new(0),
-                rate: Mutex::new(Rate::default()),
+                rate: Mutex::new(Rate {
+                    b: PRIOR_NS_PER_EVENT,
+                    ..Rate::default()
+                }),
             }),
         }
     }
 
-    /// The estimated time to drain `pending` events.
+    /// The estimated time to drain `pending` events, in entries of up to [`BATCH_MAX`].
     fn drain_time(&self, pending: u64) -> Duration {
-        let per = f64::from_bits(self.inner.ns_per_event.load(Ordering::Relaxed));
-        Duration::from_nanos((pending as f64 * per).min(u64::MAX as f64) as u64)
+        if pending == 0 {
+            return Duration::ZERO;
+        }
+        let b = f64::from_bits(self.inner.ns_per_event.load(Ordering::Relaxed));
+        let a = f64::from_bits(self.inner.ns_per_entry.load(Ordering::Relaxed));
+        let entries = 1 + pending / BATCH_MAX as u64;
+        let ns = a * entries as f64 + b * pending as f64;
+        Duration::from_nanos(ns.min(u64::MAX as f64) as u64)
     }
 
     /// Refuses if `pending` events make a new write wait longer than the budget or than the
@@ -231,26 +254,41 @@ impl Admission {
         let start = r.last_done.map_or(proposed, |l| l.max(proposed));
         r.last_done = Some(r.last_done.map_or(done, |l| l.max(done)));
         let busy = done.saturating_duration_since(start).as_nanos() as f64;
-        r.events = r.events * DECAY + events as f64;
-        r.entries = r.entries * DECAY + 1.0;
-        r.busy_ns = r.busy_ns * DECAY + busy;
-        if r.events >= 1.0 && r.busy_ns > 0.0 {
-            let per_event = r.busy_ns / r.events;
-            let per_entry = r.busy_ns / r.entries;
-            self.inner
-                .ns_per_event
-                .store(per_event.to_bits(), Ordering::Relaxed);
-            self.inner
-                .ns_per_entry
-                .store(per_entry.to_bits(), Ordering::Relaxed);
+        let n = events as f64;
+        r.w = r.w * DECAY + 1.0;
+        r.n = r.n * DECAY + n;
+        r.t = r.t * DECAY + busy;
+        r.nn = r.nn * DECAY + n * n;
+        r.nt = r.nt * DECAY + n * busy;
+        let (mean_n, mean_t) = (r.n / r.w, r.t / r.w);
+        let var = r.nn / r.w - mean_n * mean_n;
+        let cov = r.nt / r.w - mean_n * mean_t;
+        // Sizes that vary enough to separate the two costs; else `b` stays as it was.
+        if var > 1.0 && var > (0.1 * mean_n).powi(2) && cov > 0.0 {
+            r.b = cov / var;
         }
+        let b = r.b.min(mean_t / mean_n.max(1.0));
+        let a = (mean_t - b * mean_n).max(0.0);
+        self.inner
+            .ns_per_event
+            .store(b.to_bits(), Ordering::Relaxed);
+        self.inner
+            .ns_per_entry
+            .store(a.to_bits(), Ordering::Relaxed);
+        self.inner
+            .events_per_entry
+            .store(mean_n.to_bits(), Ordering::Relaxed);
     }
 
     /// The counters now.
     pub fn stats(&self, reads: &ReadLimit) -> AdmissionStats {
         let pending = self.inner.pending.load(Ordering::Relaxed);
-        let per_event = f64::from_bits(self.inner.ns_per_event.load(Ordering::Relaxed));
-        let per_entry = f64::from_bits(self.inner.ns_per_entry.load(Ordering::Relaxed));
+        let b = f64::from_bits(self.inner.ns_per_event.load(Ordering::Relaxed));
+        let a = f64::from_bits(self.inner.ns_per_entry.load(Ordering::Relaxed));
+        let size = f64::from_bits(self.inner.events_per_entry.load(Ordering::Relaxed));
+        // At the entry size seen lately.
+        let per_entry = a + b * size;
+        let per_event = per_entry / size.max(1.0);
         let per_sec = |ns: f64| if ns > 0.0 { (1e9 / ns) as u64 } else { 0 };
         AdmissionStats {
             pending_events: pending,
@@ -392,6 +430,41 @@ mod tests {
             st.events_per_sec
         );
         assert!((990..=1_010).contains(&st.entries_per_sec));
+    }
+
+    #[test]
+    fn entries_of_a_few_events_do_not_make_a_small_burst_look_slow() {
+        let a = admission(25, 1 << 20);
+        let t0 = Instant::now();
+        // A quiet node: entries of 2 events, each 3 ms of fsync.
+        for i in 0..10 {
+            let at = t0 + Duration::from_millis(10 * i);
+            a.entry_done(2, at, at + Duration::from_millis(3));
+        }
+        let _held: Vec<Ticket> = (0..200).map(|_| a.admit(1, far()).unwrap()).collect();
+        assert!(
+            a.check_early(None).is_ok(),
+            "{:?}",
+            a.stats(&ReadLimit::new(1))
+        );
+    }
+
+    #[test]
+    fn the_fit_separates_the_cost_per_entry_from_the_cost_per_event() {
+        let a = admission(25, 1 << 20);
+        let mut at = Instant::now();
+        // 1 ms per entry plus 1 µs per event.
+        for i in 0..100 {
+            let n = if i % 2 == 0 { 1_000 } else { 5_000 };
+            let done = at + Duration::from_micros(1_000 + n);
+            a.entry_done(n as usize, at, done);
+            at = done;
+        }
+        let wait = a.drain_time(BATCH_MAX as u64);
+        assert!(
+            (Duration::from_millis(10)..Duration::from_micros(10_400)).contains(&wait),
+            "{wait:?}"
+        );
     }
 
     #[test]

@@ -445,14 +445,19 @@ async fn open_loop_once(
             let us = due.elapsed().as_micros() as u64;
             match r {
                 Ok(r) => {
-                    let results: Vec<CreateTransferResult> = r
+                    let results: Result<Vec<CreateTransferResult>, _> = r
                         .into_inner()
                         .results
                         .into_iter()
-                        .map(CreateTransferResult::from)
+                        .map(|c| v1::CreateTransferResult::try_from(c).map(Into::into))
                         .collect();
-                    let _ = h.lock().expect("histogram lock").record(us);
-                    shared.record(&batch, &results, due.into_std(), us);
+                    match results {
+                        Ok(results) => {
+                            let _ = h.lock().expect("histogram lock").record(us);
+                            shared.record(&batch, &results, due.into_std(), us);
+                        }
+                        Err(e) => shared.failure(&batch, &e, false, us),
+                    }
                 }
                 Err(s) => {
                     let refused = s.code() == tonic::Code::ResourceExhausted;
