@@ -16,20 +16,29 @@
 //! would extend its open chain into another caller's events. Proposed last, it gets exactly the
 //! outcome it would get alone (`linked_event_chain_open` for the open chain).
 //!
-//! Memory is bounded: a request holds permits for its events from the moment it is queued until
-//! it is answered; when [`CoalesceOptions::max_queued_events`] are held, new requests wait for
-//! room up to their deadline and then get `RESOURCE_EXHAUSTED`.
+//! Admission is decided before a request is queued ([`crate::admission`]): a request that
+//! would wait longer than the node's queue-delay budget, or than its own deadline, or that
+//! finds the event cap reached, is refused at once with `RESOURCE_EXHAUSTED` and never
+//! waits. A request holds its events' [`Ticket`] from admission until it is answered, so
+//! memory stays bounded.
+//!
+//! Work for callers that left is never done: when the task takes a request from the queue it
+//! drops it unproposed if its caller has gone (the handler's future was dropped: the client
+//! cancelled or its deadline fired) or its deadline has passed (even if the handler has not
+//! yet run to notice), and counts it ([`Admission::abandoned`]). Every request is judged
+//! this way when it is taken, in a quiet node or under load alike.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tally_ledger::{Account, AccountFlags, Command, Transfer, TransferFlags, BATCH_MAX};
 use tally_raft::{RaftNode, Response, WireResults};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tonic::Status;
 
+use crate::admission::{Admission, Ticket};
 use crate::grpc_error;
 
 /// Tuning of the coalescer.
@@ -38,8 +47,6 @@ pub struct CoalesceOptions {
     /// Entries proposed and not yet applied at once. More overlaps the next entry's append
     /// with the previous one's replication; fewer makes bigger entries.
     pub max_in_flight: usize,
-    /// Events queued or in flight across all requests (about 150 bytes each in memory).
-    pub max_queued_events: usize,
     /// How long a fresh leader's proposals are retried while it establishes its lease.
     pub lease_retry: Duration,
     /// Offset added to the leader's clock when it stamps an entry, in ms. For fault tests that
@@ -51,7 +58,6 @@ impl Default for CoalesceOptions {
     fn default() -> Self {
         Self {
             max_in_flight: 2,
-            max_queued_events: 32 * BATCH_MAX,
             lease_retry: Duration::from_secs(2),
             clock_offset_ms: 0,
         }
@@ -108,15 +114,23 @@ impl Events {
 struct Submit {
     events: Events,
     reply: oneshot::Sender<Result<WireResults, Status>>,
-    _room: OwnedSemaphorePermit,
+    deadline: Instant,
+    _ticket: Ticket,
+}
+
+impl Submit {
+    /// Whether nobody waits for the answer any more: the caller dropped its receiver, or the
+    /// deadline passed (the handler may not have run yet to notice).
+    fn abandoned(&self, now: Instant) -> bool {
+        self.reply.is_closed() || now >= self.deadline
+    }
 }
 
 /// The handle callers submit through; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Coalescer {
     tx: mpsc::UnboundedSender<Submit>,
-    room: Arc<Semaphore>,
-    max_queued: usize,
+    admission: Admission,
 }
 
 impl std::fmt::Debug for Submit {
@@ -126,42 +140,40 @@ impl std::fmt::Debug for Submit {
 }
 
 impl Coalescer {
-    /// Starts the coalescing task for `node`. It ends when every handle is dropped.
-    pub fn start(node: Arc<RaftNode>, opts: CoalesceOptions) -> (Self, JoinHandle<()>) {
-        // Unbounded channel, bounded by `room`: the permits count events, not requests.
+    /// Starts the coalescing task for `node`, admitting requests through `admission`. It ends
+    /// when every handle is dropped.
+    pub fn start(
+        node: Arc<RaftNode>,
+        opts: CoalesceOptions,
+        admission: Admission,
+    ) -> (Self, JoinHandle<()>) {
+        // Unbounded channel, bounded by admission: its tickets count events, not requests.
         let (tx, rx) = mpsc::unbounded_channel();
-        let max_queued = opts.max_queued_events.max(BATCH_MAX);
-        let task = tokio::spawn(run(node, opts, rx));
-        let c = Self {
-            tx,
-            room: Arc::new(Semaphore::new(max_queued)),
-            max_queued,
-        };
-        (c, task)
+        let task = tokio::spawn(run(node, opts, admission.clone(), rx));
+        (Self { tx, admission }, task)
+    }
+
+    /// The admission this coalescer's requests go through.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// Submits `events` (at most [`BATCH_MAX`]; the caller checks) and waits for their results,
-    /// one wire code and timestamp per event, until `deadline`.
+    /// one wire code and timestamp per event, until `deadline`. Refused at once, never waiting, when the node
+    /// cannot start it within its budget or its deadline.
     pub async fn submit(&self, events: Events, deadline: Instant) -> Result<WireResults, Status> {
         let n = events.len();
         if n == 0 {
             return Ok(WireResults::default());
         }
-        let want = u32::try_from(n.min(self.max_queued)).unwrap_or(u32::MAX);
-        let room =
-            match tokio::time::timeout_at(deadline, self.room.clone().acquire_many_owned(want))
-                .await
-            {
-                Ok(Ok(p)) => p,
-                Ok(Err(_)) => return Err(grpc_error::shutting_down()),
-                Err(_) => return Err(grpc_error::overloaded()),
-            };
+        let ticket = self.admission.admit(n, deadline)?;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Submit {
                 events,
                 reply,
-                _room: room,
+                deadline,
+                _ticket: ticket,
             })
             .map_err(|_| grpc_error::shutting_down())?;
         match tokio::time::timeout_at(deadline, rx).await {
@@ -172,7 +184,12 @@ impl Coalescer {
     }
 }
 
-async fn run(node: Arc<RaftNode>, opts: CoalesceOptions, mut rx: mpsc::UnboundedReceiver<Submit>) {
+async fn run(
+    node: Arc<RaftNode>,
+    opts: CoalesceOptions,
+    admission: Admission,
+    mut rx: mpsc::UnboundedReceiver<Submit>,
+) {
     let slots = Arc::new(Semaphore::new(opts.max_in_flight.max(1)));
     let mut held: Option<Submit> = None;
     loop {
@@ -186,38 +203,45 @@ async fn run(node: Arc<RaftNode>, opts: CoalesceOptions, mut rx: mpsc::Unbounded
                 None => return,
             },
         };
-        let batch = gather(first, &mut rx, &mut held);
+        let batch = gather(first, &mut rx, &mut held, &admission);
         if batch.is_empty() {
             continue;
         }
         let node = node.clone();
         let opts = opts.clone();
+        let admission = admission.clone();
         tokio::spawn(async move {
-            propose(&node, &opts, batch).await;
+            let events = batch.iter().map(|s| s.events.len()).sum();
+            let proposed = Instant::now();
+            if propose(&node, &opts, batch).await {
+                admission.entry_done(events, proposed, Instant::now());
+            }
             drop(slot);
         });
     }
 }
 
 /// Takes `first` and what queued behind it that fits in the same entry; the first request that
-/// does not fit is left in `held`. Requests whose caller has gone (deadline passed) are dropped
-/// unproposed.
+/// does not fit is left in `held`. Requests whose caller has gone or whose deadline passed are
+/// dropped unproposed ([`drop_abandoned`]).
 fn gather(
     first: Submit,
     rx: &mut mpsc::UnboundedReceiver<Submit>,
     held: &mut Option<Submit>,
+    admission: &Admission,
 ) -> Vec<Submit> {
+    let now = Instant::now();
     let mut events = first.events.len();
     let mut open = first.events.open_chain();
     let mut batch = Vec::new();
-    if !first.reply.is_closed() {
+    if let Some(first) = drop_abandoned(first, now, admission) {
         batch.push(first);
     }
     while !open {
         let Ok(next) = rx.try_recv() else { break };
-        if next.reply.is_closed() {
+        let Some(next) = drop_abandoned(next, now, admission) else {
             continue;
-        }
+        };
         let fits = batch
             .first()
             .is_none_or(|f: &Submit| f.events.same_kind(&next.events))
@@ -233,8 +257,20 @@ fn gather(
     batch
 }
 
-/// Proposes `batch` as one entry and answers each caller with its slice of the results.
-async fn propose(node: &RaftNode, opts: &CoalesceOptions, batch: Vec<Submit>) {
+/// `s`, unless nobody waits for it any more: then it is answered (if its caller still listens,
+/// its deadline having passed) as not applied, counted, and dropped, its events freed.
+fn drop_abandoned(s: Submit, now: Instant, admission: &Admission) -> Option<Submit> {
+    if !s.abandoned(now) {
+        return Some(s);
+    }
+    admission.abandoned();
+    let _ = s.reply.send(Err(grpc_error::expired_unproposed()));
+    None
+}
+
+/// Proposes `batch` as one entry and answers each caller with its slice of the results;
+/// `true` if the entry was applied.
+async fn propose(node: &RaftNode, opts: &CoalesceOptions, batch: Vec<Submit>) -> bool {
     let cmd = match &batch[0].events {
         Events::Accounts(_) => Command::CreateAccounts(
             batch
@@ -266,7 +302,9 @@ async fn propose(node: &RaftNode, opts: &CoalesceOptions, batch: Vec<Submit>) {
         Ok(other) => Err(Status::internal(format!("unexpected response {other:?}"))),
         Err(e) => Err(grpc_error::propose(e)),
     };
+    let applied = results.is_ok();
     answer(batch, results);
+    applied
 }
 
 fn answer(batch: Vec<Submit>, results: Result<WireResults, Status>) {
@@ -320,18 +358,31 @@ pub fn leader_time_ns(offset_ms: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admission::{AdmissionOptions, ReadLimit};
 
-    fn submit(events: Events) -> (Submit, oneshot::Receiver<Result<WireResults, Status>>) {
+    fn admission() -> Admission {
+        Admission::new(&AdmissionOptions::default())
+    }
+
+    fn submit_due(
+        events: Events,
+        deadline: Instant,
+    ) -> (Submit, oneshot::Receiver<Result<WireResults, Status>>) {
         let (reply, rx) = oneshot::channel();
-        let room = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let ticket = admission().admit(1, deadline).unwrap();
         (
             Submit {
                 events,
                 reply,
-                _room: room,
+                deadline,
+                _ticket: ticket,
             },
             rx,
         )
+    }
+
+    fn submit(events: Events) -> (Submit, oneshot::Receiver<Result<WireResults, Status>>) {
+        submit_due(events, Instant::now() + Duration::from_secs(60))
     }
 
     fn transfers(n: usize, linked_last: bool) -> Events {
@@ -353,7 +404,7 @@ mod tests {
             tx.send(s).unwrap();
         }
         let mut held = None;
-        let batch = gather(first, &mut rx, &mut held);
+        let batch = gather(first, &mut rx, &mut held, &admission());
         let sizes: Vec<usize> = batch.iter().map(|s| s.events.len()).collect();
         assert_eq!(sizes, vec![3, 4, BATCH_MAX - 7]);
         assert_eq!(held.map(|s| s.events.len()), Some(1));
@@ -366,7 +417,7 @@ mod tests {
         let (a, _r1) = submit(Events::Accounts(vec![Account::default()]));
         tx.send(a).unwrap();
         let mut held = None;
-        assert_eq!(gather(first, &mut rx, &mut held).len(), 1);
+        assert_eq!(gather(first, &mut rx, &mut held, &admission()).len(), 1);
         assert!(matches!(held.as_ref().unwrap().events, Events::Accounts(_)));
 
         let (first, _r2) = submit(transfers(2, false));
@@ -375,7 +426,7 @@ mod tests {
         tx.send(open).unwrap();
         tx.send(after).unwrap();
         let mut held = None;
-        let batch = gather(first, &mut rx, &mut held);
+        let batch = gather(first, &mut rx, &mut held, &admission());
         assert_eq!(batch.len(), 2, "the open chain ends the entry");
         assert!(held.is_none());
         assert_eq!(rx.try_recv().unwrap().events.len(), 1);
@@ -390,7 +441,7 @@ mod tests {
         let (imp, _r1) = submit(Events::Transfers(imported));
         tx.send(imp).unwrap();
         let mut held = None;
-        assert_eq!(gather(first, &mut rx, &mut held).len(), 1);
+        assert_eq!(gather(first, &mut rx, &mut held, &admission()).len(), 1);
         assert_eq!(held.map(|s| s.events.len()), Some(3));
     }
 
@@ -404,11 +455,33 @@ mod tests {
         tx.send(gone).unwrap();
         tx.send(kept).unwrap();
         let mut held = None;
-        let sizes: Vec<usize> = gather(first, &mut rx, &mut held)
+        let sizes: Vec<usize> = gather(first, &mut rx, &mut held, &admission())
             .iter()
             .map(|s| s.events.len())
             .collect();
         assert_eq!(sizes, vec![1, 5]);
+    }
+
+    #[tokio::test]
+    async fn gather_drops_requests_whose_deadline_passed_and_says_not_applied() {
+        let a = admission();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (first, _r0) = submit(transfers(1, false));
+        let past = Instant::now() - Duration::from_millis(1);
+        let (late, r1) = submit_due(transfers(2, false), past);
+        let (kept, _r2) = submit(transfers(3, false));
+        tx.send(late).unwrap();
+        tx.send(kept).unwrap();
+        let mut held = None;
+        let sizes: Vec<usize> = gather(first, &mut rx, &mut held, &a)
+            .iter()
+            .map(|s| s.events.len())
+            .collect();
+        assert_eq!(sizes, vec![1, 3]);
+        let s = r1.await.unwrap().unwrap_err();
+        assert_eq!(s.code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(s.metadata().get(grpc_error::NOT_APPLIED).unwrap(), "true");
+        assert_eq!(a.stats(&ReadLimit::new(1)).abandoned, 1);
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::admission::AdmissionOptions;
 use crate::coalesce::CoalesceOptions;
 
 /// The address `tally start` listens on when none is given.
@@ -62,10 +63,20 @@ pub struct StartArgs {
     /// Deadline of a request that names none, and the most any request gets, in ms.
     #[arg(long, env = "TALLY_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
-    /// Most events queued or being proposed at once on this node; a request waits for room
-    /// until its deadline, then gets RESOURCE_EXHAUSTED [default: 262048].
+    /// Most events queued or being proposed at once on this node (at least 8189); a write
+    /// that would exceed it is refused at once with RESOURCE_EXHAUSTED [default: 65512].
     #[arg(long, env = "TALLY_MAX_QUEUED_EVENTS")]
     pub max_queued_events: Option<usize>,
+    /// Longest estimated wait, in ms, before a new write's Raft entry starts: a write that
+    /// would wait longer (or longer than its own deadline) is refused at once with
+    /// RESOURCE_EXHAUSTED and a retry-after hint. 0 refuses every write that finds another
+    /// pending [default: 25].
+    #[arg(long, env = "TALLY_MAX_QUEUE_DELAY_MS")]
+    pub max_queue_delay_ms: Option<u64>,
+    /// Read requests served at once; more are refused with RESOURCE_EXHAUSTED. Writes have
+    /// their own limit (the two above), so neither class takes from the other [default: 256].
+    #[arg(long, env = "TALLY_MAX_CONCURRENT_READS")]
+    pub max_concurrent_reads: Option<usize>,
     /// Raft entries proposed and not yet applied at once [default: 2].
     #[arg(long, env = "TALLY_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
@@ -114,6 +125,8 @@ struct FileConfig {
     join: Option<bool>,
     request_timeout_ms: Option<u64>,
     max_queued_events: Option<usize>,
+    max_queue_delay_ms: Option<u64>,
+    max_concurrent_reads: Option<usize>,
     max_in_flight: Option<usize>,
     heartbeat_ms: Option<u64>,
     election_timeout_ms: Option<Vec<u64>>,
@@ -149,6 +162,8 @@ pub struct Config {
     pub election_ms: (u64, u64),
     /// Coalescer tuning (includes the test clock offset).
     pub coalesce: CoalesceOptions,
+    /// Admission control of writes and the read limit.
+    pub admission: AdmissionOptions,
     /// Build a snapshot after this many entries.
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot.
@@ -214,6 +229,7 @@ impl StartArgs {
             Some(p) => read_file(p)?,
             None => FileConfig::default(),
         };
+        let admission = self.admission(&file)?;
         let node_id = self.node_id.or(file.node_id).unwrap_or(1);
         if node_id == 0 {
             return err("node id 0 is reserved");
@@ -278,6 +294,7 @@ impl StartArgs {
         if self.max_in_flight.or(file.max_in_flight) == Some(0) {
             return err("max in flight must be at least 1");
         }
+
         Ok(Config {
             node_id,
             cluster_id,
@@ -291,16 +308,13 @@ impl StartArgs {
             election_ms,
             coalesce: CoalesceOptions {
                 clock_offset_ms: self.clock_offset_ms.or(file.clock_offset_ms).unwrap_or(0),
-                max_queued_events: self
-                    .max_queued_events
-                    .or(file.max_queued_events)
-                    .unwrap_or(defaults.max_queued_events),
                 max_in_flight: self
                     .max_in_flight
                     .or(file.max_in_flight)
                     .unwrap_or(defaults.max_in_flight),
                 ..defaults
             },
+            admission,
             pulse_interval: Duration::from_millis(200),
             peer_via: parse_peers(&self.peer_via.clone().or(file.peer_via).unwrap_or_default())?,
             snapshot_every: snapshot_every.max(1),
@@ -312,6 +326,39 @@ impl StartArgs {
                 .account_cache
                 .or(file.account_cache)
                 .unwrap_or(tally_ledger::ACCOUNT_CACHE_DEFAULT),
+        })
+    }
+}
+
+impl StartArgs {
+    /// The admission options: flags, then the file, then defaults.
+    fn admission(&self, file: &FileConfig) -> Result<AdmissionOptions, ConfigError> {
+        let defaults = AdmissionOptions::default();
+        let max_queued_events = self
+            .max_queued_events
+            .or(file.max_queued_events)
+            .unwrap_or(defaults.max_queued_events);
+        if max_queued_events < tally_ledger::BATCH_MAX {
+            return err(format!(
+                "max queued events must be at least {} (one full request)",
+                tally_ledger::BATCH_MAX
+            ));
+        }
+        let max_concurrent_reads = self
+            .max_concurrent_reads
+            .or(file.max_concurrent_reads)
+            .unwrap_or(defaults.max_concurrent_reads);
+        if max_concurrent_reads == 0 {
+            return err("max concurrent reads must be at least 1");
+        }
+        let max_queue_delay = self
+            .max_queue_delay_ms
+            .or(file.max_queue_delay_ms)
+            .map_or(defaults.max_queue_delay, Duration::from_millis);
+        Ok(AdmissionOptions {
+            max_queue_delay,
+            max_queued_events,
+            max_concurrent_reads,
         })
     }
 }
@@ -335,6 +382,9 @@ mod tests {
         assert!(c.peers.is_empty());
         assert_eq!(c.data_dir, Path::new("tally-data/node-1"));
         assert_eq!(c.account_cache, tally_ledger::ACCOUNT_CACHE_DEFAULT);
+        assert_eq!(c.admission.max_queue_delay, Duration::from_millis(25));
+        assert_eq!(c.admission.max_queued_events, 8 * tally_ledger::BATCH_MAX);
+        assert_eq!(c.admission.max_concurrent_reads, 256);
     }
 
     #[test]
@@ -384,6 +434,16 @@ mod tests {
             ..Default::default()
         })
         .contains("election"));
+        assert!(bad(StartArgs {
+            max_queued_events: Some(100),
+            ..Default::default()
+        })
+        .contains("at least 8189"));
+        assert!(bad(StartArgs {
+            max_concurrent_reads: Some(0),
+            ..Default::default()
+        })
+        .contains("reads"));
     }
 
     #[test]

@@ -16,7 +16,14 @@
 //!
 //! tonic turns a body error that is a [`Status`] into the answer as is. Decoding the message
 //! itself is the codec's job (`tally_proto::codec`, also `INVALID_ARGUMENT`).
+//!
+//! A service given an [`Admission`] ([`Framed::with_admission`]) also decides on each write
+//! (`CreateAccounts`, `CreateTransfers`) from its headers alone, before its body is read: a
+//! write the node cannot start within its budget or its `grpc-timeout` is answered
+//! `RESOURCE_EXHAUSTED` at once ([`Admission::check_early`]), without a handler task and
+//! without decoding, which keeps a refusal far cheaper than serving a request.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -26,7 +33,15 @@ use tonic::codegen::{http, Bytes, Service};
 use tonic::server::NamedService;
 use tonic::Status;
 
+use crate::admission::Admission;
 use crate::grpc_error;
+use crate::service::parse_grpc_timeout;
+
+/// The paths of the write RPCs, which admission control judges from their headers.
+const WRITE_PATHS: [&str; 2] = [
+    "/tally.v1.Ledger/CreateTransfers",
+    "/tally.v1.Ledger/CreateAccounts",
+];
 
 /// Length of a gRPC message header: the compressed-flag byte and a big-endian `u32` length.
 const HEADER: usize = 5;
@@ -36,12 +51,37 @@ const HEADER: usize = 5;
 pub struct Framed<S> {
     inner: S,
     limit: usize,
+    admission: Option<Admission>,
 }
 
 impl<S> Framed<S> {
     /// Wraps `inner`, refusing messages longer than `limit` bytes.
     pub fn new(inner: S, limit: usize) -> Self {
-        Self { inner, limit }
+        Self {
+            inner,
+            limit,
+            admission: None,
+        }
+    }
+
+    /// Also refuses writes that `admission` would not start in time, before reading them.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = Some(admission);
+        self
+    }
+
+    /// The refusal of a write the node cannot take now, judged from its headers.
+    fn refusal(&self, req: &http::Request<Body>) -> Option<Status> {
+        let admission = self.admission.as_ref()?;
+        if !WRITE_PATHS.contains(&req.uri().path()) {
+            return None;
+        }
+        let left = req
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout);
+        admission.check_early(left).err()
     }
 }
 
@@ -51,20 +91,53 @@ impl<S: NamedService> NamedService for Framed<S> {
 
 impl<S> Service<http::Request<Body>> for Framed<S>
 where
-    S: Service<http::Request<Body>>,
+    S: Service<http::Request<Body>, Response = http::Response<Body>>,
+    S::Future: Unpin,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Admitted<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<Body>) -> S::Future {
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        if let Some(status) = self.refusal(&req) {
+            // The body is dropped unread: HTTP/2 resets the rest of the stream.
+            return Admitted::Refused(Some(status.into_http()));
+        }
         let limit = self.limit;
-        self.inner
-            .call(req.map(|b| Body::new(CheckedBody::new(b, limit))))
+        Admitted::Taken(
+            self.inner
+                .call(req.map(|b| Body::new(CheckedBody::new(b, limit)))),
+        )
+    }
+}
+
+/// The answer of a [`Framed`] service: a refusal made from the headers, or the service's.
+#[derive(Debug)]
+pub enum Admitted<F> {
+    /// Refused before the body was read; taken on the first poll.
+    Refused(Option<http::Response<Body>>),
+    /// Handed to the service.
+    Taken(F),
+}
+
+impl<F, E> Future for Admitted<F>
+where
+    F: Future<Output = Result<http::Response<Body>, E>> + Unpin,
+{
+    type Output = Result<http::Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Refused(answer) => match answer.take() {
+                Some(a) => Poll::Ready(Ok(a)),
+                None => Poll::Pending,
+            },
+            Self::Taken(f) => Pin::new(f).poll(cx),
+        }
     }
 }
 

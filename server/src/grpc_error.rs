@@ -6,8 +6,9 @@
 //! | not the leader (write or linearizable read) | `UNAVAILABLE` + [`LEADER_ID`], [`LEADER_ADDR`], [`NOT_APPLIED`] | at the leader |
 //! | no leader known, no quorum, shutting down | `UNAVAILABLE` + [`RETRY_AFTER_MS`] | after the hint |
 //! | write proposed, then leadership lost | `UNAVAILABLE` (message says "outcome unknown") | same ids |
-//! | deadline passed | `DEADLINE_EXCEEDED` | a write: same ids (indeterminate) |
-//! | request queue full | `RESOURCE_EXHAUSTED` + [`RETRY_AFTER_MS`], [`NOT_APPLIED`] | with backoff |
+//! | deadline passed | `DEADLINE_EXCEEDED` (+ [`NOT_APPLIED`] if it passed while the write was queued) | a write: same ids (indeterminate unless not applied) |
+//! | write refused by admission control (queue delay over budget or deadline, queue full) | `RESOURCE_EXHAUSTED` + [`RETRY_AFTER_MS`], [`NOT_APPLIED`] | after the hint |
+//! | too many reads at once | `RESOURCE_EXHAUSTED` + [`RETRY_AFTER_MS`] | after the hint |
 //! | unknown method, compressed request (made by tonic) | `UNIMPLEMENTED` | never |
 //! | store failure, a bug | `INTERNAL` | no |
 //!
@@ -144,14 +145,34 @@ pub fn deadline(what: &str) -> Status {
     }
 }
 
-/// The request queue is full (nothing was queued).
-pub fn overloaded() -> Status {
+/// A write refused by admission control (`crate::admission`): the node's queue would keep it
+/// waiting longer than its budget or its deadline, or holds the most events it may. Nothing
+/// was queued; `retry_after_ms` is the estimated time for the node to drain what it holds.
+pub fn overloaded(retry_after_ms: u64) -> Status {
     let mut s = Status::new(
         Code::ResourceExhausted,
-        "server overloaded: request queue full",
+        "server overloaded: the write queue is full; nothing was applied, retry after the hint",
     );
-    s.metadata_mut().insert(RETRY_AFTER_MS, 50u64.into());
+    s.metadata_mut()
+        .insert(RETRY_AFTER_MS, retry_after_ms.into());
     not_applied(s)
+}
+
+/// A read refused because `max` reads are being served already.
+pub fn reads_overloaded(max: u64) -> Status {
+    let mut s = Status::new(
+        Code::ResourceExhausted,
+        format!("server overloaded: {max} reads in progress; retry after the hint"),
+    );
+    s.metadata_mut().insert(RETRY_AFTER_MS, 10u64.into());
+    s
+}
+
+/// A queued write whose deadline passed before it was proposed: dropped, never applied.
+pub fn expired_unproposed() -> Status {
+    not_applied(Status::deadline_exceeded(
+        "write: deadline exceeded while queued; it was not applied",
+    ))
 }
 
 /// The node is shutting down and did not take the request.

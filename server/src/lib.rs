@@ -10,6 +10,8 @@
 //! - [`config`]: flags, `TALLY_*` environment variables and the TOML file, resolved.
 //! - [`identity`]: the data dir's `tally.id` (cluster id and node id), checked on every start.
 //! - [`node`]: [`Node`], a running node put together: bootstrap, expiry pulse, shutdown.
+//! - [`admission`]: admission control: refuses at once the writes the node cannot start within
+//!   its queue-delay budget, and limits reads apart.
 //! - [`coalesce`]: merges concurrent write requests into one Raft entry.
 //! - [`service`]: the Ledger and Admin services, one file each.
 //! - [`convert`]: wire records to core records and back, one file per record.
@@ -41,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod coalesce;
 pub mod config;
 pub mod convert;

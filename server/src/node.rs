@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::service::Routes;
 
+use crate::admission::{Admission, ReadLimit};
 use crate::coalesce::{leader_time_ns, Coalescer};
 use crate::config::Config;
 use crate::identity::{self, Identity, IdentityError};
@@ -77,10 +78,13 @@ impl Node {
         opts.net.cluster_id = identity.cluster_id;
         let raft =
             Arc::new(RaftNode::open(config.node_id, &config.data_dir, listener, &opts).await?);
-        let (coalescer, coalesce_task) = Coalescer::start(raft.clone(), config.coalesce.clone());
+        let admission = Admission::new(&config.admission);
+        let (coalescer, coalesce_task) =
+            Coalescer::start(raft.clone(), config.coalesce.clone(), admission);
         let ctx = Ctx {
             node: raft.clone(),
             coalescer,
+            reads: ReadLimit::new(config.admission.max_concurrent_reads),
             request_timeout: config.request_timeout,
         };
         let routes = Routes::new(LedgerService::new(ctx.clone()).into_server())

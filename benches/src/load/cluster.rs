@@ -48,8 +48,9 @@ fn free_ports(n: usize) -> Result<Vec<u16>> {
 }
 
 impl TempCluster {
-    /// Starts `n` nodes of a new cluster and waits until each says it is serving.
-    pub async fn start(bin: &Path, n: u64) -> Result<Self> {
+    /// Starts `n` nodes of a new cluster, pinned to `cpus` (a `taskset -c` list) if given, and
+    /// waits until each says it is serving.
+    pub async fn start(bin: &Path, n: u64, cpus: Option<&str>) -> Result<Self> {
         if !bin.exists() {
             bail!("tally binary not found at {}", bin.display());
         }
@@ -67,7 +68,15 @@ impl TempCluster {
         };
         for id in 1..=n {
             let data = me.path().join(format!("node-{id}"));
-            let mut cmd = Command::new(bin);
+            let mut cmd = match cpus {
+                // Pinned from exec on, so every thread of the node inherits the CPU set.
+                Some(list) => {
+                    let mut c = Command::new("taskset");
+                    c.args(["-c", list]).arg(bin);
+                    c
+                }
+                None => Command::new(bin),
+            };
             cmd.arg("start")
                 .args(["--node-id", &id.to_string(), "--cluster-id", &cluster_id])
                 .arg("--data-dir")
@@ -79,7 +88,11 @@ impl TempCluster {
             } else {
                 cmd.args(["--peers", &peers.join(",")]);
             }
-            let mut child = cmd.spawn().context("start a node")?;
+            let mut child = cmd.spawn().context(if cpus.is_some() {
+                "start a node under taskset (util-linux)"
+            } else {
+                "start a node"
+            })?;
             let stderr = child.stderr.take().expect("piped stderr");
             let tail = Arc::new(Mutex::new(VecDeque::new()));
             me.nodes.push(Node {

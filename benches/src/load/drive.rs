@@ -61,6 +61,10 @@ struct Shared {
     codes: Mutex<BTreeMap<&'static str, u64>>,
     failed: Mutex<HashSet<u128>>,
     errors: AtomicU64,
+    /// Requests refused as overload (`RESOURCE_EXHAUSTED`: nothing applied), and how long
+    /// their refusals took, µs.
+    refused: AtomicU64,
+    refusal_latency: Mutex<Histogram<u64>>,
     slowest: Mutex<Slowest>,
     /// Failed requests tolerated before the load stops (`--max-errors`).
     max_errors: u64,
@@ -116,7 +120,33 @@ impl Shared {
         self.bar.inc(batch.len() as u64);
     }
 
-    fn error(&self, batch: &[Transfer], e: &tally_client::Error) {
+    /// Counts a request that failed after `latency_us`: a refusal as overload is counted
+    /// apart and never stops the load; any other failure counts towards `--max-errors`.
+    fn error(&self, batch: &[Transfer], e: &tally_client::Error, latency_us: u64) {
+        let refused = matches!(e, tally_client::Error::ResourceExhausted(_));
+        self.failure(batch, e, refused, latency_us);
+    }
+
+    /// [`Shared::error`] for any failure; `refused` when it was a refusal as overload.
+    fn failure(
+        &self,
+        batch: &[Transfer],
+        e: &dyn std::fmt::Display,
+        refused: bool,
+        latency_us: u64,
+    ) {
+        if refused {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            let _ = self
+                .refusal_latency
+                .lock()
+                .expect("refusal histogram lock")
+                .record(latency_us);
+            // Not applied: left out of validation like any transfer not created.
+            let mut f = self.failed.lock().expect("failed lock");
+            f.extend(batch.iter().map(|t| t.id));
+            return;
+        }
         let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= 5 {
             self.say(format!("request failed: {e}"));
@@ -151,9 +181,52 @@ impl Shared {
     }
 }
 
+/// A raw Ledger client: one gRPC attempt per call, no retries.
+pub type Raw = tally_proto::v1::ledger_client::LedgerClient<tonic::transport::Channel>;
+
+/// `n` raw clients (one connection each) to the leader among `addresses`, for `--no-retry`.
+pub async fn raw_clients(addresses: &[String], n: usize) -> Result<Vec<Raw>> {
+    let mut leader = None;
+    for a in addresses {
+        if let Ok(s) = tally_client::node_status(a, Duration::from_secs(2)).await {
+            let addr = s
+                .members
+                .iter()
+                .find(|m| Some(m.id) == s.leader_id)
+                .map(|m| m.address.clone());
+            if addr.is_some() {
+                leader = addr;
+                break;
+            }
+        }
+    }
+    let leader = leader.context("no node names a leader")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://{leader}"))?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .with_context(|| format!("connect to the leader at {leader}"))?;
+        out.push(
+            Raw::new(ch)
+                .max_decoding_message_size(8 << 20)
+                .max_encoding_message_size(8 << 20),
+        );
+    }
+    Ok(out)
+}
+
 /// Runs the load and returns what it measured, or an error once more than `--max-errors`
-/// requests have failed.
-pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result<Load> {
+/// requests have failed. With `raw` clients (`--no-retry`, open loop only) each request is
+/// one attempt at the leader.
+pub async fn load(
+    clients: &[Client],
+    raw: &[Raw],
+    gen: &mut Gen,
+    args: &BenchArgs,
+) -> Result<Load> {
     let bar = ProgressBar::new(args.transfers);
     bar.set_style(
         ProgressStyle::with_template(
@@ -173,6 +246,8 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
         codes: Mutex::new(BTreeMap::new()),
         failed: Mutex::new(HashSet::new()),
         errors: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
+        refusal_latency: Mutex::new(hist()),
         slowest: Mutex::new(Slowest::default()),
         max_errors: args.max_errors,
         stopped: Mutex::new(None),
@@ -189,6 +264,7 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
     };
     let latency = match args.rate {
         None => closed_loop(clients, &shared, args.clients, send).await,
+        Some(rate) if !raw.is_empty() => open_loop_once(raw, &shared, rate, per_request).await,
         Some(rate) => open_loop(clients, &shared, rate, send).await,
     }?;
     let secs = shared.started.elapsed().as_secs_f64();
@@ -207,6 +283,11 @@ pub async fn load(clients: &[Client], gen: &mut Gen, args: &BenchArgs) -> Result
         codes: shared.codes.into_inner().expect("codes lock"),
         failed: shared.failed.into_inner().expect("failed lock"),
         errors: shared.errors.load(Ordering::Relaxed),
+        refused: shared.refused.load(Ordering::Relaxed),
+        refusal_latency_us: shared
+            .refusal_latency
+            .into_inner()
+            .expect("refusal histogram lock"),
         started_unix_ms,
         slowest: shared
             .slowest
@@ -274,7 +355,7 @@ async fn closed_loop(
                         latencies.push(us);
                         shared.record(&batch, &r, t0, us);
                     }
-                    Err(e) => shared.error(&batch, &e),
+                    Err(e) => shared.error(&batch, &e, t0.elapsed().as_micros() as u64),
                 }
             }
         });
@@ -317,10 +398,73 @@ async fn open_loop(
                     let _ = h.lock().expect("histogram lock").record(us);
                     shared.record(&batch, &r, due.into_std(), us);
                 }
-                Err(e) => shared.error(&batch, &e),
+                Err(e) => shared.error(&batch, &e, due.elapsed().as_micros() as u64),
             }
         });
         // Reap finished requests so the set stays small.
+        while tasks.try_join_next().is_some() {}
+        k += 1;
+    }
+    while tasks.join_next().await.is_some() {}
+    let h = Arc::try_unwrap(hist_all)
+        .map_err(|_| anyhow::anyhow!("open-loop tasks still running"))?
+        .into_inner()
+        .expect("histogram lock");
+    Ok(h)
+}
+
+/// [`open_loop`] with one raw attempt per request: a refusal (`RESOURCE_EXHAUSTED`) is counted
+/// as such and never resent, so the server sees exactly the offered rate.
+async fn open_loop_once(
+    raw: &[Raw],
+    shared: &Arc<Shared>,
+    rate: u64,
+    per_request: usize,
+) -> Result<Histogram<u64>> {
+    use tally_proto::v1;
+    let interval = Duration::from_secs_f64(per_request as f64 / rate as f64);
+    let start = tokio::time::Instant::now();
+    let hist_all = Arc::new(Mutex::new(hist()));
+    let mut tasks = JoinSet::new();
+    let mut k: u64 = 0;
+    loop {
+        let due = start + interval.mul_f64(k as f64);
+        tokio::time::sleep_until(due).await;
+        let batch = shared.take(per_request);
+        if batch.is_empty() {
+            break;
+        }
+        let mut client = raw[(k as usize) % raw.len()].clone();
+        let (shared, h) = (shared.clone(), hist_all.clone());
+        tasks.spawn(async move {
+            let mut req = tonic::Request::new(v1::CreateTransfersRequest {
+                transfers: batch.iter().map(v1::Transfer::from).collect(),
+            });
+            req.set_timeout(Duration::from_secs(30));
+            let r = client.create_transfers(req).await;
+            let us = due.elapsed().as_micros() as u64;
+            match r {
+                Ok(r) => {
+                    let results: Result<Vec<CreateTransferResult>, _> = r
+                        .into_inner()
+                        .results
+                        .into_iter()
+                        .map(|c| v1::CreateTransferResult::try_from(c).map(Into::into))
+                        .collect();
+                    match results {
+                        Ok(results) => {
+                            let _ = h.lock().expect("histogram lock").record(us);
+                            shared.record(&batch, &results, due.into_std(), us);
+                        }
+                        Err(e) => shared.failure(&batch, &e, false, us),
+                    }
+                }
+                Err(s) => {
+                    let refused = s.code() == tonic::Code::ResourceExhausted;
+                    shared.failure(&batch, &s, refused, us);
+                }
+            }
+        });
         while tasks.try_join_next().is_some() {}
         k += 1;
     }
@@ -349,21 +493,26 @@ pub async fn queries(
 /// Pause between two queries under load: about 100 a second, a small load of their own.
 pub const UNDER_LOAD_PAUSE: Duration = Duration::from_millis(10);
 
-/// Times account-history queries made one at a time, [`UNDER_LOAD_PAUSE`] apart, until `stop`
-/// is set: what a reader sees while the load runs.
+/// Times account-history queries and account lookups (both linearizable), made one at a time,
+/// [`UNDER_LOAD_PAUSE`] apart, until `stop` is set: what a reader sees while the load runs.
+/// Returns the queries' and the lookups' latencies.
 pub async fn queries_under_load(
     client: Client,
     gen_ids: Vec<u128>,
     seed: u64,
     stop: Arc<AtomicBool>,
-) -> Result<Histogram<u64>> {
-    let mut h = hist();
+) -> Result<(Histogram<u64>, Histogram<u64>)> {
+    let (mut h, mut lookups) = (hist(), hist());
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
     while !stop.load(Ordering::Relaxed) {
         history_query(&client, &gen_ids, &mut rng, &mut h).await?;
+        let id = gen_ids[rng.usize(..gen_ids.len())];
+        let t0 = Instant::now();
+        client.lookup_accounts(&[id]).await.context("lookup")?;
+        let _ = lookups.record(t0.elapsed().as_micros() as u64);
         tokio::time::sleep(UNDER_LOAD_PAUSE).await;
     }
-    Ok(h)
+    Ok((h, lookups))
 }
 
 /// One linearizable "newest 10 transfers of a random account" query, timed into `h`.

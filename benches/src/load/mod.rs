@@ -101,9 +101,20 @@ pub struct BenchArgs {
     pub keep: bool,
     /// Failed requests (errors after the SDK's retries, not result codes) to tolerate before
     /// the load stops with an error. Figures from a run with failures mean little; raise it to
-    /// measure through faults or overload.
+    /// measure through faults. Requests refused as overload (`RESOURCE_EXHAUSTED`, nothing
+    /// applied) are counted apart and never stop the load.
     #[arg(long, default_value_t = 0)]
     pub max_errors: u64,
+    /// Pin the temporary cluster's nodes to these CPUs (a `taskset -c` list, e.g. `0`), so
+    /// the server and the load generator do not share cores (pin the benchmark itself with
+    /// `taskset -c 1 tally benchmark ...`).
+    #[arg(long)]
+    pub server_cpus: Option<String>,
+    /// Open loop only: send each request once, straight to the leader, without the SDK's
+    /// retries: a request refused as overload is counted as refused and not resent, so the
+    /// server sees exactly the offered rate and the refusals' own latency is measured.
+    #[arg(long, requires = "rate", conflicts_with = "sdk_batching")]
+    pub no_retry: bool,
 }
 
 /// Time `--validate` leaves itself, beyond the load's own duration again, to check every
@@ -150,7 +161,10 @@ pub async fn run(args: BenchArgs, tally_bin: PathBuf) -> Result<()> {
     check(&args)?;
     let temp = match &args.addresses {
         Some(_) => None,
-        None => Some(cluster::TempCluster::start(&tally_bin, args.nodes).await?),
+        None => Some(
+            cluster::TempCluster::start(&tally_bin, args.nodes, args.server_cpus.as_deref())
+                .await?,
+        ),
     };
     let addresses = match (&args.addresses, &temp) {
         (Some(a), _) => a.clone(),
@@ -237,12 +251,17 @@ async fn bench(
     });
     let term_before = raft_term(addresses).await;
     let load_started = Instant::now();
+    let raw = if args.no_retry {
+        drive::raw_clients(addresses, args.connections).await?
+    } else {
+        Vec::new()
+    };
     let load = match temp {
         Some(t) => tokio::select! {
-            load = drive::load(&clients, &mut gen, args) => load,
+            load = drive::load(&clients, &raw, &mut gen, args) => load,
             died = t.died() => Err(died),
         },
-        None => drive::load(&clients, &mut gen, args).await,
+        None => drive::load(&clients, &raw, &mut gen, args).await,
     };
     let terms = (term_before, raft_term(addresses).await);
     stop.store(true, Ordering::Relaxed);
@@ -256,9 +275,12 @@ async fn bench(
             return Err(e);
         }
     };
-    let queries_under_load = match querier {
+    let (queries_under_load, lookups_under_load) = match querier {
         Some(task) => task.await.context("query task")??,
-        None => hdrhistogram::Histogram::new(3)?,
+        None => (
+            hdrhistogram::Histogram::new(3)?,
+            hdrhistogram::Histogram::new(3)?,
+        ),
     };
     let queries = drive::queries(&clients[0], &gen.account_ids(), args).await?;
     let validation = if args.validate {
@@ -274,6 +296,7 @@ async fn bench(
         load,
         queries,
         queries_under_load,
+        lookups_under_load,
         validation,
         nodes,
     })

@@ -32,8 +32,12 @@ pub struct Load {
     pub codes: BTreeMap<&'static str, u64>,
     /// Ids of transfers not created (a result other than ok, or a failed request).
     pub failed: HashSet<u128>,
-    /// Requests that failed as a whole.
+    /// Requests that failed as a whole (refusals as overload not included).
     pub errors: u64,
+    /// Requests refused as overload (`RESOURCE_EXHAUSTED`: nothing applied).
+    pub refused: u64,
+    /// How long a refusal took to arrive, µs (open loop: from when the request was due).
+    pub refusal_latency_us: Histogram<u64>,
     /// When the load started (Unix time, ms): with `slowest`, lines slow requests up with the
     /// nodes' own logs (RocksDB's LOG files time their flushes and compactions).
     pub started_unix_ms: u64,
@@ -125,6 +129,8 @@ pub struct Report {
     pub queries: Histogram<u64>,
     /// Query latency during the load, µs.
     pub queries_under_load: Histogram<u64>,
+    /// Linearizable account lookup latency during the load, µs.
+    pub lookups_under_load: Histogram<u64>,
     /// Validation, if asked for.
     pub validation: Option<Validation>,
     /// Temporary cluster's nodes.
@@ -133,6 +139,14 @@ pub struct Report {
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
+}
+
+/// Transfers answered per `secs`-second bucket, from the 100 ms timeline.
+pub fn per_bucket(timeline: &[u64], secs: usize) -> Vec<u64> {
+    timeline
+        .chunks(10 * secs.max(1))
+        .map(|c| c.iter().sum())
+        .collect()
 }
 
 fn pct(h: &Histogram<u64>) -> serde_json::Value {
@@ -159,6 +173,8 @@ pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
             "clients": args.clients,
             "connections": args.connections,
             "rate": args.rate,
+            "no_retry": args.no_retry,
+            "server_cpus": args.server_cpus,
             "distribution": args.distribution,
             "pending_share": args.pending_share,
             "seed": args.seed,
@@ -172,6 +188,9 @@ pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
             "request_latency": pct(&l.latency_us),
             "result_codes": l.codes,
             "failed_requests": l.errors,
+            "refused_requests": l.refused,
+            "refusal_latency": pct(&l.refusal_latency_us),
+            "accepted_per_sec": per_bucket(&l.timeline, 1),
             "timeline_per_100ms": l.timeline,
             "started_unix_ms": l.started_unix_ms,
             "slowest_requests": l.slowest.iter().map(|w| json!({
@@ -180,6 +199,7 @@ pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
         },
         "queries": pct(&r.queries),
         "queries_under_load": pct(&r.queries_under_load),
+        "lookups_under_load": pct(&r.lookups_under_load),
         "validation": r.validation.as_ref().map(|v| json!({
             "ok": v.ok(),
             "transfers_checked": v.transfers_checked,
@@ -210,6 +230,7 @@ fn setup(args: &BenchArgs, l: &Load) -> String {
         None => format!("temporary {}-node cluster", args.nodes),
     };
     let mode = match args.rate {
+        Some(r) if args.no_retry => format!("open loop at {r} transfers/s, one attempt each"),
         Some(r) => format!("open loop at {r} transfers/s"),
         None if args.clients == 1 => "1 closed-loop client".to_string(),
         None => format!("{} closed-loop clients", args.clients),
@@ -281,6 +302,41 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
             per
         );
     }
+    if l.refused > 0 {
+        let q = &l.refusal_latency_us;
+        let _ = writeln!(
+            s,
+            "refused (RESOURCE_EXHAUSTED, not applied): {} requests, refusal latency p50 = {:.2} \
+             ms, p99 = {:.2} ms, p100 = {:.2} ms",
+            l.refused,
+            ms(q.value_at_quantile(0.5)),
+            ms(q.value_at_quantile(0.99)),
+            ms(q.max())
+        );
+    }
+    let per_5s = per_bucket(&l.timeline, 5);
+    if per_5s.len() > 1 {
+        let full = per_bucket(&l.timeline, 1);
+        // The last second is usually partial.
+        let whole = &full[..full.len().saturating_sub(1)];
+        let min = whole.iter().min().copied().unwrap_or(0);
+        let rates: Vec<String> = per_5s.iter().map(|n| format!("{}", n / 5)).collect();
+        let _ = writeln!(
+            s,
+            "answered transfers/s per 5 s: {} (slowest whole second: {min})",
+            rates.join(", ")
+        );
+    }
+    if !r.lookups_under_load.is_empty() {
+        let q = &r.lookups_under_load;
+        let _ = writeln!(
+            s,
+            "linearizable lookup latency under load p50 = {:.2} ms, p99 = {:.2} ms, p100 = {:.2} ms",
+            ms(q.value_at_quantile(0.5)),
+            ms(q.value_at_quantile(0.99)),
+            ms(q.max())
+        );
+    }
     for (q, when) in [(&r.queries, ""), (&r.queries_under_load, " under load")] {
         if !q.is_empty() {
             let _ = writeln!(
@@ -299,11 +355,11 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
         .filter(|(k, _)| **k != "ok")
         .map(|(_, v)| v)
         .sum();
-    if not_ok > 0 || l.errors > 0 {
+    if not_ok > 0 || l.errors > 0 || l.refused > 0 {
         let _ = writeln!(
             s,
-            "not created: {not_ok} by result code {:?}, {} failed requests",
-            l.codes, l.errors
+            "not created: {not_ok} by result code {:?}, {} refused requests, {} failed requests",
+            l.codes, l.refused, l.errors
         );
     }
     if let (Some(before), Some(after)) = r.terms {

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
+use crate::admission::AdmissionStats;
 use crate::framing::Framed;
 use crate::grpc_error;
 
@@ -51,6 +52,19 @@ fn members_to_wire(members: &[Member]) -> Vec<v1::Member> {
         .collect()
 }
 
+/// Admission counters on the wire.
+pub fn admission_to_wire(a: &AdmissionStats) -> v1::AdmissionStatus {
+    v1::AdmissionStatus {
+        pending_events: a.pending_events,
+        queue_delay_us: a.queue_delay_us,
+        events_per_sec: a.events_per_sec,
+        entries_per_sec: a.entries_per_sec,
+        writes_refused: a.refused,
+        writes_abandoned: a.abandoned,
+        reads_refused: a.reads_refused,
+    }
+}
+
 /// A node's status on the wire.
 pub fn status_to_wire(s: &NodeStatus) -> v1::GetStatusResponse {
     let state = match s.role {
@@ -83,6 +97,7 @@ pub fn status_to_wire(s: &NodeStatus) -> v1::GetStatusResponse {
         commit_index: s.commit_index,
         applied_index: s.applied_index,
         replication,
+        admission: None,
     }
 }
 
@@ -92,7 +107,10 @@ impl AdminRpc for AdminService {
         &self,
         _req: Request<v1::GetStatusRequest>,
     ) -> Result<Response<v1::GetStatusResponse>, Status> {
-        Ok(Response::new(status_to_wire(&self.ctx.node.status())))
+        let mut status = status_to_wire(&self.ctx.node.status());
+        let admission = self.ctx.coalescer.admission().stats(&self.ctx.reads);
+        status.admission = Some(admission_to_wire(&admission));
+        Ok(Response::new(status))
     }
 
     async fn add_learner(

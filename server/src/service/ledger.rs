@@ -32,12 +32,14 @@ impl LedgerService {
         Self { ctx }
     }
 
-    /// The tonic server for it, with Tally's message size limits and framing checks.
+    /// The tonic server for it, with Tally's message size limits, framing checks, and writes'
+    /// admission decided from their headers.
     pub fn into_server(self) -> Framed<LedgerServer<Self>> {
+        let admission = self.ctx.coalescer.admission().clone();
         let server = LedgerServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Framed::new(server, MAX_MESSAGE_BYTES)
+        Framed::new(server, MAX_MESSAGE_BYTES).with_admission(admission)
     }
 
     /// Runs `f` on a snapshot of the local state, after a read barrier unless `consistency` is
@@ -72,9 +74,10 @@ impl LedgerService {
         }
     }
 
-    /// Every read RPC: checks and converts what `req` asks for ([`ReadRequest::input`]), runs
-    /// `query` on it ([`Self::read`]: after a read barrier unless the request asks for a stale
-    /// read, within the request's deadline), and converts each record found to the wire.
+    /// Every read RPC: takes a place under the read limit (or refuses at once), checks and
+    /// converts what `req` asks for ([`ReadRequest::input`]), runs `query` on it
+    /// ([`Self::read`]: after a read barrier unless the request asks for a stale read, within
+    /// the request's deadline), and converts each record found to the wire.
     async fn serve_read<Q, R, W>(
         &self,
         req: Request<Q>,
@@ -85,6 +88,7 @@ impl LedgerService {
         Q: ReadRequest,
         R: Send + 'static,
     {
+        let _place = self.ctx.reads.enter()?;
         let deadline = self.ctx.deadline(&req);
         let req = req.into_inner();
         let input = req.input()?;

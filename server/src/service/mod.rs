@@ -10,6 +10,7 @@ use std::time::Duration;
 use tally_raft::RaftNode;
 use tokio::time::Instant;
 
+use crate::admission::ReadLimit;
 use crate::coalesce::Coalescer;
 
 /// What every handler needs.
@@ -17,8 +18,10 @@ use crate::coalesce::Coalescer;
 pub struct Ctx {
     /// The node.
     pub node: Arc<RaftNode>,
-    /// Where writes go.
+    /// Where writes go (through its admission control).
     pub coalescer: Coalescer,
+    /// The limit on reads served at once.
+    pub reads: ReadLimit,
     /// Deadline of a request that names none, and the most any request gets.
     pub request_timeout: Duration,
 }
