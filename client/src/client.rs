@@ -11,8 +11,7 @@ use crate::flags::{AccountFlags, TransferFlags};
 use crate::transport::{Op, Target, Transport};
 use crate::{
     Account, AccountBalance, AccountFilter, ClientOptions, CreateAccountResult,
-    CreateTransferResult, Error, EventResult, QueryFilter, ReadConsistency, RetryStats,
-    Transfer,
+    CreateTransferResult, Error, EventResult, QueryFilter, ReadConsistency, RetryStats, Transfer,
 };
 
 /// A handle on a Tally cluster. Cheap to clone; clones share connections, the known leader
