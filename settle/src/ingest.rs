@@ -358,8 +358,14 @@ async fn close_round(
         }
     };
     Ok(match send_chain(client, &chain).await? {
-        ChainOutcome::Applied if rollback => Ok(report.rounds_cancelled += 1),
-        ChainOutcome::Applied => Ok(report.rounds_settled += 1),
+        ChainOutcome::Applied if rollback => {
+            report.rounds_cancelled += 1;
+            Ok(())
+        }
+        ChainOutcome::Applied => {
+            report.rounds_settled += 1;
+            Ok(())
+        }
         ChainOutcome::AlreadyApplied => {
             report.rounds_already_closed += 1;
             report.duplicates += wins.len() + round_rollbacks.len();
