@@ -53,6 +53,28 @@ pub mod transfer_code {
     pub const FX_OUT: u16 = 4;
     /// The partner-currency side of a converted share (fx -> partner).
     pub const FX_IN: u16 = 5;
+    /// A correction's stake leg: the reversal of the round's stake (pool -> players) or the
+    /// corrected stake (players -> pool).
+    pub const STAKE_ADJ: u16 = 6;
+    /// A correction's wins leg: the reversal of the round's wins (players -> pool) or the
+    /// corrected wins (pool -> players).
+    pub const WIN_ADJ: u16 = 7;
+    /// A correction's share leg in the round's currency (reversal or corrected share).
+    pub const SHARE_ADJ: u16 = 8;
+    /// A correction's round-currency FX leg (pool <-> fx).
+    pub const FX_OUT_ADJ: u16 = 9;
+    /// A correction's partner-currency FX leg (fx <-> partner).
+    pub const FX_IN_ADJ: u16 = 10;
+    /// The marker of a correction made by `tally-settle correct` (amount 0, players -> pool);
+    /// its `user_data_64` holds the first 8 bytes of the corrected round's content digest.
+    pub const CORRECTION: u16 = 11;
+    /// The marker of a correction made by ingest for late events (amount 0, players -> pool).
+    pub const LATE: u16 = 12;
+
+    /// The adjustment code of a share-class code (`SHARE` -> `SHARE_ADJ`, ...).
+    pub const fn adjusted(code: u16) -> u16 {
+        code + 5
+    }
 }
 
 /// A partner that receives a share of GGR.

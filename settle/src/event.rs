@@ -11,7 +11,9 @@ pub enum EventKind {
     Bet,
     /// The round's result: the player is paid `amount` (0 for a lost round). Closes the round.
     Win,
-    /// The round is cancelled: every bet of it is refunded. Closes the round.
+    /// A cancellation. Without a bet reference it cancels the round (every open bet of it is
+    /// refunded, closing the round); with one ([`GameEvent::bet_ref`]) it cancels that bet alone
+    /// and the round settles on its other bets.
     Rollback,
 }
 
@@ -53,6 +55,9 @@ pub struct GameEvent {
     pub amount: u128,
     /// When the provider says the event happened, seconds since the Unix epoch (UTC).
     pub time: i64,
+    /// For a rollback of one bet: the provider's event id of that bet (`None`: the whole round).
+    /// Only rollbacks carry it.
+    pub bet_ref: Option<String>,
     /// 1-based line of the feed file it came from (for error messages).
     pub line: usize,
 }

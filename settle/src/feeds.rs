@@ -142,6 +142,8 @@ struct WebhookRow {
     #[serde(deserialize_with = "minor_units")]
     amount: u64,
     timestamp: String,
+    #[serde(default)]
+    ref_tx_id: Option<String>,
 }
 
 /// A webhook amount: a JSON integer of minor units, up to `u64::MAX`. A fraction or an exponent
@@ -191,6 +193,7 @@ fn webhook_row(
         "rollback" => EventKind::Rollback,
         other => return Err(format!("unknown event type {other:?}")),
     };
+    let bet_ref = bet_ref(kind, "ref_tx_id", row.ref_tx_id)?;
     let currency = currencies.get(&row.currency).map_err(|e| e.to_string())?;
     currencies.check_max(currency, u128::from(row.amount))?;
     let time = DateTime::parse_from_rfc3339(&row.timestamp)
@@ -207,6 +210,7 @@ fn webhook_row(
         amount: u128::from(row.amount),
         time,
         line: 0,
+        bet_ref,
     })
 }
 
@@ -221,6 +225,8 @@ struct CsvFields {
     ccy: String,
     amount: String,
     time: i64,
+    #[serde(default)]
+    ref_txn_id: Option<String>,
 }
 
 fn csv_row(
@@ -234,6 +240,7 @@ fn csv_row(
         "REFUND" => EventKind::Rollback,
         other => return Err(format!("unknown type {other:?}")),
     };
+    let bet_ref = bet_ref(kind, "ref_txn_id", row.ref_txn_id)?;
     let (currency, amount) = major_amount(currencies, &row.ccy, &row.amount)?;
     Ok(GameEvent {
         provider: provider.to_string(),
@@ -246,6 +253,7 @@ fn csv_row(
         amount,
         time: row.time,
         line: 0,
+        bet_ref,
     })
 }
 
@@ -258,6 +266,8 @@ struct WalletRow {
     account: WalletAccount,
     money: WalletMoney,
     occurred_at: i64,
+    #[serde(default)]
+    ref_transaction_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -286,6 +296,7 @@ fn wallet_row(provider: &str, line: &str, currencies: &CurrencyTable) -> Result<
         "CANCEL" => EventKind::Rollback,
         other => return Err(format!("unknown action {other:?}")),
     };
+    let bet_ref = bet_ref(kind, "refTransactionId", row.ref_transaction_id)?;
     let (currency, amount) = major_amount(currencies, &row.money.currency, &row.money.amount)?;
     Ok(GameEvent {
         provider: provider.to_string(),
@@ -298,6 +309,7 @@ fn wallet_row(provider: &str, line: &str, currencies: &CurrencyTable) -> Result<
         amount,
         time: row.occurred_at.div_euclid(1000),
         line: 0,
+        bet_ref,
     })
 }
 
@@ -311,6 +323,16 @@ fn major_amount(
     let minor = parse_major(amount, currency)?;
     currencies.check_max(currency, minor)?;
     Ok((currency.code.clone(), minor))
+}
+
+/// The bet a rollback names (an empty value means the whole round); other kinds must not name one.
+fn bet_ref(kind: EventKind, field: &str, value: Option<String>) -> Result<Option<String>, String> {
+    match value.filter(|v| !v.trim().is_empty()) {
+        Some(_) if kind != EventKind::Rollback => {
+            Err(format!("{field} names a bet; only a rollback may"))
+        }
+        other => Ok(other),
+    }
 }
 
 fn nonempty(field: &str, value: String) -> Result<String, String> {
@@ -433,6 +455,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_rollback_may_name_one_bet_in_every_format() {
+        let t = terms();
+        let webhook = r#"{"event":"rollback","tx_id":"r","round_id":"R","ref_tx_id":"b2","player":"p","operator":"o","currency":"USD","amount":5,"timestamp":"2026-11-20T01:00:00Z"}"#;
+        let csv = "txn_id,round,type,player_id,brand,ccy,amount,time,ref_txn_id\n\
+                   r,R,REFUND,p,o,EUR,1,1,b2\nr2,R,REFUND,p,o,EUR,1,1,\nw,R,WIN,p,o,EUR,1,1,b2\n";
+        let wallet = r#"{"transactionId":"r","gameRound":{"id":"R"},"action":"CANCEL","refTransactionId":"b2","account":{"playerId":"p","casino":"o"},"money":{"amount":"1","currency":"EUR"},"occurredAt":1}"#;
+        let refs = |format, text: &str| {
+            let p = parse(format, "x", text, t.currencies());
+            let refs: Vec<Option<String>> = p.events.iter().map(|e| e.bet_ref.clone()).collect();
+            (refs, p.errors)
+        };
+        let b2 = Some("b2".to_string());
+        assert_eq!(
+            refs(FeedFormat::WebhookJson, webhook),
+            (vec![b2.clone()], vec![])
+        );
+        assert_eq!(
+            refs(FeedFormat::WalletJson, wallet),
+            (vec![b2.clone()], vec![])
+        );
+        let (events, errors) = refs(FeedFormat::BatchCsv, csv);
+        assert_eq!(
+            events,
+            vec![b2, None],
+            "an empty reference is the whole round"
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].message,
+            "ref_txn_id names a bet; only a rollback may"
+        );
+        // Without the column, rollbacks are of the whole round.
+        let plain = "txn_id,round,type,player_id,brand,ccy,amount,time\nr,R,REFUND,p,o,EUR,1,1\n";
+        assert_eq!(refs(FeedFormat::BatchCsv, plain), (vec![None], vec![]));
     }
 
     #[test]

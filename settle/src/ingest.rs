@@ -14,14 +14,16 @@
 
 use std::collections::BTreeMap;
 
-use tally_client::{Client, CreateTransferResult, QueryFilter, Transfer, TransferFlags, BATCH_MAX};
+use tally_client::{Client, CreateTransferResult, Transfer, BATCH_MAX};
 
-use crate::chart::{self, transfer_code};
+use crate::chart;
+use crate::correct::{self, Change};
 use crate::error::{Error, Result};
 use crate::event::{EventKind, GameEvent};
 use crate::feeds::FeedError;
-use crate::query;
+use crate::ids;
 use crate::round::RoundContext;
+use crate::state::{self, BetStatus, RoundState};
 use crate::terms::Terms;
 
 /// A round that could not be posted, and why.
@@ -58,6 +60,25 @@ pub struct IngestReport {
     pub failures: Vec<RoundFailure>,
     /// Rounds held because a line of theirs was rejected: nothing of them was posted.
     pub quarantined: Vec<RoundFailure>,
+    /// Bets voided alone by a rollback naming them, by this run.
+    pub bets_rolled_back: usize,
+    /// Settled rounds that received late bets or wins, applied as a correction by this run.
+    pub late: Vec<LateRound>,
+}
+
+/// Late events of a settled round, applied as its next correction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LateRound {
+    /// Provider.
+    pub provider: String,
+    /// Provider's round id.
+    pub round_id: String,
+    /// Late bets posted.
+    pub bets: usize,
+    /// Late wins (of any amount).
+    pub wins: usize,
+    /// The correction's number for this round.
+    pub correction: u32,
 }
 
 /// The rounds that `errors` (rejected lines) hold, with the reasons, ordered by provider and
@@ -226,27 +247,8 @@ async fn post_bets(
     Ok(())
 }
 
-/// The pending bets of a round, as Tally has them, and whether any of them was posted (the
-/// round settled).
-async fn pending_bets(client: &Client, ctx: &RoundContext<'_>) -> Result<(Vec<Transfer>, bool)> {
-    let filter = QueryFilter {
-        user_data_128: ctx.key(),
-        user_data_32: ctx.provider_id,
-        code: transfer_code::BET,
-        ledger: ctx.currency.ledger,
-        ..QueryFilter::new()
-    };
-    let all = query::transfers(client, filter).await?;
-    let settled = all
-        .iter()
-        .any(|t| t.flags.contains(TransferFlags::POST_PENDING_TRANSFER));
-    let pending = all
-        .into_iter()
-        .filter(|t| t.flags.contains(TransferFlags::PENDING))
-        .collect();
-    Ok((pending, settled))
-}
-
+/// Closes, rolls back or corrects every round with news: per-bet rollbacks first, then the
+/// round's result; a round that settled earlier takes its late bets and wins as a correction.
 async fn close_rounds(
     client: &Client,
     terms: &Terms,
@@ -255,102 +257,263 @@ async fn close_rounds(
 ) -> Result<()> {
     for round in rounds.values_mut().filter(|r| r.failed.is_none()) {
         let ctx = RoundContext::new(terms, &round.events).expect("checked by post_bets");
-        let results: Vec<&GameEvent> = round
-            .events
-            .iter()
-            .filter(|e| e.kind != EventKind::Bet)
-            .collect();
-        let Some(last) = results.iter().map(|e| e.time).max() else {
-            report.rounds_open += 1;
-            continue;
-        };
-        let (bets, settled) = pending_bets(client, &ctx).await?;
-        if bets.is_empty() {
-            round.failed = Some("a result without a bet in Tally".into());
-            continue;
-        }
-        let rollback = results.iter().any(|e| e.kind == EventKind::Rollback);
-        if rollback {
-            if let Err(reason) = check_rollback(&ctx, &bets, &results, settled) {
-                round.failed = Some(reason);
-                continue;
-            }
-        }
-        let chain = if rollback && results.iter().any(|e| e.kind == EventKind::Win) {
-            round.failed = Some("both a win and a rollback".into());
-            continue;
-        } else if rollback {
-            ctx.rollback(&bets, last)
-        } else {
-            let wins: Vec<GameEvent> = results.iter().map(|e| (*e).clone()).collect();
-            match ctx.settle(&bets, &wins, last) {
-                Ok(chain) => chain,
-                Err(e) => {
-                    round.failed = Some(e.to_string());
-                    continue;
-                }
-            }
-        };
-        match send_chain(client, &chain).await? {
-            ChainOutcome::Applied if rollback => report.rounds_cancelled += 1,
-            ChainOutcome::Applied => report.rounds_settled += 1,
-            ChainOutcome::AlreadyApplied => {
-                report.rounds_already_closed += 1;
-                report.duplicates += results.len();
-            }
-            ChainOutcome::Refused(reason) => round.failed = Some(reason),
+        let state = state::read(client, &ctx).await?;
+        if let Err(reason) = close_round(client, &ctx, &state, &round.events, report).await? {
+            round.failed = Some(reason);
         }
     }
     Ok(())
 }
 
-/// A rollback cancels a round that is still open, for exactly the stake it reserved.
+async fn close_round(
+    client: &Client,
+    ctx: &RoundContext<'_>,
+    state: &RoundState,
+    events: &[GameEvent],
+    report: &mut IngestReport,
+) -> Result<Result<(), String>> {
+    let of = |kind| events.iter().filter(move |e| e.kind == kind);
+    let wins: Vec<&GameEvent> = of(EventKind::Win).collect();
+    let (bet_rollbacks, round_rollbacks): (Vec<&GameEvent>, Vec<&GameEvent>) =
+        of(EventKind::Rollback).partition(|e| e.bet_ref.is_some());
+    // 1. Rollbacks of single bets void those bets alone.
+    let voided = match roll_back_bets(client, ctx, state, &bet_rollbacks, report).await? {
+        Ok(voided) => voided,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let open: Vec<Transfer> = state
+        .open_bets()
+        .into_iter()
+        .filter(|b| !voided.contains(&b.id))
+        .collect();
+    if !round_rollbacks.is_empty() && !wins.is_empty() {
+        return Ok(Err("both a win and a rollback".into()));
+    }
+    // 2. A round that settled earlier: a rollback is refused, new bets and wins are late.
+    if state.settled() {
+        if !round_rollbacks.is_empty() {
+            return Ok(Err(SETTLED.into()));
+        }
+        let late_wins: Vec<&GameEvent> = wins
+            .iter()
+            .copied()
+            .filter(|w| w.amount > 0)
+            .filter(|w| {
+                !state.has(ids::event_transfer(
+                    &ctx.provider,
+                    &ctx.round_id,
+                    "win",
+                    &w.event_id,
+                ))
+            })
+            .collect();
+        if open.is_empty() && late_wins.is_empty() {
+            if !wins.is_empty() {
+                report.rounds_already_closed += 1;
+                report.duplicates += wins.len();
+            }
+            return Ok(Ok(()));
+        }
+        return apply_late(client, ctx, state, open, late_wins, report).await;
+    }
+    let last = events
+        .iter()
+        .filter(|e| e.kind != EventKind::Bet)
+        .map(|e| e.time)
+        .max();
+    let Some(last) = last.filter(|_| !wins.is_empty() || !round_rollbacks.is_empty()) else {
+        if open.is_empty() && !voided.is_empty() {
+            report.rounds_cancelled += 1;
+        } else if !open.is_empty() {
+            report.rounds_open += 1;
+        }
+        return Ok(Ok(()));
+    };
+    if open.is_empty() {
+        let all_voided =
+            !state.bets.is_empty() && state.bets.values().all(|(_, s)| *s == BetStatus::Voided);
+        if all_voided && wins.is_empty() {
+            report.rounds_already_closed += 1;
+            report.duplicates += round_rollbacks.len();
+            return Ok(Ok(()));
+        }
+        return Ok(Err(if all_voided {
+            "every bet of the round was rolled back; a win cannot settle it".into()
+        } else {
+            "a result without a bet in Tally".into()
+        }));
+    }
+    // 3. The round's result: a rollback of the whole round, or its settlement.
+    let rollback = !round_rollbacks.is_empty();
+    let chain = if rollback {
+        if let Err(reason) = check_rollback(ctx, &open, &round_rollbacks) {
+            return Ok(Err(reason));
+        }
+        ctx.rollback(&open, last)
+    } else {
+        let wins: Vec<GameEvent> = wins.iter().map(|e| (*e).clone()).collect();
+        match ctx.settle(&open, &wins, last) {
+            Ok(chain) => chain,
+            Err(e) => return Ok(Err(e.to_string())),
+        }
+    };
+    Ok(match send_chain(client, &chain).await? {
+        ChainOutcome::Applied if rollback => {
+            report.rounds_cancelled += 1;
+            Ok(())
+        }
+        ChainOutcome::Applied => {
+            report.rounds_settled += 1;
+            Ok(())
+        }
+        ChainOutcome::AlreadyApplied => {
+            report.rounds_already_closed += 1;
+            report.duplicates += wins.len() + round_rollbacks.len();
+            Ok(())
+        }
+        ChainOutcome::Refused(reason) => Err(reason),
+    })
+}
+
+const SETTLED: &str = "rollback refused: the round was already settled (its bets are posted and \
+                       its shares paid); nothing voided";
+
+/// Voids the bets that per-bet rollbacks name, each for exactly its stake, in one chain.
+/// Returns the ids voided (now or before).
+async fn roll_back_bets(
+    client: &Client,
+    ctx: &RoundContext<'_>,
+    state: &RoundState,
+    rollbacks: &[&GameEvent],
+    report: &mut IngestReport,
+) -> Result<Result<Vec<u128>, String>> {
+    let (mut voids, mut done) = (Vec::new(), Vec::new());
+    for r in rollbacks {
+        let bet = r.bet_ref.as_deref().unwrap_or_default();
+        let id = ids::event_transfer(&ctx.provider, &ctx.round_id, "bet", bet);
+        match state.bets.get(&id) {
+            None => {
+                return Ok(Err(format!(
+                    "line {}: rollback of bet {bet}, which is not in Tally; nothing voided",
+                    r.line
+                )))
+            }
+            Some((_, BetStatus::Voided)) => {
+                report.duplicates += 1;
+                done.push(id);
+            }
+            Some((_, BetStatus::Posted)) => {
+                return Ok(Err(format!(
+                    "line {}: rollback of bet {bet} refused: its round was already settled; \
+                     nothing voided",
+                    r.line
+                )))
+            }
+            Some((b, BetStatus::Open)) if b.amount != r.amount => {
+                return Ok(Err(format!(
+                    "line {}: rollback of {} does not match bet {bet}'s stake of {}; nothing \
+                     voided",
+                    r.line,
+                    show(ctx, Some(r.amount)),
+                    show(ctx, Some(b.amount))
+                )))
+            }
+            Some((b, BetStatus::Open)) => voids.push(*b),
+        }
+    }
+    if voids.is_empty() {
+        return Ok(Ok(done));
+    }
+    let time = rollbacks.iter().map(|r| r.time).max().unwrap_or_default();
+    match send_chain(client, &ctx.rollback(&voids, time)).await? {
+        ChainOutcome::Applied => report.bets_rolled_back += voids.len(),
+        ChainOutcome::AlreadyApplied => report.duplicates += voids.len(),
+        ChainOutcome::Refused(reason) => return Ok(Err(reason)),
+    }
+    done.extend(voids.iter().map(|b| b.id));
+    Ok(Ok(done))
+}
+
+/// Late bets and wins of a settled round, applied as its next correction.
+async fn apply_late(
+    client: &Client,
+    ctx: &RoundContext<'_>,
+    state: &RoundState,
+    bets: Vec<Transfer>,
+    wins: Vec<&GameEvent>,
+    report: &mut IngestReport,
+) -> Result<Result<(), String>> {
+    let time = bets
+        .iter()
+        .map(|b| b.user_data_64 as i64)
+        .chain(wins.iter().map(|w| w.time))
+        .max()
+        .unwrap_or_default();
+    let (n_bets, n_wins) = (bets.len(), wins.len());
+    let change = Change::Late { bets, wins };
+    let chain = match correct::plan(ctx, state, &change, time) {
+        Ok(chain) => chain,
+        Err(e) => return Ok(Err(format!("late events: {e}"))),
+    };
+    let number = state.next_correction();
+    Ok(match send_chain(client, &chain).await? {
+        ChainOutcome::Applied | ChainOutcome::AlreadyApplied => {
+            report.late.push(LateRound {
+                provider: ctx.provider.clone(),
+                round_id: ctx.round_id.clone(),
+                bets: n_bets,
+                wins: n_wins,
+                correction: number,
+            });
+            Ok(())
+        }
+        ChainOutcome::Refused(reason) => Err(format!("late events not applied: {reason}")),
+    })
+}
+
+/// A rollback of the whole round cancels it while it is open, for exactly the stake its open
+/// bets reserve.
 fn check_rollback(
     ctx: &RoundContext<'_>,
     bets: &[Transfer],
-    results: &[&GameEvent],
-    settled: bool,
+    rollbacks: &[&GameEvent],
 ) -> Result<(), String> {
-    if settled {
-        return Err(
-            "rollback refused: the round was already settled (its bets are posted and \
-             its shares paid); nothing voided"
-                .into(),
-        );
-    }
-    let rolled = checked_sum(
-        results
-            .iter()
-            .filter(|e| e.kind == EventKind::Rollback)
-            .map(|e| e.amount),
-    );
+    let rolled = checked_sum(rollbacks.iter().map(|e| e.amount));
     let stake = checked_sum(bets.iter().map(|b| b.amount));
     if rolled != stake || rolled.is_none() {
-        let show = |v: Option<u128>| match v.map(|v| ctx.currency.to_decimal(v)) {
-            Some(Ok(d)) => format!("{d} {}", ctx.currency.code),
-            _ => "an amount beyond 128 bits".into(),
-        };
         return Err(format!(
             "rollback of {} does not match the round's stake of {}; nothing voided",
-            show(rolled),
-            show(stake)
+            show(ctx, rolled),
+            show(ctx, stake)
         ));
     }
     Ok(())
+}
+
+fn show(ctx: &RoundContext<'_>, v: Option<u128>) -> String {
+    match v.map(|v| ctx.currency.to_decimal(v)) {
+        Some(Ok(d)) => format!("{d} {}", ctx.currency.code),
+        _ => "an amount beyond 128 bits".into(),
+    }
 }
 
 fn checked_sum(mut amounts: impl Iterator<Item = u128>) -> Option<u128> {
     amounts.try_fold(0u128, u128::checked_add)
 }
 
-enum ChainOutcome {
+/// How Tally answered a linked chain.
+#[derive(Debug)]
+pub(crate) enum ChainOutcome {
+    /// Every leg applied now.
     Applied,
+    /// Every leg was in Tally already (a replay).
     AlreadyApplied,
+    /// Refused as a whole, with the reason.
     Refused(String),
 }
 
 /// Sends one linked chain and judges its results.
-async fn send_chain(client: &Client, chain: &[Transfer]) -> Result<ChainOutcome> {
+pub(crate) async fn send_chain(client: &Client, chain: &[Transfer]) -> Result<ChainOutcome> {
     let results = client.create_transfers(chain).await?;
     if results.iter().all(|r| r.is_ok()) {
         return Ok(ChainOutcome::Applied);

@@ -9,7 +9,9 @@
 //! - [`feeds`]: the three feed formats -> [`event::GameEvent`]; [`ids`]: deterministic ids.
 //! - [`terms`]: the TOML terms; [`money`]: currencies and FX; [`split`]: exact splitting and
 //!   the rounding rule; [`chart`]: the chart of accounts and transfer codes.
-//! - [`round`]: a round's transfers (pure); [`ingest`]: posting them through `tally-client`.
+//! - [`round`]: a round's transfers (pure); [`ingest`]: posting them through `tally-client`,
+//!   per-bet rollbacks and late events included; [`state`]: a round as Tally holds it;
+//!   [`correct`]: corrections of settled rounds (one chain reversing and re-posting).
 //! - [`statement`], [`reconcile`]: reports computed from Tally's accounts and transfers.
 //! - `src/main.rs`: the `tally-settle` binary. `samples/`: feeds, terms, provider reports.
 //!   `tests/`: the kit end to end against an in-process Tally server.
@@ -38,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chart;
+pub mod correct;
 pub mod error;
 pub mod event;
 pub mod feeds;
@@ -48,6 +51,7 @@ pub mod query;
 pub mod reconcile;
 pub mod round;
 pub mod split;
+pub mod state;
 pub mod statement;
 pub mod terms;
 pub mod wide;

@@ -9,9 +9,10 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use tally_client::Client;
 use tally_settle::chart::Party;
+use tally_settle::correct::CorrectReport;
 use tally_settle::ingest::IngestReport;
 use tally_settle::terms::Terms;
-use tally_settle::{feeds, ingest, reconcile, statement};
+use tally_settle::{correct, feeds, ingest, reconcile, statement};
 
 #[derive(Parser, Debug)]
 #[command(name = "tally-settle", about = "Settlement kit on Tally")]
@@ -53,6 +54,19 @@ enum Command {
         /// Also write the lines as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// `provider=path` feeds or correction files naming the rounds (repeatable).
+        #[arg(long = "feed")]
+        feeds: Vec<String>,
+    },
+    /// Correct settled rounds: `--feed beta=corrected.csv` holds each round's complete
+    /// corrected lines (bets and result) in the provider's format (repeatable).
+    Correct {
+        /// `provider=path`; the provider's format comes from the terms.
+        #[arg(long = "feed", required = true)]
+        feeds: Vec<String>,
+        /// The business day the adjustment is booked on (YYYY-MM-DD, UTC); today if omitted.
+        #[arg(long)]
+        on: Option<NaiveDate>,
     },
     /// Reconcile against providers' reports: `--report alpha=settle/samples/reports/alpha.csv`.
     Reconcile {
@@ -93,12 +107,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Correct { feeds, on } => {
+            let (events, errors) = read_feeds(&terms, &feeds)?;
+            let day = on.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let time = tally_settle::event::day_start(day);
+            let report = correct::correct(&client, &terms, events, errors, time).await?;
+            print!("{}", correct_text(&terms, &report));
+            let clean = report.parse_errors.is_empty() && report.failures.is_empty();
+            Ok(if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Statement {
             party,
             from,
             to,
             csv,
+            feeds,
         } => {
+            let (events, _) = read_feeds(&terms, &feeds)?;
+            let names = statement::round_names(&events);
             let parties = if party.is_empty() {
                 Party::all(&terms)
             } else {
@@ -109,7 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut table = String::new();
             for (i, p) in parties.iter().enumerate() {
-                let s = statement::statement(&client, &terms, p, from, to).await?;
+                let s = statement::statement_named(&client, &terms, p, from, to, &names).await?;
                 println!("{}", s.to_text(&terms));
                 table.push_str(&s.to_csv(&terms, i == 0)?);
             }
@@ -187,7 +217,7 @@ fn ingest_text(r: &IngestReport) -> String {
     let mut out = format!(
         "events read        {}\nparse errors       {}\nduplicates         {}\nbets posted        {}\n\
          rounds settled     {}\nrounds cancelled   {}\nalready closed     {}\nrounds open        {}\n\
-         rounds quarantined {}\nrounds failed      {}\n",
+         bets rolled back   {}\nrounds late        {}\nrounds quarantined {}\nrounds failed      {}\n",
         r.events,
         r.parse_errors.len(),
         r.duplicates,
@@ -196,9 +226,17 @@ fn ingest_text(r: &IngestReport) -> String {
         r.rounds_cancelled,
         r.rounds_already_closed,
         r.rounds_open,
+        r.bets_rolled_back,
+        r.late.len(),
         r.quarantined.len(),
         r.failures.len()
     );
+    for l in &r.late {
+        out.push_str(&format!(
+            "  late: {} round {}: {} bets, {} wins after settlement, applied as correction #{}\n",
+            l.provider, l.round_id, l.bets, l.wins, l.correction
+        ));
+    }
     for e in &r.parse_errors {
         out.push_str(&format!("  parse error: {e}\n"));
     }
@@ -213,6 +251,55 @@ fn ingest_text(r: &IngestReport) -> String {
             "  failed: {} round {}: {}\n",
             f.provider, f.round_id, f.reason
         ));
+    }
+    out
+}
+
+fn correct_text(terms: &Terms, r: &CorrectReport) -> String {
+    let mut out = format!(
+        "events read        {}\nparse errors       {}\ncorrected          {}\nalready applied    {}\n\
+         unchanged          {}\nrounds quarantined {}\nrounds failed      {}\n",
+        r.events,
+        r.parse_errors.len(),
+        r.applied.len(),
+        r.already_applied.len(),
+        r.unchanged.len(),
+        r.quarantined.len(),
+        r.failures.len()
+    );
+    for e in &r.parse_errors {
+        out.push_str(&format!("  parse error: {e}\n"));
+    }
+    for a in &r.applied {
+        let m = |v: u128| statement::show(terms, &a.currency, v as i128);
+        out.push_str(&format!(
+            "  correction #{}: {} round {}: stake {} -> {}, wins {} -> {} {}\n",
+            a.number,
+            a.provider,
+            a.round_id,
+            m(a.before.0),
+            m(a.after.0),
+            m(a.before.1),
+            m(a.after.1),
+            a.currency
+        ));
+    }
+    let lists = [
+        (
+            "already applied",
+            r.already_applied.iter().map(|(f, _)| f).collect::<Vec<_>>(),
+        ),
+        ("unchanged", r.unchanged.iter().collect()),
+        ("quarantined", r.quarantined.iter().collect()),
+        ("failed", r.failures.iter().collect()),
+    ];
+    for (label, list) in lists {
+        for f in list {
+            out.push_str(&format!(
+                "  {label}: {} round {}: {}\n",
+                f.provider, f.round_id, f.reason
+            ));
+        }
     }
     out
 }

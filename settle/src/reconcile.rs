@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use tally_client::{Client, QueryFilter, TransferFlags};
 
-use crate::chart::transfer_code;
+use crate::chart::{pool_account, transfer_code};
 use crate::error::{Error, Result};
 use crate::event::day_of;
 use crate::feeds::FeedError;
@@ -112,6 +112,10 @@ pub struct TallyRound {
     pub voided: usize,
     /// Bets.
     pub bets: usize,
+    /// Corrections made by ingest for late bets or wins.
+    pub late: usize,
+    /// Corrections made by `tally-settle correct`.
+    pub corrections: usize,
 }
 
 impl TallyRound {
@@ -135,7 +139,10 @@ pub async fn tally_rounds(
     };
     let mut rounds: BTreeMap<u128, TallyRound> = BTreeMap::new();
     let mut bet_amounts = BTreeMap::new();
+    let name = terms.providers.iter().find(|p| p.id == provider_id);
+    let name = name.map_or("", |p| p.name.as_str());
     for t in query::transfers(client, filter).await? {
+        let pool = pool_account(name, &terms.currencies().by_ledger(t.ledger)?.code);
         let r = rounds.entry(t.user_data_128).or_default();
         if t.flags.contains(TransferFlags::PENDING) {
             r.bets += 1;
@@ -154,6 +161,18 @@ pub async fn tally_rounds(
                 .saturating_sub(bet_amounts.get(&t.pending_id).copied().unwrap_or(0));
         } else if t.code == transfer_code::WIN {
             r.payout += t.amount;
+        } else if t.code == transfer_code::STAKE_ADJ && t.credit_account_id == pool {
+            r.stake = r.stake.saturating_add(t.amount);
+        } else if t.code == transfer_code::STAKE_ADJ {
+            r.stake = r.stake.saturating_sub(t.amount);
+        } else if t.code == transfer_code::WIN_ADJ && t.debit_account_id == pool {
+            r.payout = r.payout.saturating_add(t.amount);
+        } else if t.code == transfer_code::WIN_ADJ {
+            r.payout = r.payout.saturating_sub(t.amount);
+        } else if t.code == transfer_code::LATE {
+            r.late += 1;
+        } else if t.code == transfer_code::CORRECTION {
+            r.corrections += 1;
         }
     }
     Ok(rounds)
@@ -212,6 +231,22 @@ pub struct Reconciliation {
     pub issues: Vec<Issue>,
     /// Rounds Tally holds open (informational).
     pub open_in_tally: usize,
+    /// Settled rounds with corrections (informational: their corrected stake and payout are
+    /// what is compared).
+    pub adjusted: Vec<Adjusted>,
+}
+
+/// A settled round that was corrected after it settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adjusted {
+    /// The round key.
+    pub round_key: u128,
+    /// The provider's round id, when the report lists the round.
+    pub round_id: Option<String>,
+    /// Corrections made by ingest for late bets or wins.
+    pub late: usize,
+    /// Corrections made by `tally-settle correct`.
+    pub corrections: usize,
 }
 
 /// Reconciles provider `provider` against its `report`.
@@ -308,9 +343,9 @@ fn add_tally_side(
     report: &[ProviderRound],
     tally: &BTreeMap<u128, TallyRound>,
 ) {
-    let reported: std::collections::BTreeSet<u128> = report
+    let reported: BTreeMap<u128, &str> = report
         .iter()
-        .map(|r| ids::round_key(provider, &r.round_id))
+        .map(|r| (ids::round_key(provider, &r.round_id), r.round_id.as_str()))
         .collect();
     for (key, t) in tally {
         if !t.settled() {
@@ -324,8 +359,16 @@ fn add_tally_side(
         totals.tally.0 += 1;
         totals.tally.1 += t.stake;
         totals.tally.2 += t.payout;
-        if !reported.contains(key) {
+        if !reported.contains_key(key) {
             rec.issues.push(Issue::Unreported { round_key: *key });
+        }
+        if t.late + t.corrections > 0 {
+            rec.adjusted.push(Adjusted {
+                round_key: *key,
+                round_id: reported.get(key).map(|r| r.to_string()),
+                late: t.late,
+                corrections: t.corrections,
+            });
         }
     }
 }
@@ -388,6 +431,15 @@ impl Reconciliation {
             );
         }
         let _ = writeln!(out, "  rounds open in Tally: {}", self.open_in_tally);
+        for a in &self.adjusted {
+            let _ = writeln!(
+                out,
+                "  adjusted: {}: late events applied as corrections: {}, corrections: {}",
+                a.name(),
+                a.late,
+                a.corrections
+            );
+        }
         if self.issues.is_empty() {
             out.push_str("  no differences\n");
         }
@@ -477,10 +529,30 @@ impl Reconciliation {
             };
             w.write_record([self.provider.as_str(), kind, &round, field, &theirs, &ours])?;
         }
+        for a in &self.adjusted {
+            let round = a
+                .round_id
+                .clone()
+                .unwrap_or_else(|| format!("{:032x}", a.round_key));
+            for (field, n) in [("late", a.late), ("corrections", a.corrections)] {
+                let n = n.to_string();
+                w.write_record([self.provider.as_str(), "adjusted", &round, field, "", &n])?;
+            }
+        }
         let bytes = w
             .into_inner()
             .map_err(|e| csv::Error::from(e.into_error()))?;
         Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields"))
+    }
+}
+
+impl Adjusted {
+    /// `round <id>`, or `round key <hex>` when the report does not name it.
+    pub fn name(&self) -> String {
+        match &self.round_id {
+            Some(id) => format!("round {id}"),
+            None => format!("round key {:032x}", self.round_key),
+        }
     }
 }
 
@@ -558,6 +630,8 @@ mod tests {
             posted,
             voided,
             bets,
+            late: 0,
+            corrections: 0,
         }
     }
 

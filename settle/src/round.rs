@@ -163,16 +163,41 @@ impl<'t> RoundContext<'t> {
         }
         let stake = checked_sum(pending.iter().map(|b| b.amount))?;
         let paid = checked_sum(wins.iter().map(|w| w.amount))?;
+        for t in self.all_share_legs(stake, paid, "", false)? {
+            chain = chain.push(self.tag(t, time));
+        }
+        Ok(chain.build())
+    }
+
+    /// Every partner's legs for a round with `stake` and `paid` wins: leg names start with
+    /// `prefix` (`""` for a settlement, `correction:<n>:` for a correction), codes are the
+    /// adjustment codes when `adjust`.
+    pub fn all_share_legs(
+        &self,
+        stake: u128,
+        paid: u128,
+        prefix: &str,
+        adjust: bool,
+    ) -> Result<Vec<Transfer>, PlanError> {
         let (ggr, reversed) = match stake.checked_sub(paid) {
             Some(g) => (g, false),
             None => (paid - stake, true),
         };
+        let mut legs = Vec::new();
         for (party, amount) in self.shares(stake, ggr)? {
-            for t in self.share_legs(&party, amount, reversed)? {
-                chain = chain.push(self.tag(t, time));
-            }
+            legs.extend(self.share_legs(&party, amount, reversed, prefix, adjust)?);
         }
-        Ok(chain.build())
+        Ok(legs)
+    }
+
+    /// Stamps a transfer with the round's user data.
+    pub fn tagged(&self, t: Transfer, time: i64) -> Transfer {
+        self.tag(t, time)
+    }
+
+    /// The id of a leg the kit adds to this round.
+    pub fn leg_id(&self, name: &str) -> u128 {
+        self.leg(name)
     }
 
     /// Each partner's share of `ggr` (round currency), operator last as the remainder.
@@ -210,14 +235,23 @@ impl<'t> RoundContext<'t> {
         party: &Party,
         amount: u128,
         reversed: bool,
+        prefix: &str,
+        adjust: bool,
     ) -> Result<Vec<Transfer>, PlanError> {
+        let code = |c: u16| {
+            if adjust {
+                transfer_code::adjusted(c)
+            } else {
+                c
+            }
+        };
         let round_ccy = &self.currency;
         let target = party
             .settlement_currency(self.terms)
             .ok_or_else(|| PlanError::Inconsistent(format!("unknown partner {party}")))?;
         let pool = pool_account(&self.provider, &round_ccy.code);
         let orient = |from, to| if reversed { (to, from) } else { (from, to) };
-        let leg_name = |kind: &str| format!("{kind}:{party}");
+        let leg_name = |kind: &str| format!("{prefix}{kind}:{party}");
         if amount == 0 {
             return Ok(vec![]);
         }
@@ -230,7 +264,7 @@ impl<'t> RoundContext<'t> {
                 cr,
                 amount,
                 round_ccy.ledger,
-                transfer_code::SHARE,
+                code(transfer_code::SHARE),
             )]);
         }
         let currencies = self.terms.currencies();
@@ -243,7 +277,7 @@ impl<'t> RoundContext<'t> {
             cr,
             amount,
             round_ccy.ledger,
-            transfer_code::FX_OUT,
+            code(transfer_code::FX_OUT),
         );
         let mut legs = vec![out];
         if converted > 0 {
@@ -255,7 +289,7 @@ impl<'t> RoundContext<'t> {
                 cr,
                 converted,
                 target_ccy.ledger,
-                transfer_code::FX_IN,
+                code(transfer_code::FX_IN),
             ));
         }
         Ok(legs)
@@ -289,6 +323,7 @@ mod tests {
             amount,
             time: 1_795_140_000,
             line: 1,
+            bet_ref: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! transfers (`get_account_transfers`), the period chosen by the provider event time each
 //! transfer carries in `user_data_64`, and the balance from `lookup_accounts`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::NaiveDate;
@@ -9,7 +10,8 @@ use tally_client::{AccountFilter, Client};
 
 use crate::chart::{transfer_code, Party};
 use crate::error::{Error, Result};
-use crate::event::{day_of, day_start};
+use crate::event::{day_of, day_start, GameEvent};
+use crate::ids;
 use crate::query;
 use crate::terms::Terms;
 
@@ -24,10 +26,47 @@ pub struct Line {
     pub round_key: u128,
     /// Transfer id.
     pub transfer_id: u128,
-    /// `share` (same currency) or `fx` (converted).
+    /// `share` (same currency), `fx` (converted) or `adjustment` (a leg of a correction).
     pub kind: &'static str,
     /// Signed amount in minor units: positive credits the partner.
     pub amount: i128,
+    /// The provider's round id, when the round is named (see [`RoundNames`]).
+    pub round_id: Option<String>,
+    /// For an adjustment of a named round: `correction #<n>` and, for the leg undoing the
+    /// earlier position, ` reversal`.
+    pub note: String,
+}
+
+/// Provider round ids by round key, to name rounds on statements (Tally stores only the key).
+pub type RoundNames = BTreeMap<u128, (String, String)>;
+
+/// The names of the rounds of `events` (feeds or correction files).
+pub fn round_names(events: &[GameEvent]) -> RoundNames {
+    events
+        .iter()
+        .map(|e| {
+            (
+                ids::round_key(&e.provider, &e.round_id),
+                (e.provider.clone(), e.round_id.clone()),
+            )
+        })
+        .collect()
+}
+
+/// Which correction of round `round_id` (up to 1,000) the adjustment leg `id` of `party` is.
+fn correction_note(provider: &str, round_id: &str, party: &Party, id: u128) -> String {
+    for n in 1..=1_000u32 {
+        for kind in ["share", "fx-in"] {
+            let leg = |name: String| ids::leg_transfer(provider, round_id, &name);
+            if leg(format!("correction:{n}:{kind}:{party}")) == id {
+                return format!("correction #{n}");
+            }
+            if leg(format!("correction:{n}:reverse:{kind}:{party}")) == id {
+                return format!("correction #{n} reversal");
+            }
+        }
+    }
+    String::new()
 }
 
 /// A partner's statement.
@@ -55,13 +94,25 @@ pub struct Statement {
     pub balance: i128,
 }
 
-/// The statement of `party` for the days `from..=to`.
+/// The statement of `party` for the days `from..=to` (rounds shown by key).
 pub async fn statement(
     client: &Client,
     terms: &Terms,
     party: &Party,
     from: NaiveDate,
     to: NaiveDate,
+) -> Result<Statement> {
+    statement_named(client, terms, party, from, to, &RoundNames::new()).await
+}
+
+/// The statement of `party` for the days `from..=to`, naming the rounds `names` knows.
+pub async fn statement_named(
+    client: &Client,
+    terms: &Terms,
+    party: &Party,
+    from: NaiveDate,
+    to: NaiveDate,
+    names: &RoundNames,
 ) -> Result<Statement> {
     if from > to {
         return Err(Error::BadPeriod { from, to });
@@ -106,17 +157,28 @@ pub async fn statement(
                 s.debits += t.amount;
             }
             let provider = terms.providers.iter().find(|p| p.id == t.user_data_32);
+            let adjustment =
+                t.code == transfer_code::SHARE_ADJ || t.code == transfer_code::FX_IN_ADJ;
+            let name = names.get(&t.user_data_128);
+            let note = match name {
+                Some((provider, round)) if adjustment => {
+                    correction_note(provider, round, party, t.id)
+                }
+                _ => String::new(),
+            };
             s.lines.push(Line {
                 day: day_of(time),
                 provider: provider.map_or_else(|| "?".into(), |p| p.name.clone()),
                 round_key: t.user_data_128,
                 transfer_id: t.id,
-                kind: if t.code == transfer_code::FX_IN {
-                    "fx"
-                } else {
-                    "share"
+                kind: match t.code {
+                    _ if adjustment => "adjustment",
+                    transfer_code::FX_IN => "fx",
+                    _ => "share",
                 },
                 amount,
+                round_id: name.map(|(_, r)| r.clone()),
+                note,
             });
         }
     }
@@ -150,13 +212,21 @@ impl Statement {
         );
         let _ = writeln!(out, "  opening balance   {:>16}", m(self.opening));
         let mut by_provider = std::collections::BTreeMap::<&str, (usize, i128)>::new();
-        for l in &self.lines {
+        for l in self.lines.iter().filter(|l| l.kind != "adjustment") {
             let e = by_provider.entry(&l.provider).or_default();
             e.0 += 1;
             e.1 += l.amount;
         }
         for (provider, (n, sum)) in by_provider {
             let _ = writeln!(out, "  {provider:<10} {n:>4} legs {:>16}", m(sum));
+        }
+        for l in self.lines.iter().filter(|l| l.kind == "adjustment") {
+            let round = match &l.round_id {
+                Some(id) => format!("round {id}"),
+                None => format!("round key {:032x}", l.round_key),
+            };
+            let what = format!("{} {round} {}", l.provider, l.note);
+            let _ = writeln!(out, "  adjustment {} {what:<30} {:>16}", l.day, m(l.amount));
         }
         let _ = writeln!(out, "  credits           {:>16}", m(signed(self.credits)));
         let _ = writeln!(out, "  debits            {:>16}", m(-signed(self.debits)));
@@ -165,7 +235,8 @@ impl Statement {
         out
     }
 
-    /// One CSV row per line: `partner,currency,day,provider,round_key,transfer_id,kind,amount`.
+    /// One CSV row per line:
+    /// `partner,currency,day,provider,round_key,transfer_id,kind,amount,round,note`.
     pub fn to_csv(&self, terms: &Terms, header: bool) -> Result<String, csv::Error> {
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
@@ -180,6 +251,8 @@ impl Statement {
                 "transfer_id",
                 "kind",
                 "amount",
+                "round",
+                "note",
             ])?;
         }
         for l in &self.lines {
@@ -192,6 +265,8 @@ impl Statement {
                 format!("{:032x}", l.transfer_id),
                 l.kind.to_string(),
                 show(terms, &self.currency, l.amount),
+                l.round_id.clone().unwrap_or_default(),
+                l.note.clone(),
             ])?;
         }
         let bytes = w.into_inner().map_err(|e| e.into_error())?;

@@ -111,7 +111,9 @@ async fn check_statements(addr: &str, path: &Path) {
         "{text}"
     );
     let csv = std::fs::read_to_string(path).unwrap();
-    assert!(csv.starts_with("partner,currency,day,provider,round_key,transfer_id,kind,amount\n"));
+    assert!(csv.starts_with(
+        "partner,currency,day,provider,round_key,transfer_id,kind,amount,round,note\n"
+    ));
     let alpha = csv.lines().filter(|l| l.starts_with("provider:alpha,USD,"));
     assert_eq!(alpha.count(), 8);
 }

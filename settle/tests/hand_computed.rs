@@ -93,16 +93,16 @@ async fn every_share_matches_the_hand_computation_to_the_unit() {
     assert_eq!((r.rounds_already_closed, r.rounds_cancelled), (5, 0));
     assert_eq!(snapshot(c, &terms).await, before);
 
-    // A second, different result for a settled round posts nothing and is reported.
+    // A second win for a settled round is a late event: applied once, as correction #1.
     let extra = webhook("win", "x1w-2", "X1", "royal", "USD", 1, "10:02:00");
     let r = ingest_texts(c, &terms, &[("alpha", &extra)]).await;
-    assert_eq!(r.failures.len(), 1);
-    assert!(
-        r.failures[0].reason.contains("different results"),
-        "{:?}",
-        r.failures
-    );
-    assert_eq!(snapshot(c, &terms).await, before);
+    assert_eq!(r.failures, vec![]);
+    assert_eq!((r.late.len(), r.late[0].correction), (1, 1), "{r:?}");
+    assert_ne!(snapshot(c, &terms).await, before);
+    let after = snapshot(c, &terms).await;
+    let r = ingest_texts(c, &terms, &[("alpha", &extra)]).await;
+    assert_eq!((r.late.len(), r.failures.len()), (0, 0));
+    assert_eq!(snapshot(c, &terms).await, after);
 }
 
 /// The balances after the first feed, worked out by hand.

@@ -81,3 +81,60 @@ pub async fn snapshot(client: &Client, terms: &Terms) -> Vec<tally_client::Accou
         .collect();
     client.lookup_accounts(&ids).await.unwrap()
 }
+
+/// Every chart account's posted balance (credits - debits) and pending amounts, by id.
+pub async fn balances(client: &Client, terms: &Terms) -> Vec<(u128, i128, u128, u128)> {
+    snapshot(client, terms)
+        .await
+        .iter()
+        .map(|a| {
+            (
+                a.id,
+                a.credits_posted as i128 - a.debits_posted as i128,
+                a.debits_pending,
+                a.credits_pending,
+            )
+        })
+        .collect()
+}
+
+/// A webhook-json line of provider alpha (operator royal, USD, 2026-11-20).
+pub fn webhook(kind: &str, tx: &str, round: &str, amount: u64, time: &str) -> String {
+    format!(
+        r#"{{"event":"{kind}","tx_id":"{tx}","round_id":"{round}","player":"p","operator":"royal","currency":"USD","amount":{amount},"timestamp":"2026-11-20T{time}Z"}}"#
+    )
+}
+
+/// A webhook-json rollback of one bet (`ref_tx_id`).
+pub fn webhook_bet_rollback(tx: &str, round: &str, bet: &str, amount: u64, time: &str) -> String {
+    format!(
+        r#"{{"event":"rollback","tx_id":"{tx}","round_id":"{round}","ref_tx_id":"{bet}","player":"p","operator":"royal","currency":"USD","amount":{amount},"timestamp":"2026-11-20T{time}Z"}}"#
+    )
+}
+
+/// Parses `(provider, text)` correction files and corrects, booking at `time`.
+pub async fn correct_texts(
+    client: &Client,
+    terms: &Terms,
+    feeds: &[(&str, &str)],
+    time: i64,
+) -> tally_settle::correct::CorrectReport {
+    let (mut events, mut errors) = (vec![], vec![]);
+    for (provider, text) in feeds {
+        let format = terms.provider(provider).unwrap().format;
+        let parsed = feeds::parse(format, provider, text, terms.currencies());
+        events.extend(parsed.events);
+        errors.extend(parsed.errors);
+    }
+    tally_settle::correct::correct(client, terms, events, errors, time)
+        .await
+        .unwrap()
+}
+
+/// The balances a fresh Tally ends with after ingesting `feeds` alone.
+pub async fn balances_of(terms: &Terms, feeds: &[(&str, &str)]) -> Vec<(u128, i128, u128, u128)> {
+    let server = start().await;
+    let r = ingest_texts(&server.client, terms, feeds).await;
+    assert_eq!(r.failures, vec![]);
+    balances(&server.client, terms).await
+}
