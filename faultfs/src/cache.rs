@@ -136,7 +136,7 @@ impl Dirty {
             // extension reads zeros.
             let keep_pages = size.div_ceil(PAGE);
             self.pages.split_off(&keep_pages);
-            if size % PAGE != 0 {
+            if !size.is_multiple_of(PAGE) {
                 if let Some(buf) = self.pages.get_mut(&(size / PAGE)) {
                     buf[(size % PAGE) as usize..].fill(0);
                 }

@@ -209,7 +209,7 @@ async fn a_history_imports_accounts_first_then_transfers_with_their_timestamps()
     let found = lookup_transfers(&mut c, (0..20).map(|k| 50_000 + k).collect()).await;
     let got: Vec<u64> = found.iter().map(|t| t.timestamp).collect();
     assert_eq!(got, stamps, "results carry the timestamps a lookup returns");
-    let resend = vec![live[3].clone(), transfer(60_000, 1, 1, 1)];
+    let resend = vec![live[3], transfer(60_000, 1, 1, 1)];
     let (codes, again) = create_transfers(&mut c, resend).await;
     let same = v1::CreateTransferResult::AccountsMustBeDifferent as i32;
     assert_eq!(codes, [v1::CreateTransferResult::Exists as i32, same]);
