@@ -116,6 +116,13 @@ impl Error {
         }
     }
 
+    /// `true` when the client's overload throttle refused the call's last attempt locally,
+    /// without sending it (see the crate doc, "Retries under overload"): an
+    /// [`Error::ResourceExhausted`] that never reached the cluster.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, Error::ResourceExhausted(m) if m.starts_with(THROTTLED))
+    }
+
     /// `true` when the same request may succeed if sent again later (the cluster was
     /// unavailable, overloaded, or the outcome is unknown); `false` when it would fail the same
     /// way.
@@ -130,6 +137,9 @@ impl Error {
         )
     }
 }
+
+/// How the message of an attempt refused by the client's overload throttle begins.
+pub(crate) const THROTTLED: &str = "refused by the client's overload throttle";
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,16 @@
 //! budget is spent, a call ends at once with the error of its last attempt: a refusal that
 //! proved nothing was applied stays definite ([`Error::ResourceExhausted`], not
 //! indeterminate), so the caller knows it may send the events again later.
-//! [`Client::retry_stats`] counts first attempts, retries, redirects and refused retries.
+//!
+//! While the cluster keeps refusing requests as overloaded, the client also throttles itself
+//! (after Google SRE's client-side throttling): it refuses locally, with
+//! [`Error::ResourceExhausted`] and nothing sent ([`Error::is_throttled`]), a share of its
+//! attempts chosen so that those it sends stay near
+//! [`ClientOptions::overload_throttle_percent`] (110%) of those the cluster accepted in the
+//! last [`ClientOptions::overload_throttle_interval`] (100 ms). A spike then costs the cluster
+//! little beyond what it serves, even with one-event requests, whose refusal costs a server
+//! about a third of serving them. Once refusals stop, the share sent doubles every interval. [`Client::retry_stats`] counts first attempts, retries, redirects, refused retries
+//! and attempts the throttle refused.
 //!
 //! # Layout
 //!
@@ -34,7 +43,8 @@
 //!   [`Client::create_transfer`] / [`Client::create_account`], which the batcher packs with
 //!   concurrent calls into one request.
 //! - `transport`: channels per node, the known leader, the retry loop and how each gRPC status is
-//!   judged. `retry`: the retry budget and the backoff. `batcher`: the bounded queue and
+//!   judged. `retry`: the retry budget and the backoff. `throttle`: the overload throttle.
+//!   `window`: the retry budget's sliding window. `batcher`: the bounded queue and
 //!   background task behind single-event calls.
 //! - [`Account`], [`Transfer`], [`AccountBalance`], [`AccountFilter`], [`QueryFilter`] and
 //!   their flag sets: plain `u128` fields, converted to and from `tally_proto::v1`.
@@ -102,8 +112,10 @@ mod ids;
 mod options;
 pub mod results;
 mod retry;
+mod throttle;
 mod transfer;
 mod transport;
+mod window;
 
 pub use account::{Account, AccountBalance};
 pub use admin::{admin_client, node_status};

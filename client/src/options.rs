@@ -45,6 +45,17 @@ pub struct ClientOptions {
     /// The sliding window over which the retry budget counts first attempts and retries
     /// (at least 10 ms).
     pub retry_budget_window: Duration,
+    /// Client-side overload throttling: while the cluster refuses this client's requests as
+    /// overloaded, the client refuses a share of its attempts itself (with
+    /// [`Error::ResourceExhausted`](crate::Error::ResourceExhausted), nothing sent) so that the
+    /// attempts it sends stay near this percentage of those the cluster accepted in the last
+    /// [`overload_throttle_interval`](Self::overload_throttle_interval). 0 turns it off;
+    /// values below 100 are raised to 100. See the crate doc, "Retries under overload".
+    pub overload_throttle_percent: u32,
+    /// How often the throttle updates the share of attempts it sends (at least 10 ms). It
+    /// reacts within one interval, and after refusals stop, sends everything again within
+    /// about seven.
+    pub overload_throttle_interval: Duration,
     /// The most events one batch of `create_transfer`/`create_account` calls carries
     /// (1..=8189; larger values are clamped).
     pub max_batch: usize,
@@ -74,6 +85,8 @@ impl Default for ClientOptions {
             retry_budget_percent: 20,
             retry_budget_min_per_sec: 10,
             retry_budget_window: Duration::from_secs(10),
+            overload_throttle_percent: 110,
+            overload_throttle_interval: Duration::from_millis(100),
             max_batch: BATCH_MAX,
             linger: Duration::from_millis(1),
             max_in_flight_batches: 4,
@@ -86,7 +99,8 @@ impl Default for ClientOptions {
 impl ClientOptions {
     /// The same settings with every value in its valid range: limits at least 1, `max_batch`
     /// at most 8189, `retry_backoff_max` at least `retry_backoff_min`, timeouts at least 1 ms,
-    /// the retry budget's window at least 10 ms.
+    /// the retry budget's window and the throttle's interval at least 10 ms, a non-zero
+    /// throttle percentage at least 100.
     pub(crate) fn normalized(mut self) -> Self {
         let ms = Duration::from_millis(1);
         self.attempt_timeout = self.attempt_timeout.max(ms);
@@ -95,6 +109,10 @@ impl ClientOptions {
         self.retry_backoff_min = self.retry_backoff_min.max(ms);
         self.retry_backoff_max = self.retry_backoff_max.max(self.retry_backoff_min);
         self.retry_budget_window = self.retry_budget_window.max(10 * ms);
+        if self.overload_throttle_percent != 0 {
+            self.overload_throttle_percent = self.overload_throttle_percent.max(100);
+        }
+        self.overload_throttle_interval = self.overload_throttle_interval.max(10 * ms);
         self.max_batch = self.max_batch.clamp(1, BATCH_MAX);
         self.max_in_flight_batches = self.max_in_flight_batches.max(1);
         self.queue_capacity = self.queue_capacity.max(1);

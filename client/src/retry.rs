@@ -27,22 +27,19 @@
 //! so the tests below are deterministic.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::window::Window;
 use crate::ClientOptions;
-
-/// The budget's window is kept as this many slots; a slot's counts leave the window whole, so
-/// the window slides in steps of `window / SLOTS`.
-const SLOTS: usize = 10;
 
 /// What a client's retry machinery has done since it was created, summed over all its clones
 /// and calls (see [`Client::retry_stats`](crate::Client::retry_stats)).
 ///
-/// Every attempt the client sent is exactly one of a first attempt, a retry or a redirect, so
-/// `first_attempts + retries + redirects` is the number of requests sent.
+/// Every attempt the client made is exactly one of a first attempt, a retry or a redirect, and
+/// the overload throttle refused `throttled` of them locally, so `first_attempts + retries +
+/// redirects - throttled` is the number of requests sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetryStats {
@@ -54,34 +51,20 @@ pub struct RetryStats {
     pub redirects: u64,
     /// Retries the budget refused: each ended its call with the last attempt's error.
     pub retries_refused: u64,
-}
-
-/// One slot of the window: the counts of one `window / SLOTS` stretch of time.
-#[derive(Clone, Copy, Debug, Default)]
-struct Slot {
-    /// Which stretch (time since the origin, in slot lengths) the counts belong to.
-    epoch: u64,
-    firsts: u64,
-    retries: u64,
-}
-
-/// The counts of the last `SLOTS` stretches of time.
-#[derive(Debug, Default)]
-struct Window {
-    /// The newest stretch seen; never decreases.
-    latest: u64,
-    slots: [Slot; SLOTS],
+    /// Attempts the overload throttle refused locally, unsent: each ended its call with
+    /// [`Error::ResourceExhausted`](crate::Error::ResourceExhausted) (or, after an earlier
+    /// attempt whose fate is unknown, [`Error::Indeterminate`](crate::Error::Indeterminate)).
+    pub throttled: u64,
 }
 
 /// The retry budget of one client (see the module doc).
 #[derive(Debug)]
 pub(crate) struct RetryBudget {
-    origin: Instant,
-    slot_len: Duration,
     percent: u64,
     /// Retries allowed in a window without any first attempt.
     reserve: u64,
-    window: Mutex<Window>,
+    /// First attempts and retries in the window.
+    window: Window,
     first_attempts: AtomicU64,
     retries: AtomicU64,
     redirects: AtomicU64,
@@ -92,15 +75,12 @@ impl RetryBudget {
     /// A budget with `options`' settings whose window starts at `origin`.
     pub fn new(options: &ClientOptions, origin: Instant) -> Self {
         let window = options.retry_budget_window;
-        let slot_len = (window / SLOTS as u32).max(Duration::from_millis(1));
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         let reserve = u64::from(options.retry_budget_min_per_sec).saturating_mul(window_ms) / 1000;
         Self {
-            origin,
-            slot_len,
             percent: u64::from(options.retry_budget_percent),
             reserve,
-            window: Mutex::default(),
+            window: Window::new(window, origin),
             first_attempts: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             redirects: AtomicU64::new(0),
@@ -111,7 +91,7 @@ impl RetryBudget {
     /// Counts a call's first attempt, made at `now`.
     pub fn first_attempt(&self, now: Instant) {
         self.first_attempts.fetch_add(1, Ordering::Relaxed);
-        self.with_current(now, |slot, _, _| slot.firsts += 1);
+        self.window.with_current(now, |slot, _| slot[0] += 1);
     }
 
     /// Counts an attempt that follows a fresh leader hint (free).
@@ -122,7 +102,7 @@ impl RetryBudget {
     /// Whether a retry at `now` fits the budget; if it does, it is counted as made.
     pub fn try_retry(&self, now: Instant) -> bool {
         let (percent, reserve) = (self.percent, self.reserve);
-        let allowed = self.with_current(now, |slot, firsts, retries| {
+        let allowed = self.window.with_current(now, |slot, [firsts, retries]| {
             // (retries + 1) <= firsts * percent / 100 + reserve, in integers.
             let wanted = retries.saturating_add(1).saturating_mul(100);
             let funded = firsts
@@ -130,7 +110,7 @@ impl RetryBudget {
                 .saturating_add(reserve.saturating_mul(100));
             let ok = wanted <= funded;
             if ok {
-                slot.retries += 1;
+                slot[1] += 1;
             }
             ok
         });
@@ -150,35 +130,8 @@ impl RetryBudget {
             retries: self.retries.load(Ordering::Relaxed),
             redirects: self.redirects.load(Ordering::Relaxed),
             retries_refused: self.refused.load(Ordering::Relaxed),
+            throttled: 0,
         }
-    }
-
-    /// Runs `f` on the slot of `now` (emptied first if it held an older stretch), with the
-    /// window's first attempts and retries before `f`. Concurrent callers may arrive slightly
-    /// out of time order; a `now` older than the newest seen counts as the newest.
-    fn with_current<T>(&self, now: Instant, f: impl FnOnce(&mut Slot, u64, u64) -> T) -> T {
-        let elapsed = now.saturating_duration_since(self.origin).as_nanos();
-        let epoch = u64::try_from(elapsed / self.slot_len.as_nanos().max(1)).unwrap_or(u64::MAX);
-        let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        let epoch = epoch.max(window.latest);
-        window.latest = epoch;
-        // Every slot's epoch is at most `epoch`; it is in the window if it is one of the last
-        // SLOTS stretches.
-        let live = |slot: &Slot| epoch - slot.epoch < SLOTS as u64;
-        let (mut firsts, mut retries) = (0u64, 0u64);
-        for slot in window.slots.iter().filter(|s| live(s)) {
-            firsts = firsts.saturating_add(slot.firsts);
-            retries = retries.saturating_add(slot.retries);
-        }
-        let slot = &mut window.slots[(epoch % SLOTS as u64) as usize];
-        if slot.epoch != epoch {
-            // The slot holds a stretch SLOTS or more behind (or none): it has left the window.
-            *slot = Slot {
-                epoch,
-                ..Slot::default()
-            };
-        }
-        f(slot, firsts, retries)
     }
 }
 
@@ -210,6 +163,11 @@ impl Backoff {
             None => self.jitter(ceiling),
             Some(hint) => hint + self.jitter(ceiling.max(hint.min(self.max))),
         }
+    }
+
+    /// A uniform draw in `[0, 1)` from the same generator (for the overload throttle).
+    pub fn draw(&mut self) -> f64 {
+        self.rng.f64()
     }
 
     /// Uniform in `[0, up_to]`, at microsecond resolution.

@@ -16,6 +16,8 @@
 //!   following a fresh leader hint; a retry the budget refuses is not made, and the call ends
 //!   with the error its attempts so far earned, judged by the rule above. Waits are capped
 //!   exponential backoff with full jitter, never shorter than a server's `tally-retry-after-ms`.
+//! - Every attempt first passes the overload throttle (`throttle.rs`); one it refuses is not
+//!   sent, and the call ends as if that attempt had been refused as overload.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,7 +30,9 @@ use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::error::THROTTLED;
 use crate::retry::{Backoff, RetryBudget, RetryStats};
+use crate::throttle::Throttle;
 use crate::{ClientOptions, Error};
 
 /// Metadata key the server sets (to `true`) on a refusal that proves the write never reached
@@ -95,6 +99,8 @@ pub(crate) struct Transport {
     next_seed: AtomicUsize,
     /// Shared by every call: limits retries to a fraction of first attempts.
     budget: RetryBudget,
+    /// Shared by every call: refuses attempts locally while the cluster refuses them.
+    throttle: Throttle,
     pub options: ClientOptions,
 }
 
@@ -140,6 +146,7 @@ impl Transport {
             leader: Mutex::default(),
             next_seed: AtomicUsize::new(0),
             budget: RetryBudget::new(&options, Instant::now()),
+            throttle: Throttle::new(&options, Instant::now()),
             options,
         })
     }
@@ -151,7 +158,10 @@ impl Transport {
 
     /// What the retry machinery has done so far.
     pub fn retry_stats(&self) -> RetryStats {
-        self.budget.stats()
+        RetryStats {
+            throttled: self.throttle.throttled(),
+            ..self.budget.stats()
+        }
     }
 
     /// The channel to `uri`, created (lazily connected) on first use; `None` if `uri` is not a
@@ -212,7 +222,20 @@ impl Transport {
                 .attempt_timeout
                 .min(deadline.saturating_duration_since(now));
             retry.attempts += 1;
-            let status = match self.attempt(&uri, budget, request.clone(), &rpc).await {
+            if !self.throttle.admit(now, retry.backoff.draw()) {
+                retry.last = format!(
+                    "{THROTTLED}: the cluster has been refusing this client's requests as \
+                     overloaded"
+                );
+                retry.overloaded = true;
+                retry.not_connected = false;
+                return Err(retry.give_up(op, now - start));
+            }
+            let result = self.attempt(&uri, budget, request.clone(), &rpc).await;
+            if matches!(&result, Err(s) if s.code() == Code::ResourceExhausted) {
+                self.throttle.refused(Instant::now());
+            }
+            let status = match result {
                 Ok(response) => {
                     if op.target == Target::Leader {
                         *lock(&self.leader) = Some(uri);

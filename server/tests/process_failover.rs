@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::process::*;
@@ -14,46 +13,6 @@ use nix::sys::signal::Signal;
 use tally_proto::u128_from_wire;
 use tally_proto::v1::{self, CreateTransferResult as Tr};
 use tonic::Code;
-
-fn node_args(id: u64, ports: &[u16], dir: &Path) -> Vec<String> {
-    let peers: Vec<String> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
-        .collect();
-    vec![
-        "start".into(),
-        "--node-id".into(),
-        id.to_string(),
-        "--cluster-id".into(),
-        "0x5eed".into(),
-        "--peers".into(),
-        peers.join(","),
-        "--data-dir".into(),
-        dir.join(format!("node-{id}")).display().to_string(),
-    ]
-}
-
-/// Finds the leader among `addrs` (bounded); returns its index.
-async fn find_leader(addrs: &[SocketAddr], skip: Option<usize>) -> usize {
-    tokio::time::timeout(BOUND, async {
-        loop {
-            for (i, a) in addrs.iter().enumerate() {
-                if Some(i) == skip {
-                    continue;
-                }
-                if let Some(s) = status(*a).await {
-                    if s.state == v1::ServerState::Leader as i32 {
-                        return i;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("a leader within the bound")
-}
 
 /// One transfer through any node, following leader hints, until `until`. `Ok(true)` if
 /// acknowledged as created.
@@ -115,7 +74,7 @@ async fn kill_9_of_the_leader_fails_over_and_the_node_catches_up() {
     let mut procs: Vec<Option<Proc>> = (1..=3)
         .map(|id| {
             Some(Proc::start(
-                &node_args(id, &ports, dir.path()),
+                &cluster_args(id, &ports, dir.path()),
                 dir.path(),
                 &[],
             ))
@@ -157,7 +116,7 @@ async fn kill_9_of_the_leader_fails_over_and_the_node_catches_up() {
 
     // The killed node restarts with the same command and catches up.
     procs[l] = Some(Proc::start(
-        &node_args(l as u64 + 1, &ports, dir.path()),
+        &cluster_args(l as u64 + 1, &ports, dir.path()),
         dir.path(),
         &[],
     ));

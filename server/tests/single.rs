@@ -219,16 +219,10 @@ async fn concurrent_requests_are_coalesced() {
     let dir = tempfile::tempdir().unwrap();
     // Coalescing, not admission, is under test: a loaded test machine must not make the node
     // refuse part of the burst.
-    let mut config = single_config(dir.path());
-    config.admission.max_queue_delay = std::time::Duration::from_secs(30);
-    let node = Node::start(&config).await.unwrap();
-    tokio::time::timeout(BOUND, async {
-        while !node.raft().is_leader() {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+    let node = start_single_with(dir.path(), |config| {
+        config.admission.max_queue_delay = std::time::Duration::from_secs(30);
     })
-    .await
-    .expect("the single node leads within the bound");
+    .await;
     let c = ledger(node.addr()).await;
     let mut c0 = c.clone();
     c0.create_accounts(v1::CreateAccountsRequest {

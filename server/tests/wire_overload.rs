@@ -12,26 +12,9 @@ use std::time::Duration;
 use common::*;
 use tally_ledger::BATCH_MAX;
 use tally_proto::v1;
-use tally_server::config::Config;
 use tally_server::grpc_error::{NOT_APPLIED, RETRY_AFTER_MS};
-use tally_server::Node;
 use tokio::task::JoinSet;
 use tonic::Code;
-
-/// Starts a single node with `tune` applied to its config and waits until it leads.
-async fn start_tuned(dir: &std::path::Path, tune: impl FnOnce(&mut Config)) -> Node {
-    let mut config = single_config(dir);
-    tune(&mut config);
-    let node = Node::start(&config).await.unwrap();
-    tokio::time::timeout(BOUND, async {
-        while !node.raft().is_leader() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the single node leads within the bound");
-    node
-}
 
 /// Creates accounts 1 and 2.
 async fn two_accounts(addr: SocketAddr) {
@@ -83,7 +66,7 @@ async fn admission(addr: SocketAddr) -> v1::AdmissionStatus {
 async fn a_burst_over_capacity_is_refused_fast_and_nothing_refused_is_applied() {
     let dir = tempfile::tempdir().unwrap();
     // A zero budget: a write that finds another one pending is refused.
-    let node = start_tuned(dir.path(), |c| {
+    let node = start_single_with(dir.path(), |c| {
         c.admission.max_queue_delay = Duration::ZERO;
     })
     .await;
@@ -169,7 +152,7 @@ async fn a_burst_over_capacity_is_refused_fast_and_nothing_refused_is_applied() 
 async fn callers_that_cancel_while_queued_cause_no_proposal() {
     let dir = tempfile::tempdir().unwrap();
     // One entry in flight and a generous budget: small writes queue behind two full batches.
-    let node = start_tuned(dir.path(), |c| {
+    let node = start_single_with(dir.path(), |c| {
         c.coalesce.max_in_flight = 1;
         c.admission.max_queue_delay = Duration::from_secs(60);
     })

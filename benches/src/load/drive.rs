@@ -64,6 +64,8 @@ struct Shared {
     /// Requests refused as overload (`RESOURCE_EXHAUSTED`: nothing applied), and how long
     /// their refusals took, µs.
     refused: AtomicU64,
+    /// Requests the SDK's overload throttle refused locally.
+    throttled: AtomicU64,
     refusal_latency: Mutex<Histogram<u64>>,
     slowest: Mutex<Slowest>,
     /// Failed requests tolerated before the load stops (`--max-errors`).
@@ -123,8 +125,19 @@ impl Shared {
     /// Counts a request that failed after `latency_us`: a refusal as overload is counted
     /// apart and never stops the load; any other failure counts towards `--max-errors`.
     fn error(&self, batch: &[Transfer], e: &tally_client::Error, latency_us: u64) {
+        if e.is_throttled() {
+            self.throttle(batch);
+            return;
+        }
         let refused = matches!(e, tally_client::Error::ResourceExhausted(_));
         self.failure(batch, e, refused, latency_us);
+    }
+
+    /// Counts a request the SDK's overload throttle refused without sending it.
+    fn throttle(&self, batch: &[Transfer]) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+        let mut f = self.failed.lock().expect("failed lock");
+        f.extend(batch.iter().map(|t| t.id));
     }
 
     /// [`Shared::error`] for any failure; `refused` when it was a refusal as overload.
@@ -247,6 +260,7 @@ pub async fn load(
         failed: Mutex::new(HashSet::new()),
         errors: AtomicU64::new(0),
         refused: AtomicU64::new(0),
+        throttled: AtomicU64::new(0),
         refusal_latency: Mutex::new(hist()),
         slowest: Mutex::new(Slowest::default()),
         max_errors: args.max_errors,
@@ -264,8 +278,17 @@ pub async fn load(
     };
     let latency = match args.rate {
         None => closed_loop(clients, &shared, args.clients, send).await,
-        Some(rate) if !raw.is_empty() => open_loop_once(raw, &shared, rate, per_request).await,
-        Some(rate) => open_loop(clients, &shared, rate, send).await,
+        Some(rate) => {
+            let senders = if raw.is_empty() {
+                clients
+                    .iter()
+                    .map(|c| Sender::Sdk(c.clone(), send))
+                    .collect()
+            } else {
+                raw.iter().cloned().map(Sender::Raw).collect()
+            };
+            open_loop(senders, &shared, rate, per_request, args.max_in_flight).await
+        }
     }?;
     let secs = shared.started.elapsed().as_secs_f64();
     shared.bar.finish_and_clear();
@@ -284,6 +307,7 @@ pub async fn load(
         failed: shared.failed.into_inner().expect("failed lock"),
         errors: shared.errors.load(Ordering::Relaxed),
         refused: shared.refused.load(Ordering::Relaxed),
+        throttled: shared.throttled.load(Ordering::Relaxed),
         refusal_latency_us: shared
             .refusal_latency
             .into_inner()
@@ -369,102 +393,110 @@ async fn closed_loop(
     Ok(h)
 }
 
-/// Requests of `per_request` transfers sent at a fixed offered rate of `rate` transfers/s,
-/// whether or not earlier ones were answered; latency counts from when each was due.
-async fn open_loop(
-    clients: &[Client],
-    shared: &Arc<Shared>,
-    rate: u64,
-    send: Submit,
-) -> Result<Histogram<u64>> {
-    let interval = Duration::from_secs_f64(send.per_request as f64 / rate as f64);
-    let start = tokio::time::Instant::now();
-    let hist_all = Arc::new(Mutex::new(hist()));
-    let mut tasks = JoinSet::new();
-    let mut k: u64 = 0;
-    loop {
-        let due = start + interval.mul_f64(k as f64);
-        tokio::time::sleep_until(due).await;
-        let batch = shared.take(send.per_request);
-        if batch.is_empty() {
-            break;
-        }
-        let client = clients[(k as usize) % clients.len()].clone();
-        let (shared, h) = (shared.clone(), hist_all.clone());
-        tasks.spawn(async move {
-            match send.submit(&client, &batch).await {
-                Ok(r) => {
-                    let us = due.elapsed().as_micros() as u64;
-                    let _ = h.lock().expect("histogram lock").record(us);
-                    shared.record(&batch, &r, due.into_std(), us);
-                }
-                Err(e) => shared.error(&batch, &e, due.elapsed().as_micros() as u64),
-            }
-        });
-        // Reap finished requests so the set stays small.
-        while tasks.try_join_next().is_some() {}
-        k += 1;
-    }
-    while tasks.join_next().await.is_some() {}
-    let h = Arc::try_unwrap(hist_all)
-        .map_err(|_| anyhow::anyhow!("open-loop tasks still running"))?
-        .into_inner()
-        .expect("histogram lock");
-    Ok(h)
+/// How an open-loop request leaves the benchmark.
+#[derive(Clone)]
+enum Sender {
+    /// Through the SDK (its retries, its retry budget, its overload throttle).
+    Sdk(Client, Submit),
+    /// One raw attempt at the leader (`--no-retry`).
+    Raw(Raw),
 }
 
-/// [`open_loop`] with one raw attempt per request: a refusal (`RESOURCE_EXHAUSTED`) is counted
-/// as such and never resent, so the server sees exactly the offered rate.
-async fn open_loop_once(
-    raw: &[Raw],
-    shared: &Arc<Shared>,
-    rate: u64,
-    per_request: usize,
-) -> Result<Histogram<u64>> {
-    use tally_proto::v1;
-    let interval = Duration::from_secs_f64(per_request as f64 / rate as f64);
-    let start = tokio::time::Instant::now();
-    let hist_all = Arc::new(Mutex::new(hist()));
-    let mut tasks = JoinSet::new();
-    let mut k: u64 = 0;
-    loop {
-        let due = start + interval.mul_f64(k as f64);
-        tokio::time::sleep_until(due).await;
-        let batch = shared.take(per_request);
-        if batch.is_empty() {
-            break;
-        }
-        let mut client = raw[(k as usize) % raw.len()].clone();
-        let (shared, h) = (shared.clone(), hist_all.clone());
-        tasks.spawn(async move {
-            let mut req = tonic::Request::new(v1::CreateTransfersRequest {
-                transfers: batch.iter().map(v1::Transfer::from).collect(),
-            });
-            req.set_timeout(Duration::from_secs(30));
-            let r = client.create_transfers(req).await;
-            let us = due.elapsed().as_micros() as u64;
-            match r {
-                Ok(r) => {
-                    let results: Result<Vec<CreateTransferResult>, _> = r
+/// How a request ended.
+enum Outcome {
+    Answered(Vec<CreateTransferResult>),
+    /// Through the SDK: its error.
+    Error(tally_client::Error),
+    /// Raw: its failure, `refused` when refused as overload.
+    Failed {
+        error: String,
+        refused: bool,
+    },
+}
+
+impl Sender {
+    async fn send(self, batch: &[Transfer]) -> Outcome {
+        use tally_proto::v1;
+        match self {
+            Sender::Sdk(client, submit) => match submit.submit(&client, batch).await {
+                Ok(r) => Outcome::Answered(r),
+                Err(e) => Outcome::Error(e),
+            },
+            Sender::Raw(mut client) => {
+                let mut req = tonic::Request::new(v1::CreateTransfersRequest {
+                    transfers: batch.iter().map(v1::Transfer::from).collect(),
+                });
+                req.set_timeout(Duration::from_secs(30));
+                match client.create_transfers(req).await {
+                    Ok(r) => r
                         .into_inner()
                         .results
                         .into_iter()
                         .map(|c| v1::CreateTransferResult::try_from(c).map(Into::into))
-                        .collect();
-                    match results {
-                        Ok(results) => {
-                            let _ = h.lock().expect("histogram lock").record(us);
-                            shared.record(&batch, &results, due.into_std(), us);
-                        }
-                        Err(e) => shared.failure(&batch, &e, false, us),
-                    }
-                }
-                Err(s) => {
-                    let refused = s.code() == tonic::Code::ResourceExhausted;
-                    shared.failure(&batch, &s, refused, us);
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_or_else(
+                            |e| Outcome::Failed {
+                                error: e.to_string(),
+                                refused: false,
+                            },
+                            Outcome::Answered,
+                        ),
+                    Err(s) => Outcome::Failed {
+                        refused: s.code() == tonic::Code::ResourceExhausted,
+                        error: s.to_string(),
+                    },
                 }
             }
+        }
+    }
+}
+
+/// Requests of `per_request` transfers offered at a fixed rate of `rate` transfers/s, whether
+/// or not earlier ones were answered; latency counts from when each was due.
+///
+/// At most `max_in_flight` requests are outstanding: one due when all are will leave as soon
+/// as one returns, and its latency still counts from when it was due (no coordinated
+/// omission). The bound keeps the benchmark's own memory and CPU flat when the cluster falls
+/// behind: without it every late request is a live task, and a generator with hundreds of
+/// thousands of them spends its core zeroing fresh pages and stops offering the load it
+/// reports.
+async fn open_loop(
+    senders: Vec<Sender>,
+    shared: &Arc<Shared>,
+    rate: u64,
+    per_request: usize,
+    max_in_flight: usize,
+) -> Result<Histogram<u64>> {
+    let interval = Duration::from_secs_f64(per_request as f64 / rate as f64);
+    let start = tokio::time::Instant::now();
+    let hist_all = Arc::new(Mutex::new(hist()));
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut k: u64 = 0;
+    loop {
+        let due = start + interval.mul_f64(k as f64);
+        tokio::time::sleep_until(due).await;
+        let slot = slots.clone().acquire_owned().await?;
+        let batch = shared.take(per_request);
+        if batch.is_empty() {
+            break;
+        }
+        let sender = senders[(k as usize) % senders.len()].clone();
+        let (shared, h) = (shared.clone(), hist_all.clone());
+        tasks.spawn(async move {
+            let outcome = sender.send(&batch).await;
+            let us = due.elapsed().as_micros() as u64;
+            match outcome {
+                Outcome::Answered(r) => {
+                    let _ = h.lock().expect("histogram lock").record(us);
+                    shared.record(&batch, &r, due.into_std(), us);
+                }
+                Outcome::Error(e) => shared.error(&batch, &e, us),
+                Outcome::Failed { error, refused } => shared.failure(&batch, &error, refused, us),
+            }
+            drop(slot);
         });
+        // Reap finished requests so the set stays small.
         while tasks.try_join_next().is_some() {}
         k += 1;
     }

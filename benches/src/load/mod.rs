@@ -68,6 +68,10 @@ pub struct BenchArgs {
     /// latency at that rate.
     #[arg(long)]
     pub rate: Option<u64>,
+    /// Open loop: requests outstanding at most. A request due when this many are outstanding
+    /// leaves when one returns; its latency still counts from when it was due.
+    #[arg(long, default_value_t = 10_000, requires = "rate")]
+    pub max_in_flight: usize,
     /// How transfers choose accounts.
     #[arg(long, value_enum, default_value_t = Dist::Uniform)]
     pub distribution: Dist,

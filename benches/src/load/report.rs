@@ -34,9 +34,12 @@ pub struct Load {
     pub failed: HashSet<u128>,
     /// Requests that failed as a whole (refusals as overload not included).
     pub errors: u64,
-    /// Requests refused as overload (`RESOURCE_EXHAUSTED`: nothing applied).
+    /// Requests refused as overload (`RESOURCE_EXHAUSTED`: nothing applied) by the cluster.
     pub refused: u64,
-    /// How long a refusal took to arrive, µs (open loop: from when the request was due).
+    /// Requests the SDK's overload throttle refused locally, unsent (not in `refused`).
+    pub throttled: u64,
+    /// How long a refusal by the cluster took to arrive, µs (open loop: from when the request
+    /// was due).
     pub refusal_latency_us: Histogram<u64>,
     /// When the load started (Unix time, ms): with `slowest`, lines slow requests up with the
     /// nodes' own logs (RocksDB's LOG files time their flushes and compactions).
@@ -189,6 +192,7 @@ pub fn to_json(args: &BenchArgs, r: &Report) -> serde_json::Value {
             "result_codes": l.codes,
             "failed_requests": l.errors,
             "refused_requests": l.refused,
+            "throttled_requests": l.throttled,
             "refusal_latency": pct(&l.refusal_latency_us),
             "accepted_per_sec": per_bucket(&l.timeline, 1),
             "timeline_per_100ms": l.timeline,
@@ -306,12 +310,19 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
         let q = &l.refusal_latency_us;
         let _ = writeln!(
             s,
-            "refused (RESOURCE_EXHAUSTED, not applied): {} requests, refusal latency p50 = {:.2} \
-             ms, p99 = {:.2} ms, p100 = {:.2} ms",
+            "refused by the cluster (RESOURCE_EXHAUSTED, not applied): {} requests, refusal \
+             latency p50 = {:.2} ms, p99 = {:.2} ms, p100 = {:.2} ms",
             l.refused,
             ms(q.value_at_quantile(0.5)),
             ms(q.value_at_quantile(0.99)),
             ms(q.max())
+        );
+    }
+    if l.throttled > 0 {
+        let _ = writeln!(
+            s,
+            "refused by the SDK's overload throttle (not sent, not applied): {} requests",
+            l.throttled
         );
     }
     let per_5s = per_bucket(&l.timeline, 5);
@@ -355,11 +366,12 @@ pub fn to_text(args: &BenchArgs, r: &Report) -> String {
         .filter(|(k, _)| **k != "ok")
         .map(|(_, v)| v)
         .sum();
-    if not_ok > 0 || l.errors > 0 || l.refused > 0 {
+    if not_ok > 0 || l.errors > 0 || l.refused > 0 || l.throttled > 0 {
         let _ = writeln!(
             s,
-            "not created: {not_ok} by result code {:?}, {} refused requests, {} failed requests",
-            l.codes, l.refused, l.errors
+            "not created: {not_ok} by result code {:?}, {} refused and {} throttled requests, {} \
+             failed requests",
+            l.codes, l.refused, l.throttled, l.errors
         );
     }
     if let (Some(before), Some(after)) = r.terms {

@@ -150,7 +150,14 @@ pub fn hashes(nodes: &[Option<Node>]) -> BTreeMap<u64, ([u8; 32], Option<u64>)> 
 
 /// Starts a single node in `dir` and waits until it leads.
 pub async fn start_single(dir: &Path) -> Node {
-    let node = Node::start(&single_config(dir)).await.unwrap();
+    start_single_with(dir, |_| {}).await
+}
+
+/// Starts a single node in `dir` with `tune` applied to its config and waits until it leads.
+pub async fn start_single_with(dir: &Path, tune: impl FnOnce(&mut Config)) -> Node {
+    let mut config = single_config(dir);
+    tune(&mut config);
+    let node = Node::start(&config).await.unwrap();
     tokio::time::timeout(BOUND, async {
         while !node.raft().is_leader() {
             tokio::time::sleep(Duration::from_millis(10)).await;

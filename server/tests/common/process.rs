@@ -129,3 +129,45 @@ pub async fn wait_leading(addr: SocketAddr) -> v1::GetStatusResponse {
     .await
     .expect("the node leads within the bound")
 }
+
+/// `tally start` arguments of node `id` of a cluster on `ports` (node i+1 on `ports[i]`),
+/// its data dir under `dir`.
+pub fn cluster_args(id: u64, ports: &[u16], dir: &Path) -> Vec<String> {
+    let peers: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+        .collect();
+    vec![
+        "start".into(),
+        "--node-id".into(),
+        id.to_string(),
+        "--cluster-id".into(),
+        "0x5eed".into(),
+        "--peers".into(),
+        peers.join(","),
+        "--data-dir".into(),
+        dir.join(format!("node-{id}")).display().to_string(),
+    ]
+}
+
+/// Finds the leader among `addrs` (bounded); returns its index.
+pub async fn find_leader(addrs: &[SocketAddr], skip: Option<usize>) -> usize {
+    tokio::time::timeout(BOUND, async {
+        loop {
+            for (i, a) in addrs.iter().enumerate() {
+                if Some(i) == skip {
+                    continue;
+                }
+                if let Some(s) = status(*a).await {
+                    if s.state == v1::ServerState::Leader as i32 {
+                        return i;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a leader within the bound")
+}
