@@ -59,7 +59,10 @@ struct Shared {
     /// Transfers answered per 100 ms since the start.
     timeline: Mutex<Vec<u64>>,
     codes: Mutex<BTreeMap<&'static str, u64>>,
+    /// Ids of transfers not created, kept only for `--validate` (a spike of refusals would
+    /// otherwise grow it by every offered transfer).
     failed: Mutex<HashSet<u128>>,
+    track_failed: bool,
     errors: AtomicU64,
     /// Requests refused as overload (`RESOURCE_EXHAUSTED`: nothing applied), and how long
     /// their refusals took, µs.
@@ -115,7 +118,7 @@ impl Shared {
         for (t, r) in batch.iter().zip(results) {
             *codes.entry(r.name()).or_default() += 1;
             if !r.is_ok() {
-                self.failed.lock().expect("failed lock").insert(t.id);
+                self.not_created(std::iter::once(t.id));
             }
         }
         self.done.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -133,11 +136,17 @@ impl Shared {
         self.failure(batch, e, refused, latency_us);
     }
 
+    /// Leaves `ids` out of validation (when validating).
+    fn not_created(&self, ids: impl Iterator<Item = u128>) {
+        if self.track_failed {
+            self.failed.lock().expect("failed lock").extend(ids);
+        }
+    }
+
     /// Counts a request the SDK's overload throttle refused without sending it.
     fn throttle(&self, batch: &[Transfer]) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
-        let mut f = self.failed.lock().expect("failed lock");
-        f.extend(batch.iter().map(|t| t.id));
+        self.not_created(batch.iter().map(|t| t.id));
     }
 
     /// [`Shared::error`] for any failure; `refused` when it was a refusal as overload.
@@ -156,8 +165,7 @@ impl Shared {
                 .expect("refusal histogram lock")
                 .record(latency_us);
             // Not applied: left out of validation like any transfer not created.
-            let mut f = self.failed.lock().expect("failed lock");
-            f.extend(batch.iter().map(|t| t.id));
+            self.not_created(batch.iter().map(|t| t.id));
             return;
         }
         let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
@@ -179,8 +187,7 @@ impl Shared {
                 });
         }
         // A failed (or indeterminate) request's transfers are left out of validation.
-        let mut f = self.failed.lock().expect("failed lock");
-        f.extend(batch.iter().map(|t| t.id));
+        self.not_created(batch.iter().map(|t| t.id));
     }
 
     /// Prints a line above the progress bar, or on stderr when there is no bar (not a
@@ -258,6 +265,7 @@ pub async fn load(
         timeline: Mutex::new(Vec::new()),
         codes: Mutex::new(BTreeMap::new()),
         failed: Mutex::new(HashSet::new()),
+        track_failed: args.validate,
         errors: AtomicU64::new(0),
         refused: AtomicU64::new(0),
         throttled: AtomicU64::new(0),

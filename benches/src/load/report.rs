@@ -30,7 +30,8 @@ pub struct Load {
     pub timeline: Vec<u64>,
     /// Result codes and their counts.
     pub codes: BTreeMap<&'static str, u64>,
-    /// Ids of transfers not created (a result other than ok, or a failed request).
+    /// Ids of transfers not created (a result other than ok, or a failed request); kept only
+    /// with `--validate`.
     pub failed: HashSet<u128>,
     /// Requests that failed as a whole (refusals as overload not included).
     pub errors: u64,
