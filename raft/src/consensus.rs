@@ -162,6 +162,49 @@ pub struct NodeStatus {
     pub members: Vec<Member>,
     /// On the leader: each other member's matched log index (`None` if nothing matched yet).
     pub replication: BTreeMap<NodeId, Option<u64>>,
+    /// How long ago this node last had word of a working leader: on the leader, since a quorum
+    /// last acknowledged it; on a follower, since it last accepted an append (or heartbeat)
+    /// from the leader. `None` if never since the node started. The `leader` field alone can
+    /// be stale: a follower cut off from the leader keeps naming it while its pre-votes fail.
+    pub leader_contact: Option<Duration>,
+}
+
+/// When a follower last accepted an append from a leader, for [`NodeStatus::leader_contact`].
+#[derive(Debug)]
+pub struct LeaderContact {
+    origin: std::time::Instant,
+    /// Milliseconds since `origin` plus one; 0 for never.
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Default for LeaderContact {
+    fn default() -> Self {
+        Self {
+            origin: std::time::Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl LeaderContact {
+    /// Records contact now.
+    pub fn touch(&self) {
+        let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.last
+            .store(ms + 1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long ago the last contact was, if any.
+    pub fn age(&self) -> Option<Duration> {
+        match self.last.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            at => Some(
+                self.origin
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(at - 1)),
+            ),
+        }
+    }
 }
 
 impl RaftNode {
@@ -316,6 +359,13 @@ impl RaftNode {
             purged_index: m.purged.as_ref().map(|l| l.index),
             members,
             replication,
+            leader_contact: match m.state {
+                ServerState::Leader => m
+                    .last_quorum_acked
+                    .as_ref()
+                    .map(|at| openraft::Instant::elapsed(&**at)),
+                _ => self.contact().age(),
+            },
         }
     }
 

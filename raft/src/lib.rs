@@ -59,7 +59,7 @@ pub mod rocks;
 pub mod state_machine;
 pub mod types;
 
-pub use consensus::{LeaderHint, Member, NodeStatus, ProposeError, Role};
+pub use consensus::{LeaderContact, LeaderHint, Member, NodeStatus, ProposeError, Role};
 pub use log::{LogError, LogOptions, LogStore};
 pub use net::NetOptions;
 pub use raft_node::{NodeError, NodeOptions, Raft, RaftNode};

@@ -20,6 +20,7 @@ use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
+use crate::consensus::LeaderContact;
 use crate::log::{LogError, LogOptions, LogStore};
 use crate::net::{NetOptions, RaftNetwork, RaftService};
 use crate::state_machine::{LedgerStateMachine, StateMachineOptions, StateReader};
@@ -125,6 +126,8 @@ pub struct RaftNode {
     net: NetOptions,
     /// The bound listener until [`RaftNode::serve`] takes it.
     listener: Mutex<Option<TcpListener>>,
+    /// When this node last accepted an append from a leader.
+    contact: Arc<LeaderContact>,
     server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
@@ -174,6 +177,7 @@ impl RaftNode {
             state,
             net: opts.net.clone(),
             listener: Mutex::new(Some(listener)),
+            contact: Arc::default(),
             server: Mutex::new(None),
         })
     }
@@ -185,7 +189,9 @@ impl RaftNode {
             return;
         };
         let id = self.id;
-        let raft = RaftService::new(self.raft.clone(), self.net.clone()).into_server();
+        let raft = RaftService::new(self.raft.clone(), self.net.clone())
+            .with_contact(self.contact.clone())
+            .into_server();
         let routes = routes.add_service(raft);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -201,6 +207,11 @@ impl RaftNode {
             }
         });
         *lock(&self.server) = Some((stop, server));
+    }
+
+    /// When this node last accepted an append from a leader.
+    pub(crate) fn contact(&self) -> &LeaderContact {
+        &self.contact
     }
 
     /// This node's id.

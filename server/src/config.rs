@@ -77,6 +77,14 @@ pub struct StartArgs {
     /// their own limit (the two above), so neither class takes from the other [default: 256].
     #[arg(long, env = "TALLY_MAX_CONCURRENT_READS")]
     pub max_concurrent_reads: Option<usize>,
+    /// Address of the HTTP endpoint for probes: `/healthz` (alive) and `/readyz` (knows a
+    /// leader, applied log caught up) [default: none, not served].
+    #[arg(long, env = "TALLY_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// A node is ready (`/readyz`, gRPC health) only while its applied index is within this
+    /// many entries of the commit index it knows [default: 1000].
+    #[arg(long, env = "TALLY_READY_MAX_LAG")]
+    pub ready_max_lag: Option<u64>,
     /// Raft entries proposed and not yet applied at once [default: 2].
     #[arg(long, env = "TALLY_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
@@ -127,6 +135,8 @@ struct FileConfig {
     max_queued_events: Option<usize>,
     max_queue_delay_ms: Option<u64>,
     max_concurrent_reads: Option<usize>,
+    http_addr: Option<SocketAddr>,
+    ready_max_lag: Option<u64>,
     max_in_flight: Option<usize>,
     heartbeat_ms: Option<u64>,
     election_timeout_ms: Option<Vec<u64>>,
@@ -164,6 +174,10 @@ pub struct Config {
     pub coalesce: CoalesceOptions,
     /// Admission control of writes and the read limit.
     pub admission: AdmissionOptions,
+    /// Where `/healthz` and `/readyz` are served, if anywhere.
+    pub http_addr: Option<SocketAddr>,
+    /// Apply lag (entries) beyond which the node is not ready.
+    pub ready_max_lag: u64,
     /// Build a snapshot after this many entries.
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot.
@@ -315,6 +329,8 @@ impl StartArgs {
                 ..defaults
             },
             admission,
+            http_addr: self.http_addr.or(file.http_addr),
+            ready_max_lag: self.ready_max_lag.or(file.ready_max_lag).unwrap_or(1_000),
             pulse_interval: Duration::from_millis(200),
             peer_via: parse_peers(&self.peer_via.clone().or(file.peer_via).unwrap_or_default())?,
             snapshot_every: snapshot_every.max(1),

@@ -16,6 +16,7 @@
 //! - [`service`]: the Ledger and Admin services, one file each.
 //! - [`convert`]: wire records to core records and back, one file per record.
 //! - [`framing`]: checks each request's gRPC framing (message size limit, truncation).
+//! - [`health`]: the gRPC health service's statuses and HTTP `/healthz` and `/readyz`.
 //! - [`grpc_error`]: the one place failures become gRPC statuses (and the leader hint metadata).
 //! - `main.rs`: the `tally` binary (`start`, `status`, `dev-cluster`).
 //!
@@ -49,6 +50,7 @@ pub mod config;
 pub mod convert;
 pub mod framing;
 pub mod grpc_error;
+pub mod health;
 pub mod identity;
 pub mod node;
 pub mod service;

@@ -16,6 +16,7 @@ use tonic::service::Routes;
 use crate::admission::{Admission, ReadLimit};
 use crate::coalesce::{leader_time_ns, Coalescer};
 use crate::config::Config;
+use crate::health;
 use crate::identity::{self, Identity, IdentityError};
 use crate::service::admin::AdminService;
 use crate::service::ledger::LedgerService;
@@ -50,6 +51,8 @@ pub struct Node {
     raft: Arc<RaftNode>,
     identity: Identity,
     addr: SocketAddr,
+    /// Where `/healthz` and `/readyz` are served, if anywhere.
+    http_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -72,6 +75,14 @@ impl Node {
             addr: config.listen,
             source,
         })?;
+        let http = match config.http_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let mut opts = node_options(config);
         // Every Raft call and snapshot carries the cluster id; peers of another cluster are
         // refused (FAILED_PRECONDITION) and their snapshots never installed.
@@ -87,15 +98,27 @@ impl Node {
             reads: ReadLimit::new(config.admission.max_concurrent_reads),
             request_timeout: config.request_timeout,
         };
+        let (reporter, health) = tonic_health::server::health_reporter();
         let routes = Routes::new(LedgerService::new(ctx.clone()).into_server())
-            .add_service(AdminService::new(ctx).into_server());
+            .add_service(AdminService::new(ctx).into_server())
+            .add_service(health);
         raft.serve(routes);
         let pulse = tokio::spawn(pulse(raft.clone(), config.clone()));
+        let mut tasks = vec![
+            coalesce_task,
+            pulse,
+            health::track(raft.clone(), reporter, ready_rule(config)),
+        ];
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(http) = http {
+            tasks.push(health::serve_http(http, raft.clone(), ready_rule(config)));
+        }
         let node = Self {
             raft,
             identity,
             addr,
-            tasks: vec![coalesce_task, pulse],
+            http_addr,
+            tasks,
         };
         if let Err(e) = node.bootstrap(config).await {
             let _ = node.halt().await;
@@ -145,6 +168,11 @@ impl Node {
         self.addr
     }
 
+    /// The address `/healthz` and `/readyz` are served on, if `--http-addr` was given.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
     /// The data dir's identity.
     pub fn identity(&self) -> Identity {
         self.identity
@@ -184,6 +212,15 @@ impl Node {
         self.raft.stop_serving().await;
         stop_tasks(self.tasks).await;
         self.raft.shutdown().await
+    }
+}
+
+/// When the node counts as ready (`crate::health`): word from a leader within twice the
+/// longest election timeout, the apply lag within `--ready-max-lag`.
+fn ready_rule(config: &Config) -> health::ReadyRule {
+    health::ReadyRule {
+        max_lag: config.ready_max_lag,
+        max_silence: Duration::from_millis(2 * config.election_ms.1),
     }
 }
 

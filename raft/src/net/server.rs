@@ -11,6 +11,7 @@
 use std::fmt::Display;
 use std::sync::Arc;
 
+use openraft::raft::AppendEntriesResponse;
 use serde::Serialize;
 use tally_proto::v1;
 use tally_proto::v1::raft_server::RaftServer;
@@ -18,6 +19,7 @@ use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{check_cluster_id, decode, encode, snapshot, NetOptions};
+use crate::consensus::LeaderContact;
 use crate::raft_node::Raft;
 use crate::state_machine::{LedgerStateMachine, SnapshotStore};
 
@@ -28,6 +30,8 @@ pub struct RaftService {
     opts: Arc<NetOptions>,
     /// The state machine's snapshot directories, looked up on the first snapshot received.
     snapshots: Arc<OnceCell<Arc<SnapshotStore>>>,
+    /// Touched whenever an append from a current leader is accepted.
+    contact: Arc<LeaderContact>,
 }
 
 impl RaftService {
@@ -37,7 +41,14 @@ impl RaftService {
             raft,
             opts: Arc::new(opts),
             snapshots: Arc::new(OnceCell::new()),
+            contact: Arc::default(),
         }
+    }
+
+    /// The same service, recording accepted appends in `contact`.
+    pub fn with_contact(mut self, contact: Arc<LeaderContact>) -> Self {
+        self.contact = contact;
+        self
     }
 
     /// The tonic server, with message limits raised from tonic's 4 MiB default to
@@ -88,7 +99,11 @@ impl v1::raft_server::Raft for RaftService {
     ) -> Result<Response<v1::AppendEntriesResponse>, Status> {
         self.check(&request)?;
         let rpc = decode("append request", &request.get_ref().payload).map_err(bad_request)?;
-        let payload = answer(self.raft.append_entries(rpc).await)?;
+        let r = self.raft.append_entries(rpc).await;
+        if matches!(&r, Ok(a) if !matches!(a, AppendEntriesResponse::HigherVote(_))) {
+            self.contact.touch();
+        }
+        let payload = answer(r)?;
         Ok(Response::new(v1::AppendEntriesResponse { payload }))
     }
 
