@@ -409,6 +409,15 @@ fn entry_reply(s: &mut State, parent: u64, name: &OsStr, path: &Path, reply: Rep
     reply.entry(&TTL, &s.attr(ino, &meta), 0);
 }
 
+impl State {
+    /// Records `path` (just made as `name` in `parent`) as an uncommitted creation, which a
+    /// power cut undoes unless its directory is fsynced first, and answers with its entry.
+    fn created(&mut self, parent: u64, name: &OsStr, path: PathBuf, reply: ReplyEntry) {
+        self.journal.created(path.clone());
+        entry_reply(self, parent, name, &path, reply);
+    }
+}
+
 impl Filesystem for FaultFs {
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let mut s = live!(self, reply);
@@ -505,8 +514,7 @@ impl Filesystem for FaultFs {
             .mode(mode & !umask & 0o7777)
             .open(&path);
         check!(created, reply);
-        s.journal.created(path.clone());
-        entry_reply(&mut s, parent, name, &path, reply);
+        s.created(parent, name, path, reply);
     }
 
     fn mkdir(
@@ -526,8 +534,7 @@ impl Filesystem for FaultFs {
                 .create(&path),
             reply
         );
-        s.journal.created(path.clone());
-        entry_reply(&mut s, parent, name, &path, reply);
+        s.created(parent, name, path, reply);
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
@@ -568,8 +575,7 @@ impl Filesystem for FaultFs {
         let mut s = live!(self, reply);
         let path = check!(s.child(parent, link_name), reply);
         check!(std::os::unix::fs::symlink(target, &path), reply);
-        s.journal.created(path.clone());
-        entry_reply(&mut s, parent, link_name, &path, reply);
+        s.created(parent, link_name, path, reply);
     }
 
     fn rename(
@@ -608,8 +614,7 @@ impl Filesystem for FaultFs {
         let from = check!(s.path(ino), reply);
         let to = check!(s.child(newparent, newname), reply);
         check!(fs::hard_link(&from, &to), reply);
-        s.journal.created(to.clone());
-        entry_reply(&mut s, newparent, newname, &to, reply);
+        s.created(newparent, newname, to, reply);
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {

@@ -4,7 +4,7 @@
 //! cargo run -p tally-jepsen -- --time 600 --nemesis all --nodes 5 --out jepsen-out
 //! ```
 //! Exits 0 when no anomaly was found, 1 when the checkers found one, 2 when the harness itself
-//! could not run (no binary, the cluster never became healthy).
+//! could not run (no binary, the cluster never became healthy), 130 on ctrl-c.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +28,8 @@ struct Args {
     #[arg(long, default_value_t = 60)]
     time: u64,
     /// Fault families: all, none, or a comma-separated list of kill, pause, partition, clock,
-    /// degrade, membership, overload.
+    /// degrade, membership, overload, power-loss (needs root and /dev/fuse: each node's data
+    /// directory then runs on its own tally-faultfs mount).
     #[arg(long, default_value = "all")]
     nemesis: String,
     /// Cluster size (3 or 5).
@@ -117,7 +118,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(run(opts)) {
+    // Ctrl-c drops the run: every task ends, and the last one to let go of the cluster kills
+    // the nodes, then unmounts their faultfs mounts and removes the mount points.
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            r = run(opts) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(60));
+    let Some(outcome) = outcome else {
+        eprintln!("tally-jepsen: interrupted; nodes stopped");
+        return ExitCode::from(130);
+    };
+    match outcome {
         Ok(s) => {
             print!("{}", s.render());
             println!("output in {}", a.out.display());

@@ -51,6 +51,8 @@ pub enum Family {
     Membership,
     /// A burst of load from extra clients.
     Overload,
+    /// Power cuts: unsynced writes are lost.
+    PowerLoss,
 }
 
 impl Family {
@@ -79,9 +81,10 @@ impl Family {
                 "degrade" => out.push(Family::Degrade),
                 "membership" => out.push(Family::Membership),
                 "overload" => out.push(Family::Overload),
+                "power-loss" => out.push(Family::PowerLoss),
                 other => bail!(
-                    "unknown nemesis {other:?} \
-                     (kill, pause, partition, clock, degrade, membership, overload, all, none)"
+                    "unknown nemesis {other:?} (kill, pause, partition, clock, degrade, \
+                     membership, overload, power-loss, all, none)"
                 ),
             }
         }
@@ -414,6 +417,27 @@ async fn inject(
             )
         }
         (Family::Overload, _) => bail!("an overload burst is started by the nemesis loop"),
+        (Family::PowerLoss, r) => {
+            let victims = match r {
+                0..=1 => ids.clone(),
+                2..=4 => {
+                    let mut shuffled = ids.clone();
+                    rng.shuffle(&mut shuffled);
+                    shuffled.truncate(ids.len() / 2 + 1);
+                    shuffled.sort_unstable();
+                    shuffled
+                }
+                5..=7 => vec![leader],
+                _ => vec![random],
+            };
+            let kind = match victims.len() {
+                1 => "power-loss-one",
+                n if n == ids.len() => "power-loss-all",
+                _ => "power-loss-majority",
+            };
+            let cuts = c.power_loss(&victims)?;
+            (kind, cuts.join("; "))
+        }
         (Family::Degrade, _) => {
             let mode = if rng.bool() {
                 Mode::Delay(rng.u64(20..=150))
