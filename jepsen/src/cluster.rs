@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -312,9 +312,9 @@ impl Cluster {
         let Mount { mut child, stdout } = node.mount.take().context("not mounted")?;
         let pid = Pid::from_raw(i32::try_from(child.id())?);
         let sent = kill(pid, sig);
-        let status = sent.map_err(anyhow::Error::from).and_then(|()| {
-            wait_within(&mut child, MOUNT_TIMEOUT)
-        });
+        let status = sent
+            .map_err(anyhow::Error::from)
+            .and_then(|()| wait_within(&mut child, MOUNT_TIMEOUT));
         let status = match status {
             Ok(s) => s,
             Err(e) => {
