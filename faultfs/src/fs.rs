@@ -177,6 +177,21 @@ impl State {
         ino
     }
 
+    /// Moves the link (parent, name) of whatever node has it to (newparent, newname); false
+    /// if no node has it.
+    fn move_link(&mut self, parent: u64, name: &OsStr, newparent: u64, newname: &OsStr) -> bool {
+        let key = (parent, name.to_os_string());
+        let found = self.nodes.values_mut().find(|n| n.links.contains(&key));
+        match found {
+            Some(node) => {
+                node.links.remove(&key);
+                node.links.insert((newparent, newname.to_os_string()));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Drops the link (parent, name) from whatever node has it.
     fn unlink_node(&mut self, parent: u64, name: &OsStr) {
         let key = (parent, name.to_os_string());
@@ -597,8 +612,11 @@ impl Filesystem for FaultFs {
         let meta = check!(fs::symlink_metadata(&from), reply);
         check!(s.journal.rename(&from, &to), reply);
         s.unlink_node(newparent, newname);
-        s.unlink_node(parent, name);
-        s.ino_for(&meta, newparent, newname);
+        // The entry keeps its inode number, as the kernel keeps the inode of the dentry it
+        // moves: the paths of a renamed directory's children go through it.
+        if !s.move_link(parent, name, newparent, newname) {
+            s.ino_for(&meta, newparent, newname);
+        }
         reply.ok();
     }
 
