@@ -509,6 +509,11 @@ mod tests {
         );
         assert!(Family::ALL.contains(&Family::Overload));
         assert!(Family::parse_list("meteor").is_err());
+        // Power cuts need root and FUSE: named, never implied by `all`.
+        assert!(!Family::ALL.contains(&Family::PowerLoss));
+        let mut with_power = Family::ALL.to_vec();
+        with_power.push(Family::PowerLoss);
+        assert_eq!(Family::parse_list("all,power-loss").unwrap(), with_power);
     }
 
     /// A burst against nodes that refuse every connection: each of its operations is recorded

@@ -65,7 +65,12 @@ fn options(out: &Path, seed: u64, time: u64, broken: Option<Broken>) -> RunOptio
             bank_accounts: 6,
             idem_accounts: 4,
         },
-        tally_args: vec![],
+        // Snapshots and log purges within the run: a power cut also meets a snapshot being
+        // built (a RocksDB checkpoint renamed into place) and a log purged behind one.
+        tally_args: vec![
+            "--snapshot-every=300".into(),
+            "--snapshot-keep-log=50".into(),
+        ],
         broken,
     }
 }
