@@ -57,7 +57,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 8] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
@@ -65,6 +65,7 @@ impl Family {
         Family::Degrade,
         Family::Membership,
         Family::Overload,
+        Family::PowerLoss,
     ];
 
     /// Parses `all` or a comma-separated list of family names.
@@ -509,11 +510,11 @@ mod tests {
         );
         assert!(Family::ALL.contains(&Family::Overload));
         assert!(Family::parse_list("meteor").is_err());
-        // Power cuts need root and FUSE: named, never implied by `all`.
-        assert!(!Family::ALL.contains(&Family::PowerLoss));
-        let mut with_power = Family::ALL.to_vec();
-        with_power.push(Family::PowerLoss);
-        assert_eq!(Family::parse_list("all,power-loss").unwrap(), with_power);
+        assert!(Family::ALL.contains(&Family::PowerLoss));
+        assert_eq!(
+            Family::parse_list("power-loss").unwrap(),
+            vec![Family::PowerLoss]
+        );
     }
 
     /// A burst against nodes that refuse every connection: each of its operations is recorded
