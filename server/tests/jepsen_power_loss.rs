@@ -129,3 +129,15 @@ async fn a_node_that_skips_its_log_fsync_loses_acknowledged_transfers_on_power_l
         summary.faults
     );
 }
+
+#[test]
+fn the_skip_log_fsync_flag_is_hidden_from_help() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["start", "--help"])
+        .output()
+        .expect("run tally start --help");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--data-dir"), "{help}");
+    assert!(!help.contains("skip-log-fsync"), "{help}");
+}
