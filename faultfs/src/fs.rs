@@ -177,6 +177,21 @@ impl State {
         ino
     }
 
+    /// Moves the link (parent, name) of whatever node has it to (newparent, newname); false
+    /// if no node has it.
+    fn move_link(&mut self, parent: u64, name: &OsStr, newparent: u64, newname: &OsStr) -> bool {
+        let key = (parent, name.to_os_string());
+        let found = self.nodes.values_mut().find(|n| n.links.contains(&key));
+        match found {
+            Some(node) => {
+                node.links.remove(&key);
+                node.links.insert((newparent, newname.to_os_string()));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Drops the link (parent, name) from whatever node has it.
     fn unlink_node(&mut self, parent: u64, name: &OsStr) {
         let key = (parent, name.to_os_string());
@@ -409,6 +424,15 @@ fn entry_reply(s: &mut State, parent: u64, name: &OsStr, path: &Path, reply: Rep
     reply.entry(&TTL, &s.attr(ino, &meta), 0);
 }
 
+impl State {
+    /// Records `path` (just made as `name` in `parent`) as an uncommitted creation, which a
+    /// power cut undoes unless its directory is fsynced first, and answers with its entry.
+    fn created(&mut self, parent: u64, name: &OsStr, path: PathBuf, reply: ReplyEntry) {
+        self.journal.created(path.clone());
+        entry_reply(self, parent, name, &path, reply);
+    }
+}
+
 impl Filesystem for FaultFs {
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let mut s = live!(self, reply);
@@ -505,8 +529,7 @@ impl Filesystem for FaultFs {
             .mode(mode & !umask & 0o7777)
             .open(&path);
         check!(created, reply);
-        s.journal.created(path.clone());
-        entry_reply(&mut s, parent, name, &path, reply);
+        s.created(parent, name, path, reply);
     }
 
     fn mkdir(
@@ -526,8 +549,7 @@ impl Filesystem for FaultFs {
                 .create(&path),
             reply
         );
-        s.journal.created(path.clone());
-        entry_reply(&mut s, parent, name, &path, reply);
+        s.created(parent, name, path, reply);
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
@@ -568,8 +590,7 @@ impl Filesystem for FaultFs {
         let mut s = live!(self, reply);
         let path = check!(s.child(parent, link_name), reply);
         check!(std::os::unix::fs::symlink(target, &path), reply);
-        s.journal.created(path.clone());
-        entry_reply(&mut s, parent, link_name, &path, reply);
+        s.created(parent, link_name, path, reply);
     }
 
     fn rename(
@@ -591,8 +612,11 @@ impl Filesystem for FaultFs {
         let meta = check!(fs::symlink_metadata(&from), reply);
         check!(s.journal.rename(&from, &to), reply);
         s.unlink_node(newparent, newname);
-        s.unlink_node(parent, name);
-        s.ino_for(&meta, newparent, newname);
+        // The entry keeps its inode number, as the kernel keeps the inode of the dentry it
+        // moves: the paths of a renamed directory's children go through it.
+        if !s.move_link(parent, name, newparent, newname) {
+            s.ino_for(&meta, newparent, newname);
+        }
         reply.ok();
     }
 
@@ -608,8 +632,7 @@ impl Filesystem for FaultFs {
         let from = check!(s.path(ino), reply);
         let to = check!(s.child(newparent, newname), reply);
         check!(fs::hard_link(&from, &to), reply);
-        s.journal.created(to.clone());
-        entry_reply(&mut s, newparent, newname, &to, reply);
+        s.created(newparent, newname, to, reply);
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {

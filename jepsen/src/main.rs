@@ -4,14 +4,14 @@
 //! cargo run -p tally-jepsen -- --time 600 --nemesis all --nodes 5 --out jepsen-out
 //! ```
 //! Exits 0 when no anomaly was found, 1 when the checkers found one, 2 when the harness itself
-//! could not run (no binary, the cluster never became healthy).
+//! could not run (no binary, the cluster never became healthy), 130 on ctrl-c.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use tally_jepsen::cluster::find_tally_bin;
+use tally_jepsen::cluster::{check_faultfs_possible, find_faultfs_bin, find_tally_bin};
 use tally_jepsen::nemesis::{Family, Schedule};
 use tally_jepsen::run::{run, RunOptions};
 use tally_jepsen::workload::Shape;
@@ -28,7 +28,9 @@ struct Args {
     #[arg(long, default_value_t = 60)]
     time: u64,
     /// Fault families: all, none, or a comma-separated list of kill, pause, partition, clock,
-    /// degrade, membership, overload.
+    /// degrade, membership, overload, power-loss (needs root, /dev/fuse and tally-faultfs: each
+    /// node's data directory then runs on its own faultfs mount; `all` leaves it out, and says
+    /// so, when they are missing).
     #[arg(long, default_value = "all")]
     nemesis: String,
     /// Cluster size (3 or 5).
@@ -69,13 +71,22 @@ fn main() -> ExitCode {
         eprintln!("tally-jepsen: no tally binary: pass --tally-bin or set TALLY_BIN");
         return ExitCode::from(2);
     };
-    let nemeses = match Family::parse_list(&a.nemesis) {
+    let mut nemeses = match Family::parse_list(&a.nemesis) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("tally-jepsen: {e}");
             return ExitCode::from(2);
         }
     };
+    // `all` means every family this machine can run: power cuts need root, /dev/fuse and
+    // tally-faultfs. Named on its own, `power-loss` stops the run when they are missing.
+    let named = a.nemesis.split(',').any(|n| n.trim() == "power-loss");
+    if nemeses.contains(&Family::PowerLoss) && !named {
+        if let Err(e) = check_faultfs_possible().and_then(|()| find_faultfs_bin(&bin)) {
+            eprintln!("tally-jepsen: `all` without power-loss: {e:#}");
+            nemeses.retain(|&f| f != Family::PowerLoss);
+        }
+    }
     let range = |v: &[u64]| match v {
         [lo, hi] if lo <= hi => Some((*lo, *hi)),
         _ => None,
@@ -117,7 +128,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(run(opts)) {
+    // Ctrl-c drops the run: every task ends, and the last one to let go of the cluster kills
+    // the nodes, then unmounts their faultfs mounts and removes the mount points.
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            r = run(opts) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(60));
+    let Some(outcome) = outcome else {
+        eprintln!("tally-jepsen: interrupted; nodes stopped");
+        return ExitCode::from(130);
+    };
+    match outcome {
         Ok(s) => {
             print!("{}", s.render());
             println!("output in {}", a.out.display());

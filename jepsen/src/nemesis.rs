@@ -51,11 +51,13 @@ pub enum Family {
     Membership,
     /// A burst of load from extra clients.
     Overload,
+    /// Power cuts: unsynced writes are lost.
+    PowerLoss,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 8] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
@@ -63,6 +65,7 @@ impl Family {
         Family::Degrade,
         Family::Membership,
         Family::Overload,
+        Family::PowerLoss,
     ];
 
     /// Parses `all` or a comma-separated list of family names.
@@ -79,9 +82,10 @@ impl Family {
                 "degrade" => out.push(Family::Degrade),
                 "membership" => out.push(Family::Membership),
                 "overload" => out.push(Family::Overload),
+                "power-loss" => out.push(Family::PowerLoss),
                 other => bail!(
-                    "unknown nemesis {other:?} \
-                     (kill, pause, partition, clock, degrade, membership, overload, all, none)"
+                    "unknown nemesis {other:?} (kill, pause, partition, clock, degrade, \
+                     membership, overload, power-loss, all, none)"
                 ),
             }
         }
@@ -414,6 +418,27 @@ async fn inject(
             )
         }
         (Family::Overload, _) => bail!("an overload burst is started by the nemesis loop"),
+        (Family::PowerLoss, r) => {
+            let victims = match r {
+                0..=1 => ids.clone(),
+                2..=4 => {
+                    let mut shuffled = ids.clone();
+                    rng.shuffle(&mut shuffled);
+                    shuffled.truncate(ids.len() / 2 + 1);
+                    shuffled.sort_unstable();
+                    shuffled
+                }
+                5..=7 => vec![leader],
+                _ => vec![random],
+            };
+            let kind = match victims.len() {
+                1 => "power-loss-one",
+                n if n == ids.len() => "power-loss-all",
+                _ => "power-loss-majority",
+            };
+            let cuts = c.power_loss(&victims)?;
+            (kind, cuts.join("; "))
+        }
         (Family::Degrade, _) => {
             let mode = if rng.bool() {
                 Mode::Delay(rng.u64(20..=150))
@@ -485,6 +510,11 @@ mod tests {
         );
         assert!(Family::ALL.contains(&Family::Overload));
         assert!(Family::parse_list("meteor").is_err());
+        assert!(Family::ALL.contains(&Family::PowerLoss));
+        assert_eq!(
+            Family::parse_list("power-loss").unwrap(),
+            vec![Family::PowerLoss]
+        );
     }
 
     /// A burst against nodes that refuse every connection: each of its operations is recorded

@@ -16,7 +16,9 @@ use tokio::sync::Mutex;
 
 use crate::checker::{self, Anomaly, Expect, FinalState};
 use crate::client::{balance, Client, Outcome};
-use crate::cluster::{Cluster, ClusterOptions};
+use crate::cluster::{
+    check_faultfs_possible, find_faultfs_bin, Cluster, ClusterOptions, FaultFsOptions,
+};
 use crate::history::{self, Balance, Recorder, Type, F};
 use crate::nemesis::{self, Family, Schedule};
 use crate::workload::{self, Shape, Worker, SOURCE};
@@ -57,7 +59,14 @@ pub enum Broken {
     /// The bank's balance reads, recorded as linearizable, are stale reads from a random node
     /// (a follower, or a node cut off from the majority, answers with what it has applied).
     StaleReads,
+    /// Every node runs with `tally start --unsafe-skip-log-fsync`: it acknowledges log appends
+    /// without fsyncing them, so a power cut of a majority loses acknowledged transfers. Needs
+    /// the `power-loss` nemesis.
+    SkipLogFsync,
 }
+
+/// The flag `--broken skip-log-fsync` adds to every `tally start`.
+pub const SKIP_LOG_FSYNC_FLAG: &str = "--unsafe-skip-log-fsync";
 
 /// What the run saw, written to `summary.json`.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -130,13 +139,33 @@ impl Summary {
 /// Runs the whole test; `Err` only for harness failures (the cluster never became healthy,
 /// setup could not complete), anomalies are in the summary.
 pub async fn run(opts: RunOptions) -> Result<Summary> {
+    let power_loss = opts.nemeses.contains(&Family::PowerLoss);
+    if opts.broken == Some(Broken::SkipLogFsync) && !power_loss {
+        anyhow::bail!("--broken skip-log-fsync needs the power-loss nemesis to show anything");
+    }
+    let faultfs = if power_loss {
+        check_faultfs_possible()?;
+        Some(FaultFsOptions {
+            bin: find_faultfs_bin(&opts.bin)?,
+            seed: opts.seed,
+        })
+    } else {
+        None
+    };
+    let mut extra_args = opts.tally_args.clone();
+    if opts.broken == Some(Broken::SkipLogFsync) {
+        extra_args.push(SKIP_LOG_FSYNC_FLAG.into());
+    }
     std::fs::create_dir_all(&opts.out)?;
-    let cluster = Cluster::start(ClusterOptions {
-        bin: opts.bin.clone(),
-        nodes: opts.nodes,
-        dir: opts.out.join("cluster"),
-        extra_args: opts.tally_args.clone(),
-    })
+    let cluster = Cluster::start_with(
+        ClusterOptions {
+            bin: opts.bin.clone(),
+            nodes: opts.nodes,
+            dir: opts.out.join("cluster"),
+            extra_args,
+        },
+        faultfs,
+    )
     .await?;
     let leader = cluster.wait_healthy(Duration::from_secs(30)).await?;
     eprintln!("jepsen: {} nodes up, leader n{leader}", opts.nodes);

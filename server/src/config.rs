@@ -118,6 +118,11 @@ pub struct StartArgs {
         hide = true
     )]
     pub clock_offset_ms: Option<i64>,
+    /// Testing only, and unsafe: acknowledge log appends without fsyncing the log, so a power
+    /// loss can lose acknowledged writes. Flag only (no variable, no file key); the fault
+    /// harness's `--broken skip-log-fsync` uses it to show that it catches such a node.
+    #[arg(long, hide = true)]
+    pub unsafe_skip_log_fsync: bool,
 }
 
 /// The config file's keys (the same as the flags).
@@ -188,6 +193,8 @@ pub struct Config {
     pub peer_via: BTreeMap<u64, String>,
     /// How often the leader checks for pending transfers due to expire.
     pub pulse_interval: Duration,
+    /// Testing only: skip the log's fsync (see `--unsafe-skip-log-fsync`).
+    pub unsafe_skip_log_fsync: bool,
 }
 
 /// A configuration error, with the flag or key at fault.
@@ -342,6 +349,7 @@ impl StartArgs {
                 .account_cache
                 .or(file.account_cache)
                 .unwrap_or(tally_ledger::ACCOUNT_CACHE_DEFAULT),
+            unsafe_skip_log_fsync: self.unsafe_skip_log_fsync,
         })
     }
 }

@@ -192,6 +192,12 @@ async fn stop_signal() -> Result<&'static str> {
 
 async fn start(args: StartArgs) -> Result<()> {
     let config = args.resolve()?;
+    if config.unsafe_skip_log_fsync {
+        eprintln!(
+            "tally: WARNING: --unsafe-skip-log-fsync: log appends are acknowledged without an \
+             fsync; a power loss can lose acknowledged writes (a test mode, never for real data)"
+        );
+    }
     let node = Node::start(&config).await?;
     let id = node.identity();
     eprintln!(

@@ -258,6 +258,7 @@ fn node_options(config: &Config) -> NodeOptions {
     };
     opts.net.peer_via = config.peer_via.clone();
     opts.sm.account_cache = config.account_cache;
+    opts.log.unsafe_skip_fsync = config.unsafe_skip_log_fsync;
     opts
 }
 
