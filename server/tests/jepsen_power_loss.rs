@@ -15,14 +15,15 @@ use tally_jepsen::nemesis::{Family, Schedule};
 use tally_jepsen::run::{run, Broken, RunOptions, Summary};
 use tally_jepsen::workload::Shape;
 
-/// The `tally` binary of this build, with `tally-faultfs` beside it (built if missing: cargo
-/// builds a package's own binaries for its tests, not other packages').
+/// The `tally` binary of this build, with `tally-faultfs` beside it, built here: cargo builds a
+/// package's own binaries for its tests, not other packages', and a `tally-faultfs` left from
+/// an older build would otherwise be used (cargo makes this a no-op when it is current).
 fn binaries() -> PathBuf {
     static BUILT: Mutex<()> = Mutex::new(());
     let _once = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_tally"));
     let faultfs = bin.with_file_name("tally-faultfs");
-    if !faultfs.exists() {
+    {
         let target = bin
             .parent()
             .and_then(Path::parent)
