@@ -70,6 +70,11 @@ pub mod transfer_code {
     pub const CORRECTION: u16 = 11;
     /// The marker of a correction made by ingest for late events (amount 0, players -> pool).
     pub const LATE: u16 = 12;
+    /// The record of the FX rates a converted share used, when either currency has dated
+    /// rates: amount 0, fx -> partner in the partner's currency, right after the share's
+    /// FX legs in the same chain; `user_data_64` = `rate(from) << 32 | rate(to)`, each packed
+    /// by `money::pack_rate` (`mantissa << 5 | scale`).
+    pub const FX_RATE: u16 = 13;
 
     /// The adjustment code of a share-class code (`SHARE` -> `SHARE_ADJ`, ...).
     pub const fn adjusted(code: u16) -> u16 {

@@ -6,7 +6,9 @@
 //!
 //! # Layout
 //!
-//! - [`feeds`]: the three feed formats -> [`event::GameEvent`]; [`ids`]: deterministic ids.
+//! - [`format`]: provider feed formats as TOML configuration (three shipped);
+//!   [`feeds`]: the generic engine reading any of them -> [`event::GameEvent`]; [`ids`]:
+//!   deterministic ids.
 //! - [`terms`]: the TOML terms; [`money`]: currencies and FX; [`split`]: exact splitting and
 //!   the rounding rule; [`chart`]: the chart of accounts and transfer codes.
 //! - [`round`]: a round's transfers (pure); [`ingest`]: posting them through `tally-client`,
@@ -30,7 +32,7 @@
 //! let client = tally_client::Client::connect(["127.0.0.1:7100"]).await?;
 //! let provider = terms.provider("alpha").unwrap();
 //! let text = std::fs::read_to_string("settle/samples/feeds/alpha.jsonl")?;
-//! let parsed = feeds::parse(provider.format, "alpha", &text, terms.currencies());
+//! let parsed = feeds::parse(&provider.format, "alpha", &text, terms.currencies());
 //! let report = ingest::ingest(&client, &terms, parsed.events, parsed.errors).await?;
 //! println!("{} rounds settled, {} duplicates", report.rounds_settled, report.duplicates);
 //! # Ok(())
@@ -44,6 +46,7 @@ pub mod correct;
 pub mod error;
 pub mod event;
 pub mod feeds;
+pub mod format;
 pub mod ids;
 pub mod ingest;
 pub mod money;

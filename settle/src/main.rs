@@ -206,7 +206,7 @@ fn read_feeds(terms: &Terms, specs: &[String]) -> anyhow::Result<Feeds> {
             .provider(provider)
             .with_context(|| format!("provider {provider} is not in the terms"))?;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-        let parsed = feeds::parse(p.format, provider, &text, terms.currencies());
+        let parsed = feeds::parse(&p.format, provider, &text, terms.currencies());
         events.extend(parsed.events);
         errors.extend(parsed.errors);
     }

@@ -33,7 +33,9 @@ pub struct Line {
     /// The provider's round id, when the round is named (see [`RoundNames`]).
     pub round_id: Option<String>,
     /// For an adjustment of a named round: `correction #<n>` and, for the leg undoing the
-    /// earlier position, ` reversal`.
+    /// earlier position, ` reversal`. A leg converted at dated rates adds the rates it used
+    /// (`rates 1.1 -> 1 USD`: the round currency's and the partner currency's rate, in the base
+    /// currency), read from its `FX_RATE` record.
     pub note: String,
 }
 
@@ -140,7 +142,18 @@ pub async fn statement_named(
         closing: 0,
         balance,
     };
+    let mut previous: Option<(u128, bool)> = None;
     for t in query::account_transfers(client, AccountFilter::new(account_id)).await? {
+        if t.code == transfer_code::FX_RATE {
+            // The rates of the converted leg just before it (the same chain).
+            if let (Some((key, true)), Some(line)) = (previous, s.lines.last_mut()) {
+                if key == t.user_data_128 {
+                    line.note = rate_note(&line.note, t.user_data_64, &terms.base_currency);
+                }
+            }
+            continue;
+        }
+        previous = Some((t.user_data_128, false));
         let credit = t.credit_account_id == account_id;
         let amount = if credit {
             signed(t.amount)
@@ -180,10 +193,27 @@ pub async fn statement_named(
                 round_id: name.map(|(_, r)| r.clone()),
                 note,
             });
+            previous = Some((t.user_data_128, true));
         }
     }
     s.closing = s.opening + signed(s.credits) - signed(s.debits);
     Ok(s)
+}
+
+/// `note` with the rates a converted leg used (`FX_RATE` record): `rates 1.1 -> 1 USD`, the
+/// round currency's rate and the partner currency's, each in units of the base currency.
+fn rate_note(note: &str, packed: u64, base: &str) -> String {
+    let rate = |bits: u64| crate::money::unpack_rate(bits as u32);
+    let rates = format!(
+        "rates {} -> {} {base}",
+        rate(packed >> 32),
+        rate(packed & 0xffff_ffff)
+    );
+    if note.is_empty() {
+        rates
+    } else {
+        format!("{note} {rates}")
+    }
 }
 
 fn signed(v: u128) -> i128 {
@@ -198,6 +228,13 @@ pub fn show(terms: &Terms, currency: &str, minor: i128) -> String {
         .map_or(0, |c| c.scale.places());
     rust_decimal::Decimal::try_from_i128_with_scale(minor, scale)
         .map_or_else(|_| format!("{minor} (minor units)"), |d| d.to_string())
+}
+
+fn round_name(l: &Line) -> String {
+    match &l.round_id {
+        Some(id) => format!("round {id}"),
+        None => format!("round key {:032x}", l.round_key),
+    }
 }
 
 impl Statement {
@@ -220,12 +257,17 @@ impl Statement {
         for (provider, (n, sum)) in by_provider {
             let _ = writeln!(out, "  {provider:<10} {n:>4} legs {:>16}", m(sum));
         }
+        // Converted legs at dated rates, each with the rates it used.
+        for l in self
+            .lines
+            .iter()
+            .filter(|l| l.kind == "fx" && !l.note.is_empty())
+        {
+            let what = format!("{} {} {}", l.provider, round_name(l), l.note);
+            let _ = writeln!(out, "  fx {} {what:<38} {:>16}", l.day, m(l.amount));
+        }
         for l in self.lines.iter().filter(|l| l.kind == "adjustment") {
-            let round = match &l.round_id {
-                Some(id) => format!("round {id}"),
-                None => format!("round key {:032x}", l.round_key),
-            };
-            let what = format!("{} {round} {}", l.provider, l.note);
+            let what = format!("{} {} {}", l.provider, round_name(l), l.note);
             let _ = writeln!(out, "  adjustment {} {what:<30} {:>16}", l.day, m(l.amount));
         }
         let _ = writeln!(out, "  credits           {:>16}", m(signed(self.credits)));
