@@ -14,7 +14,8 @@
 //! - [`round`]: a round's transfers (pure); [`ingest`]: posting them through `tally-client`,
 //!   per-bet rollbacks and late events included; [`state`]: a round as Tally holds it;
 //!   [`correct`]: corrections of settled rounds (one chain reversing and re-posting).
-//! - [`statement`], [`reconcile`]: reports computed from Tally's accounts and transfers.
+//! - [`statement`], [`reconcile`]: reports computed from Tally's accounts and transfers;
+//!   [`payout`]: a partner's net for a period to its payout account, exactly once.
 //! - `src/main.rs`: the `tally-settle` binary. `samples/`: feeds, terms, provider reports.
 //!   `tests/`: the kit end to end against an in-process Tally server.
 //!
@@ -50,6 +51,7 @@ pub mod format;
 pub mod ids;
 pub mod ingest;
 pub mod money;
+pub mod payout;
 pub mod query;
 pub mod reconcile;
 pub mod round;

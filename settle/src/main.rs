@@ -11,8 +11,9 @@ use tally_client::Client;
 use tally_settle::chart::Party;
 use tally_settle::correct::CorrectReport;
 use tally_settle::ingest::IngestReport;
+use tally_settle::payout::{Outcome, Payout};
 use tally_settle::terms::Terms;
-use tally_settle::{correct, feeds, ingest, reconcile, statement};
+use tally_settle::{correct, feeds, ingest, payout, reconcile, statement};
 
 #[derive(Parser, Debug)]
 #[command(name = "tally-settle", about = "Settlement kit on Tally")]
@@ -65,6 +66,21 @@ enum Command {
         #[arg(long = "feed", required = true)]
         feeds: Vec<String>,
         /// The business day the adjustment is booked on (YYYY-MM-DD, UTC); today if omitted.
+        #[arg(long)]
+        on: Option<NaiveDate>,
+    },
+    /// Pay out a partner's net for the days `--from..=--to` to its payout account, exactly once.
+    Payout {
+        /// `provider:alpha`, `aggregator`, `operator:royal` or `agent:kim` (repeatable).
+        #[arg(long, required = true)]
+        party: Vec<String>,
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last day, inclusive.
+        #[arg(long)]
+        to: NaiveDate,
+        /// The business day the payout is booked on (UTC); today if omitted.
         #[arg(long)]
         on: Option<NaiveDate>,
     },
@@ -144,6 +160,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 table.push_str(&s.to_csv(&terms, i == 0)?);
             }
             write_csv(csv.as_deref(), &table)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Payout {
+            party,
+            from,
+            to,
+            on,
+        } => {
+            let on = on.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            for p in &party {
+                let p = Party::parse(p).with_context(|| format!("bad partner {p:?}"))?;
+                let done = payout::payout(&client, &terms, &p, from, to, on).await?;
+                println!("{}", payout_text(&terms, &done));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Reconcile {
@@ -302,6 +332,38 @@ fn correct_text(terms: &Terms, r: &CorrectReport) -> String {
         }
     }
     out
+}
+
+fn payout_text(terms: &Terms, p: &Payout) -> String {
+    let m = |v: i128| statement::show(terms, &p.currency, v);
+    let what = format!("payout {} {} to {}", p.party, p.from, p.to);
+    match p.outcome {
+        Outcome::Paid => format!(
+            "{what}: paid {} {} (transfer {:032x})",
+            m(p.net),
+            p.currency,
+            p.id
+        ),
+        Outcome::AlreadyPaid { amount } if amount as i128 == p.net => {
+            format!(
+                "{what}: already paid {} {}; nothing posted",
+                m(p.net),
+                p.currency
+            )
+        }
+        Outcome::AlreadyPaid { amount } => format!(
+            "{what}: already paid {} {}; nothing posted (the period's net is now {}: legs \
+             booked in it after the payout are not paid)",
+            m(amount as i128),
+            p.currency,
+            m(p.net)
+        ),
+        Outcome::NothingToPay => format!(
+            "{what}: nothing to pay (the period's net is {} {})",
+            m(p.net),
+            p.currency
+        ),
+    }
 }
 
 fn write_csv(path: Option<&Path>, table: &str) -> anyhow::Result<()> {

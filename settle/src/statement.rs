@@ -26,7 +26,8 @@ pub struct Line {
     pub round_key: u128,
     /// Transfer id.
     pub transfer_id: u128,
-    /// `share` (same currency), `fx` (converted) or `adjustment` (a leg of a correction).
+    /// `share` (same currency), `fx` (converted), `adjustment` (a leg of a correction) or
+    /// `payout` (the partner's net for a period moved to its payout account).
     pub kind: &'static str,
     /// Signed amount in minor units: positive credits the partner.
     pub amount: i128,
@@ -154,6 +155,7 @@ pub async fn statement_named(
             continue;
         }
         previous = Some((t.user_data_128, false));
+        let payout = t.code == transfer_code::PAYOUT;
         let credit = t.credit_account_id == account_id;
         let amount = if credit {
             signed(t.amount)
@@ -169,11 +171,15 @@ pub async fn statement_named(
             } else {
                 s.debits += t.amount;
             }
-            let provider = terms.providers.iter().find(|p| p.id == t.user_data_32);
+            let provider = terms
+                .providers
+                .iter()
+                .find(|p| p.id == t.user_data_32 && !payout);
             let adjustment =
                 t.code == transfer_code::SHARE_ADJ || t.code == transfer_code::FX_IN_ADJ;
             let name = names.get(&t.user_data_128);
             let note = match name {
+                _ if payout => payout_note(t.user_data_128),
                 Some((provider, round)) if adjustment => {
                     correction_note(provider, round, party, t.id)
                 }
@@ -181,10 +187,15 @@ pub async fn statement_named(
             };
             s.lines.push(Line {
                 day: day_of(time),
-                provider: provider.map_or_else(|| "?".into(), |p| p.name.clone()),
-                round_key: t.user_data_128,
+                provider: match provider {
+                    Some(p) => p.name.clone(),
+                    None if payout => String::new(),
+                    None => "?".into(),
+                },
+                round_key: if payout { 0 } else { t.user_data_128 },
                 transfer_id: t.id,
                 kind: match t.code {
+                    _ if payout => "payout",
                     _ if adjustment => "adjustment",
                     transfer_code::FX_IN => "fx",
                     _ => "share",
@@ -213,6 +224,14 @@ fn rate_note(note: &str, packed: u64, base: &str) -> String {
         rates
     } else {
         format!("{note} {rates}")
+    }
+}
+
+/// `for 2026-11-20 to 2026-11-21`, the period of a payout's `user_data_128`.
+fn payout_note(period: u128) -> String {
+    match crate::payout::decode_period(period) {
+        Some((from, to)) => format!("for {from} to {to}"),
+        None => String::new(),
     }
 }
 
@@ -249,7 +268,11 @@ impl Statement {
         );
         let _ = writeln!(out, "  opening balance   {:>16}", m(self.opening));
         let mut by_provider = std::collections::BTreeMap::<&str, (usize, i128)>::new();
-        for l in self.lines.iter().filter(|l| l.kind != "adjustment") {
+        for l in self
+            .lines
+            .iter()
+            .filter(|l| l.kind == "share" || l.kind == "fx")
+        {
             let e = by_provider.entry(&l.provider).or_default();
             e.0 += 1;
             e.1 += l.amount;
@@ -269,6 +292,9 @@ impl Statement {
         for l in self.lines.iter().filter(|l| l.kind == "adjustment") {
             let what = format!("{} {} {}", l.provider, round_name(l), l.note);
             let _ = writeln!(out, "  adjustment {} {what:<30} {:>16}", l.day, m(l.amount));
+        }
+        for l in self.lines.iter().filter(|l| l.kind == "payout") {
+            let _ = writeln!(out, "  payout {} {:<28} {:>16}", l.day, l.note, m(l.amount));
         }
         let _ = writeln!(out, "  credits           {:>16}", m(signed(self.credits)));
         let _ = writeln!(out, "  debits            {:>16}", m(-signed(self.debits)));

@@ -46,12 +46,12 @@ pub enum TermsError {
     #[error("invalid terms: {0}")]
     Invalid(String),
     /// A provider's feed format is unknown or its format file is refused.
-    #[error("provider {provider}: {source}")]
+    #[error("provider {provider}: {error}")]
     Format {
         /// The provider.
         provider: String,
         /// Why its format was refused.
-        source: Box<FormatError>,
+        error: Box<FormatError>,
     },
 }
 
@@ -352,7 +352,7 @@ impl Terms {
             p.format =
                 FeedFormat::resolve(&p.format_ref, dir).map_err(|source| TermsError::Format {
                     provider: p.name.clone(),
-                    source: Box::new(source),
+                    error: Box::new(source),
                 })?;
         }
         terms.validate()?;
