@@ -81,6 +81,10 @@ pub mod transfer_code {
     /// A payout of a partner's net for a period: share account -> payout account; see
     /// `payout.rs` for its id and user data.
     pub const PAYOUT: u16 = 14;
+    /// The record of an ingest run that refused a round's result (amount 0, players -> pool,
+    /// id `leg(provider, round, "failure:<n>")` for the n-th): reconciliation alerts on rounds
+    /// that keep failing.
+    pub const FAILED: u16 = 15;
 
     /// The adjustment code of a share-class code (`SHARE` -> `SHARE_ADJ`, ...).
     pub const fn adjusted(code: u16) -> u16 {

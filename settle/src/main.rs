@@ -95,6 +95,12 @@ enum Command {
         /// `provider=path` feeds whose rejected lines name quarantined rounds (repeatable).
         #[arg(long = "feed")]
         feeds: Vec<String>,
+        /// Alert on reserved bets that expire within this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        expiring_within: u32,
+        /// Alert on an unsettled round whose result ingest refused this many times (at least 1).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+        failing_after: u32,
     },
 }
 
@@ -180,9 +186,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reports,
             csv,
             feeds,
+            expiring_within,
+            failing_after,
         } => {
             let (events, errors) = read_feeds(&terms, &feeds)?;
             let held = ingest::quarantine(&events, &errors);
+            let names = statement::round_names(&events);
+            let rules = reconcile::AlertRules {
+                expiring_within: i64::from(expiring_within),
+                failing_after: failing_after as usize,
+                ..reconcile::AlertRules::now()
+            };
             let mut table = String::new();
             let mut clean = true;
             for (i, spec) in reports.iter().enumerate() {
@@ -196,8 +210,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         bail!("{} bad rows in {path}", errors.len());
                     }
                 };
-                let mut rec = reconcile::reconcile(&client, &terms, provider, &rows).await?;
+                let mut rec =
+                    reconcile::reconcile_with_alerts(&client, &terms, provider, &rows, &rules)
+                        .await?;
                 rec.mark_quarantined(&held);
+                rec.name_alerts(&names);
                 clean &= rec.issues.is_empty();
                 println!("{}", rec.to_text(&terms));
                 table.push_str(&rec.to_csv(i == 0)?);
