@@ -16,7 +16,8 @@
 //!   [`correct`]: corrections of settled rounds (one chain reversing and re-posting).
 //! - [`statement`], [`reconcile`]: reports computed from Tally's accounts and transfers;
 //!   [`payout`]: a partner's net for a period to its payout account, exactly once.
-//! - `src/main.rs`: the `tally-settle` binary. `samples/`: feeds, terms, provider reports.
+//! - `src/main.rs`: the `tally-settle` binary. `samples/`: feeds, terms, provider reports, the
+//!   shipped format files (`samples/formats/`) and a provider defined in TOML (`samples/delta/`).
 //!   `tests/`: the kit end to end against an in-process Tally server.
 //!
 //! # Boundary
