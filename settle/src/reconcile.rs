@@ -444,6 +444,10 @@ pub fn compare(
         let id = row.round_id.clone();
         match tally.get(&ids::round_key(provider, &row.round_id)) {
             None => rec.issues.push(Issue::Missing { round_id: id }),
+            // Only records of refused results, no bet: Tally does not have the round.
+            Some(t) if t.bets == 0 && !t.settled() => {
+                rec.issues.push(Issue::Missing { round_id: id })
+            }
             Some(t) if !t.settled() => {
                 let status = if t.voided > 0 { "cancelled" } else { "open" };
                 rec.issues.push(Issue::NotSettled {
@@ -968,6 +972,69 @@ mod tests {
         assert!(
             text.contains("mismatch: round late day provider 2026-11-20 vs Tally 2026-11-21"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn alerts_name_expiring_bets_and_rounds_refused_often_enough() {
+        let key = |r: &str| ids::round_key("p", r);
+        let open = TallyRound {
+            reserved: vec![(1_000, 300), (5_000, 200), (900, 100)],
+            failures: 1,
+            ..tally_round(600, 0, 3, 0, 0)
+        };
+        let settled = TallyRound {
+            failures: 5,
+            ..tally_round(500, 0, 1, 1, 0)
+        };
+        let tally = BTreeMap::from([(key("open"), open), (key("done"), settled)]);
+        let rules = AlertRules {
+            now: 950,
+            expiring_within: 100,
+            failing_after: 1,
+        };
+        let report = [row("open", 600, 0)];
+        assert_eq!(
+            alerts("p", &report, &tally, &rules),
+            vec![
+                Alert::Expiring {
+                    round_key: key("open"),
+                    round_id: Some("open".into()),
+                    currency: "USD".into(),
+                    bets: 2,
+                    amount: 400,
+                    seconds_left: -50,
+                },
+                Alert::Failing {
+                    round_key: key("open"),
+                    round_id: Some("open".into()),
+                    failures: 1,
+                },
+            ],
+            "a settled round is not failing, whatever its records say"
+        );
+        let strict = AlertRules {
+            failing_after: 2,
+            expiring_within: 0,
+            ..rules
+        };
+        assert_eq!(
+            alerts("p", &report, &tally, &strict).len(),
+            1,
+            "the expired bet"
+        );
+        // A round with only a refused-result record is missing, not open.
+        let failed_only = TallyRound {
+            failures: 1,
+            ..tally_round(0, 0, 0, 0, 0)
+        };
+        let tally = BTreeMap::from([(key("open"), failed_only)]);
+        let rec = compare("p", &report, &tally);
+        assert_eq!(
+            rec.issues,
+            vec![Issue::Missing {
+                round_id: "open".into()
+            }]
         );
     }
 }
