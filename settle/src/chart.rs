@@ -11,6 +11,7 @@
 //! | 4 | `aggregator` | the aggregator, in its settlement currency | the aggregator's share |
 //! | 5 | `operator` | operator, in its settlement currency | the operator's revenue share (the remainder) |
 //! | 6 | `agent` | agent, in its settlement currency | the agent's commission |
+//! | 8 | `payout` | partner, in its settlement currency | what payouts moved out of its share account (`payout.rs`) |
 //! | 7 | `fx` | currency | the FX desk's position: a share paid in another currency leaves the round's currency here and enters the partner's currency from here |
 //!
 //! An account's `user_data_128` is its owner's key ([`Party::key`], 0 for `fx`), `user_data_32`
@@ -39,6 +40,8 @@ pub mod account_code {
     pub const AGENT: u16 = 6;
     /// FX desk position.
     pub const FX: u16 = 7;
+    /// A partner's payout account (see `payout.rs`), created by the first payout.
+    pub const PAYOUT: u16 = 8;
 }
 
 /// Transfer codes.
@@ -70,6 +73,18 @@ pub mod transfer_code {
     pub const CORRECTION: u16 = 11;
     /// The marker of a correction made by ingest for late events (amount 0, players -> pool).
     pub const LATE: u16 = 12;
+    /// The record of the FX rates a converted share used, when either currency has dated
+    /// rates: amount 0, fx -> partner in the partner's currency, right after the share's
+    /// FX legs in the same chain; `user_data_64` = `rate(from) << 32 | rate(to)`, each packed
+    /// by `money::pack_rate` (`mantissa << 5 | scale`).
+    pub const FX_RATE: u16 = 13;
+    /// A payout of a partner's net for a period: share account -> payout account; see
+    /// `payout.rs` for its id and user data.
+    pub const PAYOUT: u16 = 14;
+    /// The record of an ingest run that refused a round's result (amount 0, players -> pool,
+    /// id `leg(provider, round, "failure:<n>")` for the n-th): reconciliation alerts on rounds
+    /// that keep failing.
+    pub const FAILED: u16 = 15;
 
     /// The adjustment code of a share-class code (`SHARE` -> `SHARE_ADJ`, ...).
     pub const fn adjusted(code: u16) -> u16 {

@@ -157,7 +157,9 @@ pub fn plan(
         }
     };
     legs.extend(reverse_positions(ctx, state, n)?);
-    legs.extend(ctx.all_share_legs(stake, paid, &prefix, true)?);
+    let bets: Vec<Transfer> = state.bets.values().map(|(t, _)| *t).collect();
+    let day = RoundContext::business_day(&bets, time);
+    legs.extend(ctx.all_share_legs(stake, paid, &prefix, true, day)?);
     let tagged = legs.into_iter().map(|t| ctx.tagged(t, time));
     Ok(LinkedChain::new().push(marker).extend(tagged).build())
 }

@@ -28,6 +28,9 @@ pub enum Error {
         /// `--to`.
         to: chrono::NaiveDate,
     },
+    /// The request was refused as a whole (e.g. a payout period overlapping another).
+    #[error("{0}")]
+    Refused(String),
     /// The request names something the terms do not know.
     #[error("{0}")]
     Unknown(String),

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use tally_client::{Client, CreateTransferResult, Transfer, BATCH_MAX};
 
-use crate::chart;
+use crate::chart::{self, players_account, pool_account, transfer_code};
 use crate::correct::{self, Change};
 use crate::error::{Error, Result};
 use crate::event::{EventKind, GameEvent};
@@ -260,8 +260,36 @@ async fn close_rounds(
         let state = state::read(client, &ctx).await?;
         if let Err(reason) = close_round(client, &ctx, &state, &round.events, report).await? {
             round.failed = Some(reason);
+            record_failure(client, &ctx, &state, &round.events).await?;
         }
     }
+    Ok(())
+}
+
+/// Records in Tally that this run refused the round's result (one more `FAILED` record; the
+/// n-th has id `leg(provider, round, "failure:<n>")`), so reconciliation can tell a round that
+/// keeps failing. Two runs racing build the same id and count once.
+async fn record_failure(
+    client: &Client,
+    ctx: &RoundContext<'_>,
+    state: &RoundState,
+    events: &[GameEvent],
+) -> Result<()> {
+    let n = 1 + state
+        .transfers
+        .iter()
+        .filter(|t| t.code == transfer_code::FAILED)
+        .count();
+    let record = Transfer::new(
+        ctx.leg_id(&format!("failure:{n}")),
+        players_account(&ctx.operator, &ctx.currency.code),
+        pool_account(&ctx.provider, &ctx.currency.code),
+        0,
+        ctx.currency.ledger,
+        transfer_code::FAILED,
+    );
+    let time = events.iter().map(|e| e.time).max().unwrap_or(0);
+    client.create_transfers(&[ctx.tagged(record, time)]).await?;
     Ok(())
 }
 

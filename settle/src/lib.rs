@@ -6,14 +6,18 @@
 //!
 //! # Layout
 //!
-//! - [`feeds`]: the three feed formats -> [`event::GameEvent`]; [`ids`]: deterministic ids.
+//! - [`format`]: provider feed formats as TOML configuration (three shipped);
+//!   [`feeds`]: the generic engine reading any of them -> [`event::GameEvent`]; [`ids`]:
+//!   deterministic ids.
 //! - [`terms`]: the TOML terms; [`money`]: currencies and FX; [`split`]: exact splitting and
 //!   the rounding rule; [`chart`]: the chart of accounts and transfer codes.
 //! - [`round`]: a round's transfers (pure); [`ingest`]: posting them through `tally-client`,
 //!   per-bet rollbacks and late events included; [`state`]: a round as Tally holds it;
 //!   [`correct`]: corrections of settled rounds (one chain reversing and re-posting).
-//! - [`statement`], [`reconcile`]: reports computed from Tally's accounts and transfers.
-//! - `src/main.rs`: the `tally-settle` binary. `samples/`: feeds, terms, provider reports.
+//! - [`statement`], [`reconcile`]: reports computed from Tally's accounts and transfers;
+//!   [`payout`]: a partner's net for a period to its payout account, exactly once.
+//! - `src/main.rs`: the `tally-settle` binary. `samples/`: feeds, terms, provider reports, the
+//!   shipped format files (`samples/formats/`) and a provider defined in TOML (`samples/delta/`).
 //!   `tests/`: the kit end to end against an in-process Tally server.
 //!
 //! # Boundary
@@ -30,7 +34,7 @@
 //! let client = tally_client::Client::connect(["127.0.0.1:7100"]).await?;
 //! let provider = terms.provider("alpha").unwrap();
 //! let text = std::fs::read_to_string("settle/samples/feeds/alpha.jsonl")?;
-//! let parsed = feeds::parse(provider.format, "alpha", &text, terms.currencies());
+//! let parsed = feeds::parse(&provider.format, "alpha", &text, terms.currencies());
 //! let report = ingest::ingest(&client, &terms, parsed.events, parsed.errors).await?;
 //! println!("{} rounds settled, {} duplicates", report.rounds_settled, report.duplicates);
 //! # Ok(())
@@ -44,9 +48,11 @@ pub mod correct;
 pub mod error;
 pub mod event;
 pub mod feeds;
+pub mod format;
 pub mod ids;
 pub mod ingest;
 pub mod money;
+pub mod payout;
 pub mod query;
 pub mod reconcile;
 pub mod round;

@@ -11,8 +11,9 @@ use tally_client::Client;
 use tally_settle::chart::Party;
 use tally_settle::correct::CorrectReport;
 use tally_settle::ingest::IngestReport;
+use tally_settle::payout::{Outcome, Payout};
 use tally_settle::terms::Terms;
-use tally_settle::{correct, feeds, ingest, reconcile, statement};
+use tally_settle::{correct, feeds, ingest, payout, reconcile, statement};
 
 #[derive(Parser, Debug)]
 #[command(name = "tally-settle", about = "Settlement kit on Tally")]
@@ -68,6 +69,21 @@ enum Command {
         #[arg(long)]
         on: Option<NaiveDate>,
     },
+    /// Pay out a partner's net for the days `--from..=--to` to its payout account, exactly once.
+    Payout {
+        /// `provider:alpha`, `aggregator`, `operator:royal` or `agent:kim` (repeatable).
+        #[arg(long, required = true)]
+        party: Vec<String>,
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last day, inclusive.
+        #[arg(long)]
+        to: NaiveDate,
+        /// The business day the payout is booked on (UTC); today if omitted.
+        #[arg(long)]
+        on: Option<NaiveDate>,
+    },
     /// Reconcile against providers' reports: `--report alpha=settle/samples/reports/alpha.csv`.
     Reconcile {
         /// `provider=path` (repeatable).
@@ -79,6 +95,12 @@ enum Command {
         /// `provider=path` feeds whose rejected lines name quarantined rounds (repeatable).
         #[arg(long = "feed")]
         feeds: Vec<String>,
+        /// Alert on reserved bets that expire within this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        expiring_within: u32,
+        /// Alert on an unsettled round whose result ingest refused this many times (at least 1).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+        failing_after: u32,
     },
 }
 
@@ -146,13 +168,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_csv(csv.as_deref(), &table)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Payout {
+            party,
+            from,
+            to,
+            on,
+        } => {
+            let on = on.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            for p in &party {
+                let p = Party::parse(p).with_context(|| format!("bad partner {p:?}"))?;
+                let done = payout::payout(&client, &terms, &p, from, to, on).await?;
+                println!("{}", payout_text(&terms, &done));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Reconcile {
             reports,
             csv,
             feeds,
+            expiring_within,
+            failing_after,
         } => {
             let (events, errors) = read_feeds(&terms, &feeds)?;
             let held = ingest::quarantine(&events, &errors);
+            let names = statement::round_names(&events);
+            let rules = reconcile::AlertRules {
+                expiring_within: i64::from(expiring_within),
+                failing_after: failing_after as usize,
+                ..reconcile::AlertRules::now()
+            };
             let mut table = String::new();
             let mut clean = true;
             for (i, spec) in reports.iter().enumerate() {
@@ -166,8 +210,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         bail!("{} bad rows in {path}", errors.len());
                     }
                 };
-                let mut rec = reconcile::reconcile(&client, &terms, provider, &rows).await?;
+                let mut rec =
+                    reconcile::reconcile_with_alerts(&client, &terms, provider, &rows, &rules)
+                        .await?;
                 rec.mark_quarantined(&held);
+                rec.name_alerts(&names);
                 clean &= rec.issues.is_empty();
                 println!("{}", rec.to_text(&terms));
                 table.push_str(&rec.to_csv(i == 0)?);
@@ -206,7 +253,7 @@ fn read_feeds(terms: &Terms, specs: &[String]) -> anyhow::Result<Feeds> {
             .provider(provider)
             .with_context(|| format!("provider {provider} is not in the terms"))?;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-        let parsed = feeds::parse(p.format, provider, &text, terms.currencies());
+        let parsed = feeds::parse(&p.format, provider, &text, terms.currencies());
         events.extend(parsed.events);
         errors.extend(parsed.errors);
     }
@@ -302,6 +349,38 @@ fn correct_text(terms: &Terms, r: &CorrectReport) -> String {
         }
     }
     out
+}
+
+fn payout_text(terms: &Terms, p: &Payout) -> String {
+    let m = |v: i128| statement::show(terms, &p.currency, v);
+    let what = format!("payout {} {} to {}", p.party, p.from, p.to);
+    match p.outcome {
+        Outcome::Paid => format!(
+            "{what}: paid {} {} (transfer {:032x})",
+            m(p.net),
+            p.currency,
+            p.id
+        ),
+        Outcome::AlreadyPaid { amount } if amount as i128 == p.net => {
+            format!(
+                "{what}: already paid {} {}; nothing posted",
+                m(p.net),
+                p.currency
+            )
+        }
+        Outcome::AlreadyPaid { amount } => format!(
+            "{what}: already paid {} {}; nothing posted (the period's net is now {}: legs \
+             booked in it after the payout are not paid)",
+            m(amount as i128),
+            p.currency,
+            m(p.net)
+        ),
+        Outcome::NothingToPay => format!(
+            "{what}: nothing to pay (the period's net is {} {})",
+            m(p.net),
+            p.currency
+        ),
+    }
 }
 
 fn write_csv(path: Option<&Path>, table: &str) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use tally_client::{AmountError, Currencies, Currency};
 
@@ -24,6 +25,17 @@ pub enum MoneyError {
     /// No FX rate is configured for the currency.
     #[error("no FX rate for {0}")]
     NoRate(String),
+    /// The currency's dated rates have none valid on the round's business day.
+    #[error(
+        "no FX rate for {code} valid on {day} (the round's business day): the terms' rates for \
+         {code} do not cover it; the round is held until they do"
+    )]
+    NoRateOn {
+        /// The currency.
+        code: String,
+        /// The business day.
+        day: NaiveDate,
+    },
     /// The amount does not fit the currency exactly (or at all).
     #[error(transparent)]
     Amount(#[from] AmountError),
@@ -45,7 +57,31 @@ pub struct CurrencyTable {
     by_code: BTreeMap<String, Currency>,
     by_ledger: Currencies,
     rates: BTreeMap<String, Decimal>,
+    dated: BTreeMap<String, Vec<DatedRate>>,
     max: BTreeMap<String, u128>,
+}
+
+/// A rate valid on the days `from..=to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatedRate {
+    /// First day it applies (UTC business day).
+    pub from: NaiveDate,
+    /// Last day it applies, inclusive.
+    pub to: NaiveDate,
+    /// Value of one unit in the base currency.
+    pub rate: Decimal,
+}
+
+/// A rate as recorded on a converted leg: `mantissa << 5 | scale` in 32 bits, so a rate has
+/// at most 27 bits of mantissa (8 significant digits) and 28 decimals. `None` if it does not fit.
+pub fn pack_rate(rate: Decimal) -> Option<u32> {
+    let mantissa = u32::try_from(rate.mantissa()).ok()?;
+    (mantissa < 1 << 27 && rate.scale() <= 28).then_some(mantissa << 5 | rate.scale())
+}
+
+/// The rate [`pack_rate`] recorded.
+pub fn unpack_rate(packed: u32) -> Decimal {
+    Decimal::new(i64::from(packed >> 5), packed & 31)
 }
 
 impl CurrencyTable {
@@ -54,6 +90,34 @@ impl CurrencyTable {
         self.rates.insert(currency.code.clone(), rate);
         self.by_ledger.insert(currency.clone());
         self.by_code.insert(currency.code.clone(), currency);
+    }
+
+    /// Registers `currency` with rates valid on dated periods (checked by the terms: positive,
+    /// non-overlapping). Rounds on days no period covers have no rate.
+    pub fn insert_dated(&mut self, currency: Currency, rates: Vec<DatedRate>) {
+        self.dated.insert(currency.code.clone(), rates);
+        self.by_ledger.insert(currency.clone());
+        self.by_code.insert(currency.code.clone(), currency);
+    }
+
+    /// Whether `code` has dated rates (a conversion from or to it is recorded on its legs).
+    pub fn is_dated(&self, code: &str) -> bool {
+        self.dated.contains_key(code)
+    }
+
+    /// The rate of `code` on `day`: its single rate, or the dated rate whose period holds `day`.
+    pub fn rate_on(&self, code: &str, day: NaiveDate) -> Result<Decimal, MoneyError> {
+        if let Some(rates) = self.dated.get(code) {
+            return rates
+                .iter()
+                .find(|r| r.from <= day && day <= r.to)
+                .map(|r| r.rate)
+                .ok_or_else(|| MoneyError::NoRateOn {
+                    code: code.to_string(),
+                    day,
+                });
+        }
+        self.rate(code)
     }
 
     /// Sets the largest single amount (minor units) accepted in `code`.
@@ -111,16 +175,29 @@ impl CurrencyTable {
         Ok(self.get(code)?.to_decimal(minor)?)
     }
 
-    /// `minor` units of `code` worth in the base currency, unrounded (for tier selection).
+    /// `minor` units of `code` worth in the base currency, unrounded (for tier selection), at
+    /// the single rate.
     pub fn to_base(&self, code: &str, minor: u128) -> Result<Decimal, MoneyError> {
+        self.to_base_at(code, minor, self.rate(code)?)
+    }
+
+    /// [`Self::to_base`] at the rate of `day`.
+    pub fn to_base_on(
+        &self,
+        code: &str,
+        minor: u128,
+        day: NaiveDate,
+    ) -> Result<Decimal, MoneyError> {
+        self.to_base_at(code, minor, self.rate_on(code, day)?)
+    }
+
+    fn to_base_at(&self, code: &str, minor: u128, rate: Decimal) -> Result<Decimal, MoneyError> {
         let value = self.to_decimal(code, minor)?;
-        value
-            .checked_mul(self.rate(code)?)
-            .ok_or_else(|| MoneyError::Overflow {
-                amount: minor,
-                from: code.to_string(),
-                to: "base".to_string(),
-            })
+        value.checked_mul(rate).ok_or_else(|| MoneyError::Overflow {
+            amount: minor,
+            from: code.to_string(),
+            to: "base".to_string(),
+        })
     }
 
     /// `minor` units of `from` converted to minor units of `to`, rounded down (see module doc).
@@ -133,7 +210,39 @@ impl CurrencyTable {
             return Ok(minor);
         }
         let (source, target) = (self.get(from)?, self.get(to)?);
-        let (rate_from, rate_to) = (self.rate(&source.code)?, self.rate(&target.code)?);
+        let rates = (self.rate(&source.code)?, self.rate(&target.code)?);
+        self.convert_at(minor, from, to, rates)
+    }
+
+    /// [`Self::convert`] at the rates of `day`; also returns the two rates used
+    /// (`(rate(from), rate(to))`).
+    pub fn convert_on(
+        &self,
+        minor: u128,
+        from: &str,
+        to: &str,
+        day: NaiveDate,
+    ) -> Result<(u128, (Decimal, Decimal)), MoneyError> {
+        let (source, target) = (self.get(from)?, self.get(to)?);
+        let rates = (
+            self.rate_on(&source.code, day)?,
+            self.rate_on(&target.code, day)?,
+        );
+        if from == to {
+            return Ok((minor, rates));
+        }
+        Ok((self.convert_at(minor, from, to, rates)?, rates))
+    }
+
+    /// `minor` units of `from` in `to` at `(rate(from), rate(to))`, rounded down.
+    fn convert_at(
+        &self,
+        minor: u128,
+        from: &str,
+        to: &str,
+        (rate_from, rate_to): (Decimal, Decimal),
+    ) -> Result<u128, MoneyError> {
+        let (source, target) = (self.get(from)?, self.get(to)?);
         let mantissa = |d: Decimal| Wide::from_u128(d.mantissa().unsigned_abs());
         let numerator = Wide::from_u128(minor)
             .mul(&mantissa(rate_from))

@@ -116,6 +116,10 @@ pub struct TallyRound {
     pub late: usize,
     /// Corrections made by `tally-settle correct`.
     pub corrections: usize,
+    /// Ingest runs that refused the round's result (`FAILED` records).
+    pub failures: usize,
+    /// Its bets still reserved: (when the reservation expires, Unix seconds; amount).
+    pub reserved: Vec<(i64, u128)>,
 }
 
 impl TallyRound {
@@ -141,7 +145,17 @@ pub async fn tally_rounds(
     let mut bet_amounts = BTreeMap::new();
     let name = terms.providers.iter().find(|p| p.id == provider_id);
     let name = name.map_or("", |p| p.name.as_str());
+    // Pending bets not yet posted or voided: (round key, expiry, amount) by id.
+    let mut reserved: BTreeMap<u128, (u128, i64, u128)> = BTreeMap::new();
     for t in query::transfers(client, filter).await? {
+        if t.flags.contains(TransferFlags::PENDING) {
+            let expires = (t.timestamp / 1_000_000_000) as i64 + i64::from(t.timeout);
+            reserved.insert(t.id, (t.user_data_128, expires, t.amount));
+        } else if t.flags.contains(TransferFlags::POST_PENDING_TRANSFER)
+            || t.flags.contains(TransferFlags::VOID_PENDING_TRANSFER)
+        {
+            reserved.remove(&t.pending_id);
+        }
         let pool = pool_account(name, &terms.currencies().by_ledger(t.ledger)?.code);
         let r = rounds.entry(t.user_data_128).or_default();
         if t.flags.contains(TransferFlags::PENDING) {
@@ -173,6 +187,13 @@ pub async fn tally_rounds(
             r.late += 1;
         } else if t.code == transfer_code::CORRECTION {
             r.corrections += 1;
+        } else if t.code == transfer_code::FAILED {
+            r.failures += 1;
+        }
+    }
+    for (key, expires, amount) in reserved.into_values() {
+        if let Some(r) = rounds.get_mut(&key) {
+            r.reserved.push((expires, amount));
         }
     }
     Ok(rounds)
@@ -234,6 +255,118 @@ pub struct Reconciliation {
     /// Settled rounds with corrections (informational: their corrected stake and payout are
     /// what is compared).
     pub adjusted: Vec<Adjusted>,
+    /// Things to act on before they become differences (informational, like `adjusted`).
+    pub alerts: Vec<Alert>,
+}
+
+/// When reconciliation raises an [`Alert`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertRules {
+    /// Now, Unix seconds.
+    pub now: i64,
+    /// Alert on reserved bets that expire within this many seconds (or have expired).
+    pub expiring_within: i64,
+    /// Alert on an unsettled round whose result ingest refused at least this many times.
+    pub failing_after: usize,
+}
+
+impl AlertRules {
+    /// The defaults at the current time: bets expiring within an hour, rounds refused twice.
+    pub fn now() -> Self {
+        Self {
+            now: chrono::Utc::now().timestamp(),
+            expiring_within: 3_600,
+            failing_after: 2,
+        }
+    }
+}
+
+/// A warning about a round: not a difference yet, but one soon if nobody acts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Alert {
+    /// An open round's reserved bets expire soon (Tally then voids them and the stake returns
+    /// to the players, whatever the result says).
+    Expiring {
+        /// The round key.
+        round_key: u128,
+        /// The provider's round id, when known.
+        round_id: Option<String>,
+        /// Its currency.
+        currency: String,
+        /// Reserved bets expiring within the threshold.
+        bets: usize,
+        /// Their amount, minor units.
+        amount: u128,
+        /// Seconds until the first of them expires (negative: expired).
+        seconds_left: i64,
+    },
+    /// Ingest refused the round's result `failures` times and it is still not settled.
+    Failing {
+        /// The round key.
+        round_key: u128,
+        /// The provider's round id, when known.
+        round_id: Option<String>,
+        /// Refused runs.
+        failures: usize,
+    },
+}
+
+impl Alert {
+    fn round(&self) -> String {
+        let (key, id) = match self {
+            Alert::Expiring {
+                round_key,
+                round_id,
+                ..
+            }
+            | Alert::Failing {
+                round_key,
+                round_id,
+                ..
+            } => (round_key, round_id),
+        };
+        id.clone().unwrap_or_else(|| format!("{key:032x}"))
+    }
+}
+
+/// The alerts on Tally's rounds of `provider` by `rules`; rounds named by `report` (pure).
+pub fn alerts(
+    provider: &str,
+    report: &[ProviderRound],
+    tally: &BTreeMap<u128, TallyRound>,
+    rules: &AlertRules,
+) -> Vec<Alert> {
+    let names: BTreeMap<u128, &str> = report
+        .iter()
+        .map(|r| (ids::round_key(provider, &r.round_id), r.round_id.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for (key, t) in tally {
+        let round_id = names.get(key).map(|n| n.to_string());
+        let soon: Vec<&(i64, u128)> = t
+            .reserved
+            .iter()
+            .filter(|(expires, _)| expires - rules.now <= rules.expiring_within)
+            .collect();
+        if !soon.is_empty() {
+            out.push(Alert::Expiring {
+                round_key: *key,
+                round_id: round_id.clone(),
+                currency: t.currency.clone(),
+                bets: soon.len(),
+                amount: soon.iter().map(|(_, a)| a).sum(),
+                seconds_left: soon.iter().map(|(e, _)| e - rules.now).min().unwrap_or(0),
+            });
+        }
+        if !t.settled() && t.failures >= rules.failing_after.max(1) {
+            out.push(Alert::Failing {
+                round_key: *key,
+                round_id,
+                failures: t.failures,
+            });
+        }
+    }
+    out
 }
 
 /// A settled round that was corrected after it settled.
@@ -261,6 +394,23 @@ pub async fn reconcile(
         .ok_or_else(|| Error::Unknown(format!("unknown provider {provider}")))?;
     let tally = tally_rounds(client, terms, p.id).await?;
     Ok(compare(provider, report, &tally))
+}
+
+/// [`reconcile`], with the alerts of `rules`.
+pub async fn reconcile_with_alerts(
+    client: &Client,
+    terms: &Terms,
+    provider: &str,
+    report: &[ProviderRound],
+    rules: &AlertRules,
+) -> Result<Reconciliation> {
+    let p = terms
+        .provider(provider)
+        .ok_or_else(|| Error::Unknown(format!("unknown provider {provider}")))?;
+    let tally = tally_rounds(client, terms, p.id).await?;
+    let mut rec = compare(provider, report, &tally);
+    rec.alerts = alerts(provider, report, &tally, rules);
+    Ok(rec)
 }
 
 /// The comparison itself (pure).
@@ -294,6 +444,10 @@ pub fn compare(
         let id = row.round_id.clone();
         match tally.get(&ids::round_key(provider, &row.round_id)) {
             None => rec.issues.push(Issue::Missing { round_id: id }),
+            // Only records of refused results, no bet: Tally does not have the round.
+            Some(t) if t.bets == 0 && !t.settled() => {
+                rec.issues.push(Issue::Missing { round_id: id })
+            }
             Some(t) if !t.settled() => {
                 let status = if t.voided > 0 { "cancelled" } else { "open" };
                 rec.issues.push(Issue::NotSettled {
@@ -440,6 +594,9 @@ impl Reconciliation {
                 a.corrections
             );
         }
+        for a in &self.alerts {
+            let _ = writeln!(out, "  alert: {}", self.alert_text(terms, a));
+        }
         if self.issues.is_empty() {
             out.push_str("  no differences\n");
         }
@@ -529,6 +686,25 @@ impl Reconciliation {
             };
             w.write_record([self.provider.as_str(), kind, &round, field, &theirs, &ours])?;
         }
+        for a in &self.alerts {
+            let (field, value) = match a {
+                Alert::Expiring {
+                    amount,
+                    seconds_left,
+                    ..
+                } => ("expiring", format!("{amount},{seconds_left}")),
+                Alert::Failing { failures, .. } => ("failing", failures.to_string()),
+            };
+            let (theirs, ours) = value.split_once(',').unwrap_or(("", &value));
+            w.write_record([
+                self.provider.as_str(),
+                "alert",
+                &a.round(),
+                field,
+                theirs,
+                ours,
+            ])?;
+        }
         for a in &self.adjusted {
             let round = a
                 .round_id
@@ -543,6 +719,56 @@ impl Reconciliation {
             .into_inner()
             .map_err(|e| csv::Error::from(e.into_error()))?;
         Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields"))
+    }
+}
+
+impl Reconciliation {
+    /// Names the alerts' rounds that `names` knows (feeds given to `reconcile --feed`).
+    pub fn name_alerts(&mut self, names: &crate::statement::RoundNames) {
+        for a in &mut self.alerts {
+            let (Alert::Expiring {
+                round_key,
+                round_id,
+                ..
+            }
+            | Alert::Failing {
+                round_key,
+                round_id,
+                ..
+            }) = a;
+            if round_id.is_none() {
+                *round_id = names.get(round_key).map(|(_, r)| r.clone());
+            }
+        }
+    }
+
+    fn alert_text(&self, terms: &Terms, a: &Alert) -> String {
+        match a {
+            Alert::Expiring {
+                currency,
+                bets,
+                amount,
+                seconds_left,
+                ..
+            } => {
+                let when = if *seconds_left <= 0 {
+                    format!("expired {}s ago", -seconds_left)
+                } else {
+                    format!("expire in {seconds_left}s")
+                };
+                format!(
+                    "round {}: {bets} reserved bets ({} {currency}) {when}; post its result \
+                     before Tally voids them",
+                    a.round(),
+                    show(terms, currency, *amount as i128)
+                )
+            }
+            Alert::Failing { failures, .. } => format!(
+                "round {}: ingest refused its result {failures} times and it is not settled \
+                 (ingest lists the reason)",
+                a.round()
+            ),
+        }
     }
 }
 
@@ -632,6 +858,8 @@ mod tests {
             bets,
             late: 0,
             corrections: 0,
+            failures: 0,
+            reserved: vec![],
         }
     }
 
@@ -744,6 +972,69 @@ mod tests {
         assert!(
             text.contains("mismatch: round late day provider 2026-11-20 vs Tally 2026-11-21"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn alerts_name_expiring_bets_and_rounds_refused_often_enough() {
+        let key = |r: &str| ids::round_key("p", r);
+        let open = TallyRound {
+            reserved: vec![(1_000, 300), (5_000, 200), (900, 100)],
+            failures: 1,
+            ..tally_round(600, 0, 3, 0, 0)
+        };
+        let settled = TallyRound {
+            failures: 5,
+            ..tally_round(500, 0, 1, 1, 0)
+        };
+        let tally = BTreeMap::from([(key("open"), open), (key("done"), settled)]);
+        let rules = AlertRules {
+            now: 950,
+            expiring_within: 100,
+            failing_after: 1,
+        };
+        let report = [row("open", 600, 0)];
+        assert_eq!(
+            alerts("p", &report, &tally, &rules),
+            vec![
+                Alert::Expiring {
+                    round_key: key("open"),
+                    round_id: Some("open".into()),
+                    currency: "USD".into(),
+                    bets: 2,
+                    amount: 400,
+                    seconds_left: -50,
+                },
+                Alert::Failing {
+                    round_key: key("open"),
+                    round_id: Some("open".into()),
+                    failures: 1,
+                },
+            ],
+            "a settled round is not failing, whatever its records say"
+        );
+        let strict = AlertRules {
+            failing_after: 2,
+            expiring_within: 0,
+            ..rules
+        };
+        assert_eq!(
+            alerts("p", &report, &tally, &strict).len(),
+            1,
+            "the expired bet"
+        );
+        // A round with only a refused-result record is missing, not open.
+        let failed_only = TallyRound {
+            failures: 1,
+            ..tally_round(0, 0, 0, 0, 0)
+        };
+        let tally = BTreeMap::from([(key("open"), failed_only)]);
+        let rec = compare("p", &report, &tally);
+        assert_eq!(
+            rec.issues,
+            vec![Issue::Missing {
+                round_id: "open".into()
+            }]
         );
     }
 }

@@ -14,9 +14,11 @@ use rust_decimal::Decimal;
 use tally_client::{Currency, LinkedChain, PostAmount, Transfer};
 
 use crate::chart::{fx_account, players_account, pool_account, transfer_code, Party};
-use crate::event::GameEvent;
+use chrono::NaiveDate;
+
+use crate::event::{day_of, GameEvent};
 use crate::ids;
-use crate::money::MoneyError;
+use crate::money::{pack_rate, MoneyError};
 use crate::split::{split, SplitError};
 use crate::terms::Terms;
 
@@ -93,7 +95,24 @@ impl<'t> RoundContext<'t> {
     }
 
     fn tag(&self, t: Transfer, time: i64) -> Transfer {
-        t.with_user_data(self.key(), time.max(0) as u64, self.provider_id)
+        // A rate record keeps the rates it carries in user_data_64.
+        let data = if t.code == transfer_code::FX_RATE {
+            t.user_data_64
+        } else {
+            time.max(0) as u64
+        };
+        t.with_user_data(self.key(), data, self.provider_id)
+    }
+
+    /// The round's business day, which picks its FX rates: the day of its earliest bet (`bets`
+    /// as Tally holds them), or of `time` for a round without one.
+    pub fn business_day(bets: &[Transfer], time: i64) -> NaiveDate {
+        day_of(
+            bets.iter()
+                .map(|b| b.user_data_64 as i64)
+                .min()
+                .unwrap_or(time),
+        )
     }
 
     fn leg(&self, name: &str) -> u128 {
@@ -163,7 +182,8 @@ impl<'t> RoundContext<'t> {
         }
         let stake = checked_sum(pending.iter().map(|b| b.amount))?;
         let paid = checked_sum(wins.iter().map(|w| w.amount))?;
-        for t in self.all_share_legs(stake, paid, "", false)? {
+        let day = Self::business_day(pending, time);
+        for t in self.all_share_legs(stake, paid, "", false, day)? {
             chain = chain.push(self.tag(t, time));
         }
         Ok(chain.build())
@@ -171,21 +191,22 @@ impl<'t> RoundContext<'t> {
 
     /// Every partner's legs for a round with `stake` and `paid` wins: leg names start with
     /// `prefix` (`""` for a settlement, `correction:<n>:` for a correction), codes are the
-    /// adjustment codes when `adjust`.
+    /// adjustment codes when `adjust`. Rates are those of the business `day`.
     pub fn all_share_legs(
         &self,
         stake: u128,
         paid: u128,
         prefix: &str,
         adjust: bool,
+        day: NaiveDate,
     ) -> Result<Vec<Transfer>, PlanError> {
         let (ggr, reversed) = match stake.checked_sub(paid) {
             Some(g) => (g, false),
             None => (paid - stake, true),
         };
         let mut legs = Vec::new();
-        for (party, amount) in self.shares(stake, ggr)? {
-            legs.extend(self.share_legs(&party, amount, reversed, prefix, adjust)?);
+        for (party, amount) in self.shares(stake, ggr, day)? {
+            legs.extend(self.share_legs(&party, amount, reversed, prefix, adjust, day)?);
         }
         Ok(legs)
     }
@@ -200,10 +221,18 @@ impl<'t> RoundContext<'t> {
         self.leg(name)
     }
 
-    /// Each partner's share of `ggr` (round currency), operator last as the remainder.
-    pub fn shares(&self, stake: u128, ggr: u128) -> Result<Vec<(Party, u128)>, PlanError> {
+    /// Each partner's share of `ggr` (round currency), operator last as the remainder; tiers
+    /// by the stake in the base currency at the rate of the business `day`.
+    pub fn shares(
+        &self,
+        stake: u128,
+        ggr: u128,
+        day: NaiveDate,
+    ) -> Result<Vec<(Party, u128)>, PlanError> {
         let terms = self.terms;
-        let stake_base = terms.currencies().to_base(&self.currency.code, stake)?;
+        let stake_base = terms
+            .currencies()
+            .to_base_on(&self.currency.code, stake, day)?;
         let provider = terms.provider(&self.provider).expect("checked in new");
         let operator = terms.operator(&self.operator).expect("checked in new");
         let agent = operator.agent.as_deref().and_then(|a| terms.agent(a));
@@ -237,6 +266,7 @@ impl<'t> RoundContext<'t> {
         reversed: bool,
         prefix: &str,
         adjust: bool,
+        day: NaiveDate,
     ) -> Result<Vec<Transfer>, PlanError> {
         let code = |c: u16| {
             if adjust {
@@ -268,7 +298,8 @@ impl<'t> RoundContext<'t> {
             )]);
         }
         let currencies = self.terms.currencies();
-        let converted = currencies.convert(amount, &round_ccy.code, target)?;
+        let (converted, (rate_from, rate_to)) =
+            currencies.convert_on(amount, &round_ccy.code, target, day)?;
         let target_ccy = currencies.get(target)?;
         let (dr, cr) = orient(pool, fx_account(&round_ccy.code));
         let out = Transfer::new(
@@ -291,6 +322,25 @@ impl<'t> RoundContext<'t> {
                 target_ccy.ledger,
                 code(transfer_code::FX_IN),
             ));
+        }
+        if currencies.is_dated(&round_ccy.code) || currencies.is_dated(target) {
+            // The rates used, recorded next to the leg (see `chart.rs`, FX_RATE).
+            let packed = |r: Decimal| {
+                pack_rate(r.normalize()).ok_or_else(|| {
+                    PlanError::Inconsistent(format!("rate {r} cannot be recorded on a leg"))
+                })
+            };
+            let data = u64::from(packed(rate_from)?) << 32 | u64::from(packed(rate_to)?);
+            let mut record = Transfer::new(
+                self.leg(&leg_name("fx-rate")),
+                fx_account(target),
+                party.account(target),
+                0,
+                target_ccy.ledger,
+                transfer_code::FX_RATE,
+            );
+            record.user_data_64 = data;
+            legs.push(record);
         }
         Ok(legs)
     }
@@ -378,7 +428,8 @@ mod tests {
                 win as i128 - stake as i128
             );
             // Shares sum to the GGR in the round's currency.
-            let shares = ctx.shares(stake, stake.abs_diff(win)).unwrap();
+            let day = crate::event::day_of(5);
+            let shares = ctx.shares(stake, stake.abs_diff(win), day).unwrap();
             assert_eq!(
                 shares.iter().map(|(_, a)| a).sum::<u128>(),
                 stake.abs_diff(win)

@@ -26,14 +26,17 @@ pub struct Line {
     pub round_key: u128,
     /// Transfer id.
     pub transfer_id: u128,
-    /// `share` (same currency), `fx` (converted) or `adjustment` (a leg of a correction).
+    /// `share` (same currency), `fx` (converted), `adjustment` (a leg of a correction) or
+    /// `payout` (the partner's net for a period moved to its payout account).
     pub kind: &'static str,
     /// Signed amount in minor units: positive credits the partner.
     pub amount: i128,
     /// The provider's round id, when the round is named (see [`RoundNames`]).
     pub round_id: Option<String>,
     /// For an adjustment of a named round: `correction #<n>` and, for the leg undoing the
-    /// earlier position, ` reversal`.
+    /// earlier position, ` reversal`. A leg converted at dated rates adds the rates it used
+    /// (`rates 1.1 -> 1 USD`: the round currency's and the partner currency's rate, in the base
+    /// currency), read from its `FX_RATE` record.
     pub note: String,
 }
 
@@ -140,7 +143,19 @@ pub async fn statement_named(
         closing: 0,
         balance,
     };
+    let mut previous: Option<(u128, bool)> = None;
     for t in query::account_transfers(client, AccountFilter::new(account_id)).await? {
+        if t.code == transfer_code::FX_RATE {
+            // The rates of the converted leg just before it (the same chain).
+            if let (Some((key, true)), Some(line)) = (previous, s.lines.last_mut()) {
+                if key == t.user_data_128 {
+                    line.note = rate_note(&line.note, t.user_data_64, &terms.base_currency);
+                }
+            }
+            continue;
+        }
+        previous = Some((t.user_data_128, false));
+        let payout = t.code == transfer_code::PAYOUT;
         let credit = t.credit_account_id == account_id;
         let amount = if credit {
             signed(t.amount)
@@ -156,11 +171,15 @@ pub async fn statement_named(
             } else {
                 s.debits += t.amount;
             }
-            let provider = terms.providers.iter().find(|p| p.id == t.user_data_32);
+            let provider = terms
+                .providers
+                .iter()
+                .find(|p| p.id == t.user_data_32 && !payout);
             let adjustment =
                 t.code == transfer_code::SHARE_ADJ || t.code == transfer_code::FX_IN_ADJ;
             let name = names.get(&t.user_data_128);
             let note = match name {
+                _ if payout => payout_note(t.user_data_128),
                 Some((provider, round)) if adjustment => {
                     correction_note(provider, round, party, t.id)
                 }
@@ -168,10 +187,15 @@ pub async fn statement_named(
             };
             s.lines.push(Line {
                 day: day_of(time),
-                provider: provider.map_or_else(|| "?".into(), |p| p.name.clone()),
-                round_key: t.user_data_128,
+                provider: match provider {
+                    Some(p) => p.name.clone(),
+                    None if payout => String::new(),
+                    None => "?".into(),
+                },
+                round_key: if payout { 0 } else { t.user_data_128 },
                 transfer_id: t.id,
                 kind: match t.code {
+                    _ if payout => "payout",
                     _ if adjustment => "adjustment",
                     transfer_code::FX_IN => "fx",
                     _ => "share",
@@ -180,10 +204,35 @@ pub async fn statement_named(
                 round_id: name.map(|(_, r)| r.clone()),
                 note,
             });
+            previous = Some((t.user_data_128, true));
         }
     }
     s.closing = s.opening + signed(s.credits) - signed(s.debits);
     Ok(s)
+}
+
+/// `note` with the rates a converted leg used (`FX_RATE` record): `rates 1.1 -> 1 USD`, the
+/// round currency's rate and the partner currency's, each in units of the base currency.
+fn rate_note(note: &str, packed: u64, base: &str) -> String {
+    let rate = |bits: u64| crate::money::unpack_rate(bits as u32);
+    let rates = format!(
+        "rates {} -> {} {base}",
+        rate(packed >> 32),
+        rate(packed & 0xffff_ffff)
+    );
+    if note.is_empty() {
+        rates
+    } else {
+        format!("{note} {rates}")
+    }
+}
+
+/// `for 2026-11-20 to 2026-11-21`, the period of a payout's `user_data_128`.
+fn payout_note(period: u128) -> String {
+    match crate::payout::decode_period(period) {
+        Some((from, to)) => format!("for {from} to {to}"),
+        None => String::new(),
+    }
 }
 
 fn signed(v: u128) -> i128 {
@@ -200,6 +249,13 @@ pub fn show(terms: &Terms, currency: &str, minor: i128) -> String {
         .map_or_else(|_| format!("{minor} (minor units)"), |d| d.to_string())
 }
 
+fn round_name(l: &Line) -> String {
+    match &l.round_id {
+        Some(id) => format!("round {id}"),
+        None => format!("round key {:032x}", l.round_key),
+    }
+}
+
 impl Statement {
     /// A human-readable statement.
     pub fn to_text(&self, terms: &Terms) -> String {
@@ -212,7 +268,11 @@ impl Statement {
         );
         let _ = writeln!(out, "  opening balance   {:>16}", m(self.opening));
         let mut by_provider = std::collections::BTreeMap::<&str, (usize, i128)>::new();
-        for l in self.lines.iter().filter(|l| l.kind != "adjustment") {
+        for l in self
+            .lines
+            .iter()
+            .filter(|l| l.kind == "share" || l.kind == "fx")
+        {
             let e = by_provider.entry(&l.provider).or_default();
             e.0 += 1;
             e.1 += l.amount;
@@ -220,13 +280,21 @@ impl Statement {
         for (provider, (n, sum)) in by_provider {
             let _ = writeln!(out, "  {provider:<10} {n:>4} legs {:>16}", m(sum));
         }
+        // Converted legs at dated rates, each with the rates it used.
+        for l in self
+            .lines
+            .iter()
+            .filter(|l| l.kind == "fx" && !l.note.is_empty())
+        {
+            let what = format!("{} {} {}", l.provider, round_name(l), l.note);
+            let _ = writeln!(out, "  fx {} {what:<38} {:>16}", l.day, m(l.amount));
+        }
         for l in self.lines.iter().filter(|l| l.kind == "adjustment") {
-            let round = match &l.round_id {
-                Some(id) => format!("round {id}"),
-                None => format!("round key {:032x}", l.round_key),
-            };
-            let what = format!("{} {round} {}", l.provider, l.note);
+            let what = format!("{} {} {}", l.provider, round_name(l), l.note);
             let _ = writeln!(out, "  adjustment {} {what:<30} {:>16}", l.day, m(l.amount));
+        }
+        for l in self.lines.iter().filter(|l| l.kind == "payout") {
+            let _ = writeln!(out, "  payout {} {:<28} {:>16}", l.day, l.note, m(l.amount));
         }
         let _ = writeln!(out, "  credits           {:>16}", m(signed(self.credits)));
         let _ = writeln!(out, "  debits            {:>16}", m(-signed(self.debits)));

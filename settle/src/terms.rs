@@ -13,12 +13,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use tally_client::Currency;
 
-use crate::feeds::FeedFormat;
-use crate::money::CurrencyTable;
+use crate::format::{FeedFormat, FormatError};
+use crate::money::{CurrencyTable, DatedRate};
 
 /// Why a terms file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,14 @@ pub enum TermsError {
     /// The terms parse but are inconsistent.
     #[error("invalid terms: {0}")]
     Invalid(String),
+    /// A provider's feed format is unknown or its format file is refused.
+    #[error("provider {provider}: {error}")]
+    Format {
+        /// The provider.
+        provider: String,
+        /// Why its format was refused.
+        error: Box<FormatError>,
+    },
 }
 
 /// A percentage of GGR, flat or tiered by stake.
@@ -152,12 +161,30 @@ pub struct CurrencyTerms {
     pub ledger: u32,
     /// Fractional digits of the minor unit.
     pub scale: u32,
-    /// Value of one unit in the base currency.
-    #[serde(with = "rust_decimal::serde::str")]
-    pub fx_rate: Decimal,
+    /// Value of one unit in the base currency, on every day. Exactly one of `fx_rate` and
+    /// `rates` is given.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub fx_rate: Option<Decimal>,
+    /// Dated rates: each valid on the days `from..=to` (inclusive, UTC business days, not
+    /// overlapping). A round on a day no period covers is held with the reason.
+    pub rates: Option<Vec<RateTerms>>,
     /// The largest single bet or win accepted, in major units (a string, e.g. `"50000"`);
     /// [`DEFAULT_MAX_AMOUNT`] if absent. A feed line above it is rejected.
     pub max_amount: Option<String>,
+}
+
+/// One dated FX rate of a currency.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateTerms {
+    /// First day (`"2026-11-01"`).
+    pub from: NaiveDate,
+    /// Last day, inclusive.
+    pub to: NaiveDate,
+    /// Value of one unit in the base currency; at most 8 significant digits (it is recorded
+    /// on every converted leg, see `round.rs`).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub rate: Decimal,
 }
 
 /// The largest single amount a currency accepts when its terms set no `max_amount`: one
@@ -184,7 +211,12 @@ pub struct ProviderTerms {
     pub name: String,
     /// A small non-zero number, stored in `user_data_32` of its transfers.
     pub id: u32,
-    /// Its feed format.
+    /// Its feed format as the terms name it: a shipped format (`webhook-json`, `batch-csv`,
+    /// `wallet-json`) or a format file ending in `.toml`, relative to the terms file.
+    #[serde(rename = "format")]
+    pub format_ref: String,
+    /// The format `format_ref` names, read when the terms load.
+    #[serde(skip)]
     pub format: FeedFormat,
     /// The currency its fee is credited in.
     pub settlement_currency: String,
@@ -254,6 +286,42 @@ fn table_at(text: &str, offset: usize) -> String {
         )
 }
 
+/// A currency's dated rates, checked: positive, recordable, periods forward and not overlapping.
+fn dated_rates(code: &str, rates: &[RateTerms]) -> Result<Vec<DatedRate>, TermsError> {
+    if rates.is_empty() {
+        return invalid(format!("currency {code}: rates is empty"));
+    }
+    let mut periods: Vec<DatedRate> = Vec::with_capacity(rates.len());
+    for r in rates {
+        if r.from > r.to {
+            return invalid(format!(
+                "currency {code}: rate period {} to {} runs backward",
+                r.from, r.to
+            ));
+        }
+        if r.rate <= Decimal::ZERO || crate::money::pack_rate(r.rate.normalize()).is_none() {
+            return invalid(format!(
+                "currency {code}: rate {} must be positive with at most 8 significant digits \
+                 and 28 decimals",
+                r.rate
+            ));
+        }
+        if let Some(o) = periods.iter().find(|p| p.from <= r.to && r.from <= p.to) {
+            return invalid(format!(
+                "currency {code}: rate periods {} to {} and {} to {} overlap",
+                o.from, o.to, r.from, r.to
+            ));
+        }
+        periods.push(DatedRate {
+            from: r.from,
+            to: r.to,
+            rate: r.rate.normalize(),
+        });
+    }
+    periods.sort_by_key(|p| p.from);
+    Ok(periods)
+}
+
 fn invalid<T>(message: String) -> Result<T, TermsError> {
     Err(TermsError::Invalid(message))
 }
@@ -265,16 +333,28 @@ impl Terms {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text)
+        Self::parse_in(&text, path.parent().unwrap_or(Path::new(".")))
     }
 
-    /// Parses and validates terms.
+    /// Parses and validates terms; format files are found relative to the current directory.
     pub fn parse(text: &str) -> Result<Self, TermsError> {
+        Self::parse_in(text, Path::new("."))
+    }
+
+    /// Parses and validates terms; format files are found relative to `dir`.
+    pub fn parse_in(text: &str, dir: &Path) -> Result<Self, TermsError> {
         let mut terms: Terms = toml::from_str(text).map_err(|error| TermsError::Toml {
             table: table_at(text, error.span().map_or(0, |s| s.start)),
             error,
         })?;
         terms.table = terms.currency_table()?;
+        for p in &mut terms.providers {
+            p.format =
+                FeedFormat::resolve(&p.format_ref, dir).map_err(|source| TermsError::Format {
+                    provider: p.name.clone(),
+                    error: Box::new(source),
+                })?;
+        }
         terms.validate()?;
         Ok(terms)
     }
@@ -313,17 +393,41 @@ impl Terms {
         for c in &self.currencies {
             let currency = Currency::new(c.code.to_ascii_uppercase(), c.ledger, c.scale)
                 .map_err(|e| TermsError::Invalid(format!("currency {}: {e}", c.code)))?;
-            if c.fx_rate <= Decimal::ZERO {
-                return invalid(format!("currency {}: fx_rate must be positive", c.code));
-            }
             if table.get(&c.code).is_ok() || !ledgers.insert(c.ledger) || c.ledger == 0 {
                 return invalid(format!("currency {}: duplicate code or bad ledger", c.code));
+            }
+            match (c.fx_rate, &c.rates) {
+                (Some(rate), None) if rate > Decimal::ZERO => table.insert(currency.clone(), rate),
+                (Some(_), None) => {
+                    return invalid(format!("currency {}: fx_rate must be positive", c.code))
+                }
+                (None, Some(rates)) => {
+                    table.insert_dated(currency.clone(), dated_rates(&c.code, rates)?)
+                }
+                _ => {
+                    return invalid(format!(
+                        "currency {}: give either fx_rate (one rate for every day) or rates \
+                         (dated), not both or neither",
+                        c.code
+                    ))
+                }
             }
             let max = c.max_amount.as_deref().unwrap_or(DEFAULT_MAX_AMOUNT);
             let max = crate::money::parse_major(max, &currency)
                 .map_err(|e| TermsError::Invalid(format!("currency {} max_amount: {e}", c.code)))?;
-            table.insert(currency, c.fx_rate);
             table.set_max(&c.code.to_ascii_uppercase(), max);
+        }
+        let unrecordable = self.currencies.iter().find(|c| {
+            c.fx_rate
+                .is_some_and(|r| crate::money::pack_rate(r.normalize()).is_none())
+        });
+        if let Some(c) = unrecordable.filter(|_| self.currencies.iter().any(|c| c.rates.is_some()))
+        {
+            return invalid(format!(
+                "currency {}: with dated rates in the terms, every rate is recorded on the legs \
+                 it converts and must have at most 8 significant digits",
+                c.code
+            ));
         }
         if table.rate(&self.base_currency).ok() != Some(Decimal::ONE) {
             return invalid(format!(
@@ -514,5 +618,98 @@ mod tests {
             };
             assert!(err.contains(key) && err.contains(table), "{to}: {err}");
         }
+    }
+
+    const DATED: &str = include_str!("../samples/delta/terms.toml");
+
+    #[test]
+    fn dated_rates_pick_the_period_of_the_day() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/delta");
+        let t = Terms::parse_in(DATED, &dir).unwrap();
+        let day = |d: &str| d.parse::<NaiveDate>().unwrap();
+        let c = t.currencies();
+        assert_eq!(
+            c.rate_on("EUR", day("2026-11-30")).unwrap().to_string(),
+            "1.08"
+        );
+        assert_eq!(
+            c.rate_on("EUR", day("2026-12-01")).unwrap().to_string(),
+            "1.1"
+        );
+        assert_eq!(c.rate_on("USD", day("1999-01-01")).unwrap(), Decimal::ONE);
+        let err = c.rate_on("EUR", day("2027-01-04")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("no FX rate for EUR valid on 2027-01-04"),
+            "{err}"
+        );
+        assert_eq!(
+            c.convert_on(1_000, "EUR", "USD", day("2026-12-31"))
+                .unwrap()
+                .0,
+            1_100
+        );
+        assert!(
+            c.convert(1_000, "EUR", "USD").is_err(),
+            "EUR has no undated rate"
+        );
+    }
+
+    #[test]
+    fn bad_dated_rates_are_refused_with_the_reason() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/delta");
+        let nov = "{ from = \"2026-11-01\", to = \"2026-11-30\", rate = \"1.08\" }";
+        let cases = [
+            (
+                nov,
+                "{ from = \"2026-11-01\", to = \"2026-12-01\", rate = \"1.08\" }",
+                "overlap",
+            ),
+            (
+                nov,
+                "{ from = \"2026-11-30\", to = \"2026-11-01\", rate = \"1.08\" }",
+                "backward",
+            ),
+            (
+                nov,
+                "{ from = \"2026-11-01\", to = \"2026-11-30\", rate = \"0\" }",
+                "positive",
+            ),
+            (
+                nov,
+                "{ from = \"2026-11-01\", to = \"2026-11-30\", rate = \"1.234567891\" }",
+                "8 significant",
+            ),
+            (
+                nov,
+                "{ from = \"2026-11-01\", until = \"2026-11-30\", rate = \"1.08\" }",
+                "unknown field `until`",
+            ),
+            ("rates = [", "fx_rate = \"1.08\"\nrates = [", "not both"),
+            (
+                "fx_rate = \"1\"",
+                "fx_rate = \"1.123456789\"",
+                "8 significant",
+            ),
+            (
+                "format = \"delta.toml\"",
+                "format = \"nope.toml\"",
+                "provider delta: cannot read",
+            ),
+            (
+                "format = \"delta.toml\"",
+                "format = \"delta\"",
+                "not a shipped format",
+            ),
+        ];
+        for (from, to, why) in cases {
+            assert!(DATED.contains(from), "{from}");
+            let err = match Terms::parse_in(&DATED.replacen(from, to, 1), &dir) {
+                Ok(_) => panic!("accepted: {to}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(why), "{to}: {err}");
+        }
+        // The sample terms, with one rate for every day, stay valid.
+        assert!(Terms::parse(TERMS).is_ok());
     }
 }

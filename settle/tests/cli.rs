@@ -173,3 +173,92 @@ async fn a_typo_in_the_terms_is_refused_and_nothing_is_ingested() {
         .collect();
     assert_eq!(server.client.lookup_accounts(&ids).await.unwrap(), vec![]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_format_file_payouts_and_alerts_from_the_command_line() {
+    let server = common::start().await;
+    let addr = server.node.addr().to_string();
+    let delta = format!("{}/delta", samples());
+    let terms = format!("{delta}/terms.toml");
+    let feed = format!("delta={delta}/feed.csv");
+    // The binary finds delta.toml next to the terms; D-3 has no EUR rate for its day.
+    for _ in 0..2 {
+        let out = settle_with(&addr, &terms, &["ingest", "--feed", &feed]).await;
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(text.contains("failed: delta round D-3: no FX rate for EUR valid on 2027-01-04"));
+    }
+    let report = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        report.path(),
+        "date,round_id,currency,stake,payout\n2026-11-30,D-1,EUR,50.00,10.00\n\
+         2026-12-01,D-2,EUR,50.00,10.00\n",
+    )
+    .unwrap();
+    let report = format!("delta={}", report.path().display());
+    let args = ["reconcile", "--report", &report, "--feed", &feed];
+    let out = settle_with(&addr, &terms, &args).await;
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "alerts are not differences: {text}"
+    );
+    assert!(
+        text.contains("alert: round D-3: ingest refused its result 2 times"),
+        "{text}"
+    );
+
+    let pay = [
+        "payout",
+        "--party",
+        "agent:kim",
+        "--from",
+        "2026-11-30",
+        "--to",
+        "2026-12-01",
+        "--on",
+        "2026-12-02",
+    ];
+    let first = stdout(&settle_with(&addr, &terms, &pay).await);
+    assert!(
+        first.contains("payout agent:kim 2026-11-30 to 2026-12-01: paid 4.36 USD"),
+        "{first}"
+    );
+    let again = stdout(&settle_with(&addr, &terms, &pay).await);
+    assert!(
+        again.contains("already paid 4.36 USD; nothing posted"),
+        "{again}"
+    );
+    let overlap = [
+        "payout",
+        "--party",
+        "agent:kim",
+        "--from",
+        "2026-12-01",
+        "--to",
+        "2026-12-31",
+    ];
+    let out = settle_with(&addr, &terms, &overlap).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("overlaps the payout of agent:kim"));
+
+    // A typo in the format file stops the command before anything is sent.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&terms, dir.path().join("terms.toml")).unwrap();
+    let format = std::fs::read_to_string(format!("{delta}/delta.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("delta.toml"),
+        format.replacen("decimals = 3", "decimal = 3", 1),
+    )
+    .unwrap();
+    let bad_terms = dir.path().join("terms.toml").display().to_string();
+    let out = settle_with(&addr, &bad_terms, &["ingest", "--feed", &feed]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("provider delta: bad format delta.toml")
+            && err.contains("unknown field `decimal`"),
+        "{err}"
+    );
+}

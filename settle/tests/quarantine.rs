@@ -77,7 +77,7 @@ async fn quarantined_rounds_are_named_in_the_reconciliation() {
         "{HEADER}\nq1,Q1,BET,u,royal,EUR,1e5,1795140000\nq2,Q1,WIN,u,royal,EUR,0,1795140060\n"
     );
     let parsed = tally_settle::feeds::parse(
-        terms.provider("beta").unwrap().format,
+        &terms.provider("beta").unwrap().format,
         "beta",
         &text,
         terms.currencies(),

@@ -74,7 +74,7 @@ async fn check_players_and_pools(c: &Client, terms: &Terms) {
     let events: Vec<_> = FEEDS
         .iter()
         .flat_map(|(p, text)| {
-            let format = terms.provider(p).unwrap().format;
+            let format = &terms.provider(p).unwrap().format;
             feeds::parse(format, p, text, terms.currencies()).events
         })
         .filter(|e| seen.insert((e.provider.clone(), e.event_id.clone())))

@@ -52,7 +52,7 @@ pub fn sample_terms() -> Terms {
 pub async fn ingest_texts(client: &Client, terms: &Terms, feeds: &[(&str, &str)]) -> IngestReport {
     let (mut events, mut errors) = (vec![], vec![]);
     for (provider, text) in feeds {
-        let format = terms.provider(provider).unwrap().format;
+        let format = &terms.provider(provider).unwrap().format;
         let parsed = feeds::parse(format, provider, text, terms.currencies());
         events.extend(parsed.events);
         errors.extend(parsed.errors);
@@ -121,7 +121,7 @@ pub async fn correct_texts(
 ) -> tally_settle::correct::CorrectReport {
     let (mut events, mut errors) = (vec![], vec![]);
     for (provider, text) in feeds {
-        let format = terms.provider(provider).unwrap().format;
+        let format = &terms.provider(provider).unwrap().format;
         let parsed = feeds::parse(format, provider, text, terms.currencies());
         events.extend(parsed.events);
         errors.extend(parsed.errors);
