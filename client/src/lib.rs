@@ -28,7 +28,7 @@
 //! indeterminate), so the caller knows it may send the events again later.
 //!
 //! While the cluster keeps refusing requests as overloaded, the client also throttles itself
-//! (after Google SRE's client-side throttling): it refuses locally, with
+//! (after Google SRE's client-side throttling), writes and reads apart: it refuses locally, with
 //! [`Error::ResourceExhausted`] and nothing sent ([`Error::is_throttled`]), a share of its
 //! attempts chosen so that those it sends stay near
 //! [`ClientOptions::overload_throttle_percent`] (110%) of those the cluster accepted in the

@@ -16,8 +16,9 @@
 //!   following a fresh leader hint; a retry the budget refuses is not made, and the call ends
 //!   with the error its attempts so far earned, judged by the rule above. Waits are capped
 //!   exponential backoff with full jitter, never shorter than a server's `tally-retry-after-ms`.
-//! - Every attempt first passes the overload throttle (`throttle.rs`); one it refuses is not
-//!   sent, and the call ends as if that attempt had been refused as overload.
+//! - Every attempt first passes the overload throttle of its class, writes or reads
+//!   (`throttle.rs`); one it refuses is not sent, and the call ends as if that attempt had been
+//!   refused as overload.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -99,8 +100,10 @@ pub(crate) struct Transport {
     next_seed: AtomicUsize,
     /// Shared by every call: limits retries to a fraction of first attempts.
     budget: RetryBudget,
-    /// Shared by every call: refuses attempts locally while the cluster refuses them.
-    throttle: Throttle,
+    /// Shared by every write, and by every read: each refuses attempts of its class locally
+    /// while the cluster refuses that class (a node limits writes and reads apart, so a write
+    /// flood must not throttle reads).
+    throttles: [Throttle; 2],
     pub options: ClientOptions,
 }
 
@@ -146,7 +149,10 @@ impl Transport {
             leader: Mutex::default(),
             next_seed: AtomicUsize::new(0),
             budget: RetryBudget::new(&options, Instant::now()),
-            throttle: Throttle::new(&options, Instant::now()),
+            throttles: [
+                Throttle::new(&options, Instant::now()),
+                Throttle::new(&options, Instant::now()),
+            ],
             options,
         })
     }
@@ -159,7 +165,7 @@ impl Transport {
     /// What the retry machinery has done so far.
     pub fn retry_stats(&self) -> RetryStats {
         RetryStats {
-            throttled: self.throttle.throttled(),
+            throttled: self.throttles.iter().map(Throttle::throttled).sum(),
             ..self.budget.stats()
         }
     }
@@ -212,6 +218,7 @@ impl Transport {
         Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
     {
         let start = Instant::now();
+        let throttle = &self.throttles[usize::from(op.write)];
         let mut retry = RetryState::new(&self.options);
         self.budget.first_attempt(start);
         loop {
@@ -222,7 +229,7 @@ impl Transport {
                 .attempt_timeout
                 .min(deadline.saturating_duration_since(now));
             retry.attempts += 1;
-            if !self.throttle.admit(now, retry.backoff.draw()) {
+            if !throttle.admit(now, retry.backoff.draw()) {
                 retry.last = format!(
                     "{THROTTLED}: the cluster has been refusing this client's requests as \
                      overloaded"
@@ -233,7 +240,7 @@ impl Transport {
             }
             let result = self.attempt(&uri, budget, request.clone(), &rpc).await;
             if matches!(&result, Err(s) if s.code() == Code::ResourceExhausted) {
-                self.throttle.refused(Instant::now());
+                throttle.refused(Instant::now());
             }
             let status = match result {
                 Ok(response) => {

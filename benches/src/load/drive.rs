@@ -295,7 +295,15 @@ pub async fn load(
             } else {
                 raw.iter().cloned().map(Sender::Raw).collect()
             };
-            open_loop(senders, &shared, rate, per_request, args.max_in_flight).await
+            // On a worker thread, not the runtime's main thread: its spawns then queue locally
+            // instead of waking a worker through a futex each, which on a core pinned for the
+            // load generator cost more than the requests.
+            let (shared, max_in_flight) = (shared.clone(), args.max_in_flight);
+            tokio::spawn(async move {
+                open_loop(senders, &shared, rate, per_request, max_in_flight).await
+            })
+            .await
+            .context("open-loop task")?
         }
     }?;
     let secs = shared.started.elapsed().as_secs_f64();
