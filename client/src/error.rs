@@ -116,9 +116,11 @@ impl Error {
         }
     }
 
-    /// `true` when the client's overload throttle refused the call's last attempt locally,
-    /// without sending it (see the crate doc, "Retries under overload"): an
-    /// [`Error::ResourceExhausted`] that never reached the cluster.
+    /// `true` when the client's overload throttle refused the call's first attempt locally,
+    /// so nothing of the call was sent (see the crate doc, "Retries under overload"): an
+    /// [`Error::ResourceExhausted`] that never reached the cluster. A retry the throttle
+    /// refuses ends the call with the error its attempts so far earned, its message ending in
+    /// "(not retried: refused by the client's overload throttle)".
     pub fn is_throttled(&self) -> bool {
         matches!(self, Error::ResourceExhausted(m) if m.starts_with(THROTTLED))
     }

@@ -51,9 +51,9 @@ pub struct RetryStats {
     pub redirects: u64,
     /// Retries the budget refused: each ended its call with the last attempt's error.
     pub retries_refused: u64,
-    /// Attempts the overload throttle refused locally, unsent: each ended its call with
-    /// [`Error::ResourceExhausted`](crate::Error::ResourceExhausted) (or, after an earlier
-    /// attempt whose fate is unknown, [`Error::Indeterminate`](crate::Error::Indeterminate)).
+    /// Attempts the overload throttle refused locally, unsent: each ended its call, a first
+    /// attempt with [`Error::ResourceExhausted`](crate::Error::ResourceExhausted), a retry with
+    /// the error the call's earlier attempts earned.
     pub throttled: u64,
 }
 

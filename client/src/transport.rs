@@ -230,12 +230,20 @@ impl Transport {
                 .min(deadline.saturating_duration_since(now));
             retry.attempts += 1;
             if !throttle.admit(now, retry.backoff.draw()) {
-                retry.last = format!(
-                    "{THROTTLED}: the cluster has been refusing this client's requests as \
-                     overloaded"
-                );
-                retry.overloaded = true;
-                retry.not_connected = false;
+                // Not sent, so not an attempt made.
+                retry.attempts -= 1;
+                if retry.attempts == 0 {
+                    retry.last = format!(
+                        "{THROTTLED}: the cluster has been refusing this client's requests as \
+                         overloaded"
+                    );
+                    retry.overloaded = true;
+                } else {
+                    // The call ends with what its attempts earned, like a spent retry budget.
+                    retry
+                        .last
+                        .push_str(" (not retried: refused by the client's overload throttle)");
+                }
                 return Err(retry.give_up(op, now - start));
             }
             let result = self.attempt(&uri, budget, request.clone(), &rpc).await;
