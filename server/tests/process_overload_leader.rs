@@ -32,6 +32,7 @@ async fn flood(
     stop: Arc<AtomicBool>,
     taken: Arc<AtomicU64>,
     refused: Arc<AtomicU64>,
+    other: Arc<AtomicU64>,
 ) {
     let mut n = 0u128;
     while !stop.load(Ordering::Relaxed) {
@@ -53,6 +54,9 @@ async fn flood(
                 );
                 refused.fetch_add(1, Ordering::Relaxed)
             }
+            // A refused stream can end in a transport error instead (the node answered before
+            // reading the request's body); counted, not a failure of what is tested here.
+            Err(s) if s.code() == Code::Unknown => other.fetch_add(1, Ordering::Relaxed),
             Err(s) => panic!("the flood got {s:?}"),
         };
     }
@@ -94,6 +98,7 @@ async fn a_flooded_leader_keeps_its_leadership_and_answers_reads_and_status() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (taken, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let other = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     for c in 0..CONNECTIONS {
         let client = ledger(leader).await;
@@ -105,6 +110,7 @@ async fn a_flooded_leader_keeps_its_leadership_and_answers_reads_and_status() {
                 stop.clone(),
                 taken.clone(),
                 refused.clone(),
+                other.clone(),
             ));
         }
     }
@@ -148,8 +154,10 @@ async fn a_flooded_leader_keeps_its_leadership_and_answers_reads_and_status() {
         refused.load(Ordering::Relaxed),
     );
     eprintln!(
-        "FLOOD: {taken} requests taken, {refused} refused in {FLOOD:?}; {probes} probes, slowest \
-         status {slowest_status:?}, slowest linearizable read {slowest_read:?}"
+        "FLOOD: {taken} requests taken, {refused} refused, {} transport errors in {FLOOD:?}; \
+         {probes} probes, slowest status {slowest_status:?}, slowest linearizable read \
+         {slowest_read:?}",
+        other.load(Ordering::Relaxed)
     );
     assert!(
         refused > 0,
