@@ -67,10 +67,7 @@ async fn ledger_or_none(
 async fn kill_9_of_the_leader_fails_over_and_the_node_catches_up() {
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports(3);
-    let addrs: Vec<SocketAddr> = ports
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
-        .collect();
+    let addrs = local_addrs(&ports);
     let mut procs: Vec<Option<Proc>> = (1..=3)
         .map(|id| {
             Some(Proc::start(

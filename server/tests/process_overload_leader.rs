@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,10 +61,7 @@ async fn flood(
 async fn a_flooded_leader_keeps_its_leadership_and_answers_reads_and_status() {
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports(3);
-    let addrs: Vec<SocketAddr> = ports
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
-        .collect();
+    let addrs = local_addrs(&ports);
     // A 2 ms queue-delay budget makes the leader refuse part of the flood however fast the
     // machine is, so the test always meets overload, not merely a busy node.
     let _procs: Vec<Proc> = (1..=3)

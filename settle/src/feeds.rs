@@ -563,20 +563,25 @@ mod tests {
         assert_eq!(refs(&fmt("batch-csv"), plain), (vec![None], vec![]));
     }
 
-    #[test]
-    fn the_sample_feeds_parse_cleanly() {
+    /// Each sample feed, parsed in its provider's format from the sample terms.
+    fn sample_feeds() -> Vec<(&'static str, Parsed)> {
         let t = terms();
-        for (name, text) in [
+        [
             ("alpha", include_str!("../samples/feeds/alpha.jsonl")),
             ("beta", include_str!("../samples/feeds/beta.csv")),
             ("gamma", include_str!("../samples/feeds/gamma.jsonl")),
-        ] {
-            let p = parse(
-                &t.provider(name).unwrap().format,
-                name,
-                text,
-                t.currencies(),
-            );
+        ]
+        .into_iter()
+        .map(|(name, text)| {
+            let format = &t.provider(name).unwrap().format;
+            (name, parse(format, name, text, t.currencies()))
+        })
+        .collect()
+    }
+
+    #[test]
+    fn the_sample_feeds_parse_cleanly() {
+        for (name, p) in sample_feeds() {
             assert!(p.errors.is_empty(), "{name}: {:?}", p.errors);
             assert!(p.events.len() > 10, "{name}");
         }
@@ -586,19 +591,8 @@ mod tests {
     /// replay against a ledger they filled) stay the same across releases.
     #[test]
     fn the_sample_feeds_normalize_to_pinned_events_and_ids() {
-        let t = terms();
         let mut hasher = blake3::Hasher::new();
-        for (name, text) in [
-            ("alpha", include_str!("../samples/feeds/alpha.jsonl")),
-            ("beta", include_str!("../samples/feeds/beta.csv")),
-            ("gamma", include_str!("../samples/feeds/gamma.jsonl")),
-        ] {
-            let p = parse(
-                &t.provider(name).unwrap().format,
-                name,
-                text,
-                t.currencies(),
-            );
+        for (name, p) in sample_feeds() {
             for e in &p.events {
                 let id = crate::ids::event_transfer(name, &e.round_id, e.kind.name(), &e.event_id);
                 hasher.update(format!("{e:?} {id:032x}\n").as_bytes());

@@ -87,13 +87,7 @@ pub async fn payout(
     to: NaiveDate,
     on: NaiveDate,
 ) -> Result<Payout> {
-    if from > to {
-        return Err(Error::BadPeriod { from, to });
-    }
-    let currency = party
-        .settlement_currency(terms)
-        .ok_or_else(|| Error::Unknown(format!("unknown partner {party}")))?
-        .to_string();
+    let currency = crate::statement::period_currency(terms, party, from, to)?;
     let ledger = terms.currencies().get(&currency)?.ledger;
     let share = party.account(&currency);
     let target = payout_account(party, &currency);

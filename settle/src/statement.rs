@@ -108,6 +108,22 @@ pub async fn statement(
     statement_named(client, terms, party, from, to, &RoundNames::new()).await
 }
 
+/// Checks that `from..=to` is a period, and returns `party`'s settlement currency.
+pub(crate) fn period_currency(
+    terms: &Terms,
+    party: &Party,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<String> {
+    if from > to {
+        return Err(Error::BadPeriod { from, to });
+    }
+    Ok(party
+        .settlement_currency(terms)
+        .ok_or_else(|| Error::Unknown(format!("unknown partner {party}")))?
+        .to_string())
+}
+
 /// The statement of `party` for the days `from..=to`, naming the rounds `names` knows.
 pub async fn statement_named(
     client: &Client,
@@ -117,13 +133,7 @@ pub async fn statement_named(
     to: NaiveDate,
     names: &RoundNames,
 ) -> Result<Statement> {
-    if from > to {
-        return Err(Error::BadPeriod { from, to });
-    }
-    let currency = party
-        .settlement_currency(terms)
-        .ok_or_else(|| Error::Unknown(format!("unknown partner {party}")))?
-        .to_string();
+    let currency = period_currency(terms, party, from, to)?;
     let account_id = party.account(&currency);
     let accounts = client.lookup_accounts(&[account_id]).await?;
     let account = accounts

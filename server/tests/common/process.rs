@@ -130,6 +130,14 @@ pub async fn wait_leading(addr: SocketAddr) -> v1::GetStatusResponse {
     .expect("the node leads within the bound")
 }
 
+/// `127.0.0.1:PORT` for each of `ports`.
+pub fn local_addrs(ports: &[u16]) -> Vec<SocketAddr> {
+    ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+        .collect()
+}
+
 /// `tally start` arguments of node `id` of a cluster on `ports` (node i+1 on `ports[i]`),
 /// its data dir under `dir`.
 pub fn cluster_args(id: u64, ports: &[u16], dir: &Path) -> Vec<String> {
