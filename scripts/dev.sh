@@ -66,6 +66,17 @@ prune_target_dir() {
         [ "$(du -sk "$release/incremental" | cut -f1)" -gt $((8 * 1024 * 1024)) ]; then
         rm -rf "$release/incremental"
     fi
+    # A build of the whole suite writes ~25 GB of new executables and incremental state. With
+    # less than 30 GB free, drop every executable and incremental/ (all are rebuilt from the
+    # kept libraries, RocksDB included) rather than fail the build on a full disk.
+    local free_kb
+    free_kb="$(df -Pk "$1" | awk 'NR == 2 { print $4 }')"
+    if [ -n "$free_kb" ] && [ "$free_kb" -lt $((30 * 1024 * 1024)) ]; then
+        echo "dev.sh: $((free_kb / 1024 / 1024)) GB free; deleting built executables in $1" >&2
+        find "$release/deps" -maxdepth 1 -type f -perm -u+x -regextype posix-extended \
+            -regex '.*/[^./]+-[0-9a-f]{16}' -delete
+        rm -rf "$release/incremental"
+    fi
 }
 
 cmd="${1:-}"
