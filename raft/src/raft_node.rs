@@ -116,6 +116,15 @@ pub enum NodeError {
     Shutdown(String),
 }
 
+/// How many streams a connection may hold that the caller reset before the server took them.
+/// A caller that gives up (its deadline passes, it cancels) resets its stream; under overload
+/// the server takes new streams late, so a burst of callers giving up leaves many reset streams
+/// waiting at once. Past this bound HTTP/2's protection against rapid resets ends the whole
+/// connection (GOAWAY `ENHANCE_YOUR_CALM`) and every other call on it fails without an answer;
+/// the library's default, 20, is reached by ordinary clients of an overloaded node. Each
+/// waiting stream costs a few hundred bytes, so the bound still caps a connection's memory.
+const PENDING_RESET_STREAMS_MAX: usize = 8_192;
+
 /// One running node: its Raft and its gRPC server. Stop it with [`RaftNode::shutdown`].
 #[derive(Debug)]
 pub struct RaftNode {
@@ -197,6 +206,7 @@ impl RaftNode {
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let r = Server::builder()
+                .http2_max_pending_accept_reset_streams(Some(PENDING_RESET_STREAMS_MAX))
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;

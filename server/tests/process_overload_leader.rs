@@ -52,7 +52,12 @@ async fn flood(
             // Under a refusal flood a connection can also end (a transport error, a closed
             // connection, HTTP/2's own ENHANCE_YOUR_CALM without the node's metadata); counted
             // and printed, not a failure of what is tested here (leadership).
-            Err(_) => other.fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                if other.load(Ordering::Relaxed) == 0 {
+                    eprintln!("FLOOD: first failure other than a refusal: {e:?}");
+                }
+                other.fetch_add(1, Ordering::Relaxed)
+            }
         };
     }
 }

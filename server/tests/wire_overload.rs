@@ -212,3 +212,55 @@ async fn callers_that_cancel_while_queued_cause_no_proposal() {
     );
     node.shutdown().await.unwrap();
 }
+
+/// Callers that give up in a burst (each dropped call resets its HTTP/2 stream, many before
+/// the node has even taken them) must not end the connection for the calls sharing it: every
+/// call that waits for its answer gets it, taken or refused with `tally-not-applied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_giving_up_in_a_burst_do_not_end_the_shared_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_single_with(dir.path(), |c| {
+        c.admission.max_queue_delay = Duration::from_millis(2);
+    })
+    .await;
+    let addr = node.addr();
+    two_accounts(addr).await;
+    let c = ledger(addr).await;
+    let mut calls = JoinSet::new();
+    for i in 0..4_000u128 {
+        let mut c = c.clone();
+        calls.spawn(async move {
+            let call = c.create_transfers(v1::CreateTransfersRequest {
+                transfers: vec![transfer(1_000 + i, 1, 2, 1)],
+            });
+            if i % 8 == 0 {
+                // Waits for its answer.
+                Some(call.await)
+            } else {
+                // Gives up almost at once.
+                let _ =
+                    tokio::time::timeout(Duration::from_micros(200 * (i % 5) as u64), call).await;
+                None
+            }
+        });
+    }
+    let (mut answered, mut broken) = (0, Vec::new());
+    while let Some(r) = calls.join_next().await {
+        match r.unwrap() {
+            None | Some(Ok(_)) => {}
+            Some(Err(s))
+                if s.code() == Code::ResourceExhausted
+                    && s.metadata().get(NOT_APPLIED).is_some() => {}
+            Some(Err(s)) => broken.push(format!("{s:?}")),
+        }
+        answered += 1;
+    }
+    assert_eq!(answered, 4_000);
+    assert!(
+        broken.is_empty(),
+        "{} calls lost their connection, first: {}",
+        broken.len(),
+        broken[0]
+    );
+    node.shutdown().await.unwrap();
+}
