@@ -410,18 +410,18 @@ impl NodeCollector {
         let Ok(fs) = nix::sys::statvfs::statvfs(&self.data_dir) else {
             return Ok(());
         };
-        let block = fs.fragment_size() as u64;
+        let block = fs.fragment_size();
         gauge(
             enc,
             "data_dir_fs_size_bytes",
             "Size of the file system holding the node's data directory.",
-            (fs.blocks() as u64).saturating_mul(block),
+            fs.blocks().saturating_mul(block),
         )?;
         gauge(
             enc,
             "data_dir_fs_free_bytes",
             "Bytes of the data directory's file system available to the node.",
-            (fs.blocks_available() as u64).saturating_mul(block),
+            fs.blocks_available().saturating_mul(block),
         )
     }
 }
