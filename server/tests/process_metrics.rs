@@ -155,7 +155,13 @@ async fn every_metric_the_dashboard_and_the_rules_name_is_exported_and_promtool_
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
-    // The leader reports replication to both followers once they have answered.
+    admin(c.addrs[leader])
+        .await
+        .trigger_snapshot(tally_proto::v1::TriggerSnapshotRequest {})
+        .await
+        .unwrap();
+    // The leader reports replication to both followers once they have answered, and the
+    // snapshot once it is built (the trigger does not wait for it).
     let until = tokio::time::Instant::now() + BOUND;
     let expositions = loop {
         let e = scrape_all(&c).await;
@@ -163,7 +169,8 @@ async fn every_metric_the_dashboard_and_the_rules_name_is_exported_and_promtool_
             .lines()
             .filter(|l| l.starts_with("tally_raft_replication_lag_entries{"))
             .count();
-        if lags == 2 || tokio::time::Instant::now() > until {
+        let built = e[leader].contains("\ntally_raft_snapshot_builds_total 1\n");
+        if (lags == 2 && built) || tokio::time::Instant::now() > until {
             break e;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -181,6 +188,16 @@ async fn every_metric_the_dashboard_and_the_rules_name_is_exported_and_promtool_
         "{leader_text}"
     );
     assert!(leader_text.contains("tally_raft_role{role=\"leader\"} 1"));
+    assert!(leader_text.contains("\ntally_raft_snapshot_builds_total 1\n"));
+    for (i, e) in expositions.iter().enumerate() {
+        // The cluster's first membership is an entry every node applied.
+        assert!(
+            e.contains("\ntally_raft_membership_changes_total 1\n"),
+            "node {}: {e}",
+            i + 1
+        );
+        assert!(e.contains("\ntally_raft_members{kind=\"voter\"} 3\n"));
+    }
 
     for file in ["grafana-dashboard.json", "alerts.yml"] {
         let text = std::fs::read_to_string(monitoring_dir().join(file)).unwrap();
