@@ -333,6 +333,61 @@ mod tests {
     use super::*;
     use tonic::Code;
 
+    /// A service that answers every request with `status` (a trailers-only error), or with an
+    /// empty 200 and no `grpc-status` header (a success whose status comes in the trailers).
+    #[derive(Clone)]
+    struct Answers(Option<Code>);
+
+    impl Service<http::Request<Body>> for Answers {
+        type Response = http::Response<Body>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<http::Response<Body>, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+            std::future::ready(Ok(match self.0 {
+                Some(code) => Status::new(code, "no").into_http(),
+                None => http::Response::new(Body::empty()),
+            }))
+        }
+    }
+
+    fn request(path: &str) -> http::Request<Body> {
+        http::Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_answer_is_counted_under_its_rpc_and_code() {
+        let metrics = Arc::new(Metrics::default());
+        let ok = Framed::new(Answers(None), 100).with_metrics(metrics.clone());
+        let refused =
+            Framed::new(Answers(Some(Code::ResourceExhausted)), 100).with_metrics(metrics.clone());
+        let transfers = "/tally.v1.Ledger/CreateTransfers";
+        ok.clone().call(request(transfers)).await.unwrap();
+        ok.clone().call(request(transfers)).await.unwrap();
+        refused.clone().call(request(transfers)).await.unwrap();
+        refused
+            .clone()
+            .call(request("/tally.v1.Ledger/Nope"))
+            .await
+            .unwrap();
+        let t = Rpc::CREATE_TRANSFERS;
+        assert_eq!(metrics.requests_of(t, 0), 2);
+        assert_eq!(metrics.requests_of(t, Code::ResourceExhausted as usize), 1);
+        let other = Rpc::from_path("/tally.v1.Ledger/Nope");
+        assert_eq!(
+            metrics.requests_of(other, Code::ResourceExhausted as usize),
+            1
+        );
+        assert_eq!(metrics.requests_of(t, Code::Internal as usize), 0);
+    }
+
     fn frame(flag: u8, len: u32) -> Vec<u8> {
         let mut v = vec![flag];
         v.extend_from_slice(&len.to_be_bytes());

@@ -151,6 +151,11 @@ impl Metrics {
         self.latency[rpc.0].observe_duration(took);
     }
 
+    /// Requests to `rpc` answered with code `code` so far.
+    pub fn requests_of(&self, rpc: Rpc, code: usize) -> u64 {
+        self.requests[rpc.0][code].load(Ordering::Relaxed)
+    }
+
     /// Records a write request of `n` events (`rpc` is `CreateAccounts` or `CreateTransfers`).
     pub fn write_events(&self, rpc: Rpc, n: usize) {
         if let Some(h) = self.events.get(rpc.0) {
