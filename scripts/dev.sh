@@ -7,7 +7,8 @@
 #   bash scripts/dev.sh clippy  lint every crate and target (warnings are errors)
 #   bash scripts/dev.sh build   build the release binaries (tally, apply, ...) and nothing else
 #
-# It installs what a fresh machine lacks (libclang, for RocksDB's bindings) and keeps build
+# It installs what a fresh machine lacks (libclang, for RocksDB's bindings; for `test`, also
+# promtool and prometheus, which the metrics tests run) and keeps build
 # output in a persistent CARGO_TARGET_DIR outside the clone when none is set, because RocksDB's
 # C++ takes ~17 minutes to compile on two cores and should compile once per machine. Everything
 # (tests, benchmarks, the binary) uses the release profile so that RocksDB compiles only once.
@@ -34,6 +35,25 @@ ensure_libclang() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libclang-dev clang >/dev/null
     have_libclang || { echo "dev.sh: libclang still missing after install" >&2; exit 1; }
+}
+
+# The metrics tests (server/tests/process_metrics.rs) check the exposition and the alert rules
+# with promtool and have a real Prometheus scrape a cluster; both come from Debian's
+# `prometheus` package. The package also brings a system service, which the tests do not use:
+# it is stopped and disabled when this script installed it.
+ensure_prometheus() {
+    command -v promtool >/dev/null && command -v prometheus >/dev/null && return 0
+    echo "dev.sh: promtool/prometheus not found; installing Debian's prometheus package" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        prometheus >/dev/null
+    if command -v systemctl >/dev/null; then
+        $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    command -v promtool >/dev/null && command -v prometheus >/dev/null ||
+        { echo "dev.sh: promtool/prometheus still missing after install" >&2; exit 1; }
 }
 
 ensure_target_dir() {
@@ -92,6 +112,7 @@ case "$cmd" in
         ;;
     test)
         ensure_libclang
+        ensure_prometheus
         ensure_target_dir
         exec cargo test --release --workspace "$@"
         ;;

@@ -22,6 +22,8 @@
 //!   the cluster id ([`NetOptions::cluster_id`]).
 //! - [`raft_node`]: [`RaftNode`], a node put together: stores under one data directory, openraft's
 //!   [`Raft`] and its gRPC server.
+//! - [`stats`]: lock-free counters and histograms the log store and the state machine keep
+//!   (fsync and apply latency, snapshots, membership changes), read by the server's metrics.
 //! - [`consensus`]: what the server asks of a [`RaftNode`] (propose, read barrier, status,
 //!   membership, leadership), with openraft's errors and metrics translated to ours.
 //!
@@ -57,12 +59,13 @@ pub mod net;
 pub mod raft_node;
 pub mod rocks;
 pub mod state_machine;
+pub mod stats;
 pub mod types;
 
 pub use consensus::{LeaderContact, LeaderHint, Member, NodeStatus, ProposeError, Role};
 pub use log::{LogError, LogOptions, LogStore};
 pub use net::NetOptions;
-pub use raft_node::{NodeError, NodeOptions, Raft, RaftNode};
-pub use rocks::{Durability, RocksOptions, RocksReader, RocksStore};
+pub use raft_node::{NodeError, NodeOptions, NodeStats, Raft, RaftNode};
+pub use rocks::{Durability, RocksFigures, RocksOptions, RocksReader, RocksStore};
 pub use state_machine::{LedgerStateMachine, StateMachineOptions, StateReader};
 pub use types::{NodeId, Rejection, Request, Response, TallyNode, TypeConfig, WireResults};

@@ -21,9 +21,11 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
 use crate::consensus::LeaderContact;
-use crate::log::{LogError, LogOptions, LogStore};
+use crate::log::{LogError, LogFigures, LogOptions, LogStore};
 use crate::net::{NetOptions, RaftNetwork, RaftService};
+use crate::rocks::RocksFigures;
 use crate::state_machine::{LedgerStateMachine, StateMachineOptions, StateReader};
+use crate::stats::{LogStats, StateMachineStats};
 use crate::types::{NodeId, TallyNode, TypeConfig};
 
 /// openraft's Raft over our state machine.
@@ -125,6 +127,15 @@ pub enum NodeError {
 /// waiting stream costs a few hundred bytes, so the bound still caps a connection's memory.
 const PENDING_RESET_STREAMS_MAX: usize = 8_192;
 
+/// The figures a node's stores count as they work ([`RaftNode::stats`]).
+#[derive(Debug, Clone)]
+pub struct NodeStats {
+    /// The Raft log store's.
+    pub log: Arc<LogStats>,
+    /// The state machine's.
+    pub state_machine: Arc<StateMachineStats>,
+}
+
 /// One running node: its Raft and its gRPC server. Stop it with [`RaftNode::shutdown`].
 #[derive(Debug)]
 pub struct RaftNode {
@@ -137,6 +148,10 @@ pub struct RaftNode {
     listener: Mutex<Option<TcpListener>>,
     /// When this node last accepted an append from a leader.
     contact: Arc<LeaderContact>,
+    /// The stores' figures for monitoring.
+    stats: NodeStats,
+    /// Reads the log database's RocksDB figures without keeping it open.
+    log_figures: LogFigures,
     server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
@@ -177,6 +192,11 @@ impl RaftNode {
         };
         let sm = while_closing(|| LedgerStateMachine::open(data_dir, &sm_opts)).await?;
         let state = sm.reader();
+        let stats = NodeStats {
+            log: log.stats(),
+            state_machine: sm.stats(),
+        };
+        let log_figures = log.figures_handle();
         let network = RaftNetwork::new(id, opts.net.clone());
         let raft = Raft::new(id, config, network, log, sm).await?;
         Ok(Self {
@@ -187,6 +207,8 @@ impl RaftNode {
             net: opts.net.clone(),
             listener: Mutex::new(Some(listener)),
             contact: Arc::default(),
+            stats,
+            log_figures,
             server: Mutex::new(None),
         })
     }
@@ -222,6 +244,19 @@ impl RaftNode {
     /// When this node last accepted an append from a leader.
     pub(crate) fn contact(&self) -> &LeaderContact {
         &self.contact
+    }
+
+    /// The figures the log store and the state machine count, for monitoring.
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// RocksDB's figures for each column family of the state store and the log store, read
+    /// now (in-memory properties; cheap enough for every metrics scrape).
+    pub fn rocks_figures(&self) -> Vec<RocksFigures> {
+        let mut v = self.state.rocks_figures();
+        v.extend(self.log_figures.figures());
+        v
     }
 
     /// This node's id.

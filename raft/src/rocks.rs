@@ -362,6 +362,62 @@ fn cf_options(cf: Cf, opts: &RocksOptions, cache: &Cache) -> Result<Options, Sto
         .map_err(backend)
 }
 
+/// One column family's RocksDB figures, for monitoring: memory, disk and compaction debt, read
+/// from RocksDB's properties (`property_int_value_cf`) at the moment of the call. A property
+/// RocksDB does not answer reads as 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RocksFigures {
+    /// Which database: `state` (the ledger) or `log` (the Raft log).
+    pub db: &'static str,
+    /// The column family.
+    pub cf: &'static str,
+    /// Bytes in its memtables, active and immutable (`rocksdb.cur-size-all-mem-tables`).
+    pub memtable_bytes: u64,
+    /// Bytes compaction still has to rewrite to bring levels within their targets
+    /// (`rocksdb.estimate-pending-compaction-bytes`).
+    pub pending_compaction_bytes: u64,
+    /// Bytes of its SST files on disk, including files kept only by snapshots or
+    /// checkpoints' links (`rocksdb.total-sst-files-size`).
+    pub sst_bytes: u64,
+    /// Bytes of the SST files in the current version (`rocksdb.live-sst-files-size`).
+    pub live_sst_bytes: u64,
+    /// Bytes of its blob files (`rocksdb.total-blob-file-size`; the log keeps entry bodies
+    /// there).
+    pub blob_bytes: u64,
+    /// Files in level 0 (`rocksdb.num-files-at-level0`): RocksDB slows writes when they pile up.
+    pub l0_files: u64,
+    /// Whether RocksDB stops writes to this database now (`rocksdb.is-write-stopped`).
+    pub write_stopped: bool,
+    /// The rate RocksDB holds writes to while it delays them, bytes per second; 0 when writes
+    /// are not delayed (`rocksdb.actual-delayed-write-rate`).
+    pub delayed_write_rate: u64,
+}
+
+impl RocksFigures {
+    /// Reads the figures of `cf` (named `name`) in `db` (named `db_name`).
+    pub(crate) fn read(
+        db: &DB,
+        cf: &ColumnFamily,
+        db_name: &'static str,
+        name: &'static str,
+    ) -> Self {
+        let prop = |p: &str| db.property_int_value_cf(cf, p).ok().flatten().unwrap_or(0);
+        let db_prop = |p: &str| db.property_int_value(p).ok().flatten().unwrap_or(0);
+        Self {
+            db: db_name,
+            cf: name,
+            memtable_bytes: prop("rocksdb.cur-size-all-mem-tables"),
+            pending_compaction_bytes: prop("rocksdb.estimate-pending-compaction-bytes"),
+            sst_bytes: prop("rocksdb.total-sst-files-size"),
+            live_sst_bytes: prop("rocksdb.live-sst-files-size"),
+            blob_bytes: prop("rocksdb.total-blob-file-size"),
+            l0_files: prop("rocksdb.num-files-at-level0"),
+            write_stopped: db_prop("rocksdb.is-write-stopped") != 0,
+            delayed_write_rate: db_prop("rocksdb.actual-delayed-write-rate"),
+        }
+    }
+}
+
 fn cf_handle(db: &DB, cf: Cf) -> &ColumnFamily {
     db.cf_handle(cf.name())
         .expect("every column family is created at open")
@@ -516,6 +572,14 @@ impl std::fmt::Debug for RocksReader {
 }
 
 impl RocksReader {
+    /// The store's RocksDB figures, one per column family (in-memory properties only).
+    pub fn figures(&self) -> Vec<RocksFigures> {
+        Cf::ALL
+            .iter()
+            .map(|cf| RocksFigures::read(&self.db, cf_handle(&self.db, *cf), "state", cf.name()))
+            .collect()
+    }
+
     /// Runs `f` on a snapshot of the store taken now.
     pub fn read<T>(&self, f: impl FnOnce(&dyn KvRead) -> T) -> T {
         self.snapshot().read(None, f)

@@ -40,6 +40,7 @@ use tonic::Status;
 
 use crate::admission::{Admission, Ticket};
 use crate::grpc_error;
+use crate::metrics::Metrics;
 
 /// Tuning of the coalescer.
 #[derive(Debug, Clone)]
@@ -140,16 +141,17 @@ impl std::fmt::Debug for Submit {
 }
 
 impl Coalescer {
-    /// Starts the coalescing task for `node`, admitting requests through `admission`. It ends
-    /// when every handle is dropped.
+    /// Starts the coalescing task for `node`, admitting requests through `admission` and
+    /// recording each entry's size in `metrics`. It ends when every handle is dropped.
     pub fn start(
         node: Arc<RaftNode>,
         opts: CoalesceOptions,
         admission: Admission,
+        metrics: Arc<Metrics>,
     ) -> (Self, JoinHandle<()>) {
         // Unbounded channel, bounded by admission: its tickets count events, not requests.
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(node, opts, admission.clone(), rx));
+        let task = tokio::spawn(run(node, opts, admission.clone(), metrics, rx));
         (Self { tx, admission }, task)
     }
 
@@ -188,6 +190,7 @@ async fn run(
     node: Arc<RaftNode>,
     opts: CoalesceOptions,
     admission: Admission,
+    metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<Submit>,
 ) {
     let slots = Arc::new(Semaphore::new(opts.max_in_flight.max(1)));
@@ -207,11 +210,12 @@ async fn run(
         if batch.is_empty() {
             continue;
         }
+        let events = batch.iter().map(|s| s.events.len()).sum();
+        metrics.batch(batch.len(), events);
         let node = node.clone();
         let opts = opts.clone();
         let admission = admission.clone();
         tokio::spawn(async move {
-            let events = batch.iter().map(|s| s.events.len()).sum();
             let proposed = Instant::now();
             if propose(&node, &opts, batch).await {
                 admission.entry_done(events, proposed, Instant::now());

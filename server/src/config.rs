@@ -77,9 +77,10 @@ pub struct StartArgs {
     /// their own limit (the two above), so neither class takes from the other [default: 256].
     #[arg(long, env = "TALLY_MAX_CONCURRENT_READS")]
     pub max_concurrent_reads: Option<usize>,
-    /// Address of the HTTP endpoint for probes: `/healthz` (alive) and `/readyz` (knows a
-    /// leader, applied log caught up) [default: none, not served].
-    #[arg(long, env = "TALLY_HTTP_ADDR")]
+    /// Address of the HTTP endpoint for probes and monitoring: `/healthz` (alive), `/readyz`
+    /// (knows a leader, applied log caught up) and `/metrics` (Prometheus); `--metrics-addr`
+    /// is the same flag [default: none, not served].
+    #[arg(long, visible_alias = "metrics-addr", env = "TALLY_HTTP_ADDR")]
     pub http_addr: Option<SocketAddr>,
     /// A node is ready (`/readyz`, gRPC health) only while its applied index is within this
     /// many entries of the commit index it knows [default: 1000].
@@ -140,6 +141,7 @@ struct FileConfig {
     max_queued_events: Option<usize>,
     max_queue_delay_ms: Option<u64>,
     max_concurrent_reads: Option<usize>,
+    #[serde(alias = "metrics_addr")]
     http_addr: Option<SocketAddr>,
     ready_max_lag: Option<u64>,
     max_in_flight: Option<usize>,
@@ -179,7 +181,7 @@ pub struct Config {
     pub coalesce: CoalesceOptions,
     /// Admission control of writes and the read limit.
     pub admission: AdmissionOptions,
-    /// Where `/healthz` and `/readyz` are served, if anywhere.
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
     pub http_addr: Option<SocketAddr>,
     /// Apply lag (entries) beyond which the node is not ready.
     pub ready_max_lag: u64,

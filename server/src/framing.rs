@@ -22,10 +22,17 @@
 //! write the node cannot start within its budget or its `grpc-timeout` is answered
 //! `RESOURCE_EXHAUSTED` at once ([`Admission::check_early`]), without a handler task and
 //! without decoding, which keeps a refusal far cheaper than serving a request.
+//!
+//! A service given [`Metrics`] ([`Framed::with_metrics`]) counts every request by RPC and
+//! gRPC code, with its latency, when its response's headers are ready: refusals made here,
+//! framing faults and the handlers' answers alike. A unary response carries an error code in
+//! its headers (a trailers-only response); one whose headers carry none is counted `OK`.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use http_body::Frame;
 use tonic::body::Body;
@@ -35,6 +42,7 @@ use tonic::Status;
 
 use crate::admission::Admission;
 use crate::grpc_error;
+use crate::metrics::{code_index, Metrics, Rpc};
 use crate::service::parse_grpc_timeout;
 
 /// The paths of the write RPCs, which admission control judges from their headers.
@@ -52,6 +60,7 @@ pub struct Framed<S> {
     inner: S,
     limit: usize,
     admission: Option<Admission>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<S> Framed<S> {
@@ -61,7 +70,14 @@ impl<S> Framed<S> {
             inner,
             limit,
             admission: None,
+            metrics: None,
         }
+    }
+
+    /// Counts every request in `metrics` (see the module doc).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Also refuses writes that `admission` would not start in time, before reading them.
@@ -103,25 +119,52 @@ where
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let timer = self.metrics.as_ref().map(|m| Timer {
+            metrics: m.clone(),
+            rpc: Rpc::from_path(req.uri().path()),
+            started: Instant::now(),
+        });
         if let Some(status) = self.refusal(&req) {
             // The body is dropped unread: HTTP/2 resets the rest of the stream.
-            return Admitted::Refused(Some(status.into_http()));
+            return Admitted {
+                answer: Answer::Refused(Some(status.into_http())),
+                timer,
+            };
         }
         let limit = self.limit;
-        Admitted::Taken(
-            self.inner
-                .call(req.map(|b| Body::new(CheckedBody::new(b, limit)))),
-        )
+        let taken = self
+            .inner
+            .call(req.map(|b| Body::new(CheckedBody::new(b, limit))));
+        Admitted {
+            answer: Answer::Taken(taken),
+            timer,
+        }
     }
 }
 
-/// The answer of a [`Framed`] service: a refusal made from the headers, or the service's.
+/// The answer of a [`Framed`] service: a refusal made from the headers, or the service's;
+/// counted in the service's metrics when it is ready.
 #[derive(Debug)]
-pub enum Admitted<F> {
+pub struct Admitted<F> {
+    answer: Answer<F>,
+    /// What to count the answer under, if the service counts requests.
+    timer: Option<Timer>,
+}
+
+#[derive(Debug)]
+enum Answer<F> {
     /// Refused before the body was read; taken on the first poll.
     Refused(Option<http::Response<Body>>),
     /// Handed to the service.
     Taken(F),
+}
+
+/// A request being counted: its RPC and when its headers arrived.
+#[derive(Debug)]
+struct Timer {
+    metrics: Arc<Metrics>,
+    rpc: Rpc,
+    started: Instant,
 }
 
 impl<F, E> Future for Admitted<F>
@@ -131,13 +174,28 @@ where
     type Output = Result<http::Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Self::Refused(answer) => match answer.take() {
+        let this = self.get_mut();
+        let out = match &mut this.answer {
+            Answer::Refused(answer) => match answer.take() {
                 Some(a) => Poll::Ready(Ok(a)),
                 None => Poll::Pending,
             },
-            Self::Taken(f) => Pin::new(f).poll(cx),
+            Answer::Taken(f) => Pin::new(f).poll(cx),
+        };
+        if let Poll::Ready(r) = &out {
+            if let Some(t) = this.timer.take() {
+                let code = match r {
+                    Ok(resp) => resp
+                        .headers()
+                        .get("grpc-status")
+                        .map_or(0, |v| code_index(v.as_bytes())),
+                    // The service failed without an answer: the transport resets the stream.
+                    Err(_) => code_index(b"2"),
+                };
+                t.metrics.request(t.rpc, code, t.started.elapsed());
+            }
         }
+        out
     }
 }
 
@@ -274,6 +332,61 @@ impl http_body::Body for CheckedBody {
 mod tests {
     use super::*;
     use tonic::Code;
+
+    /// A service that answers every request with `status` (a trailers-only error), or with an
+    /// empty 200 and no `grpc-status` header (a success whose status comes in the trailers).
+    #[derive(Clone)]
+    struct Answers(Option<Code>);
+
+    impl Service<http::Request<Body>> for Answers {
+        type Response = http::Response<Body>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<http::Response<Body>, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+            std::future::ready(Ok(match self.0 {
+                Some(code) => Status::new(code, "no").into_http(),
+                None => http::Response::new(Body::empty()),
+            }))
+        }
+    }
+
+    fn request(path: &str) -> http::Request<Body> {
+        http::Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_answer_is_counted_under_its_rpc_and_code() {
+        let metrics = Arc::new(Metrics::default());
+        let ok = Framed::new(Answers(None), 100).with_metrics(metrics.clone());
+        let refused =
+            Framed::new(Answers(Some(Code::ResourceExhausted)), 100).with_metrics(metrics.clone());
+        let transfers = "/tally.v1.Ledger/CreateTransfers";
+        ok.clone().call(request(transfers)).await.unwrap();
+        ok.clone().call(request(transfers)).await.unwrap();
+        refused.clone().call(request(transfers)).await.unwrap();
+        refused
+            .clone()
+            .call(request("/tally.v1.Ledger/Nope"))
+            .await
+            .unwrap();
+        let t = Rpc::CREATE_TRANSFERS;
+        assert_eq!(metrics.requests_of(t, 0), 2);
+        assert_eq!(metrics.requests_of(t, Code::ResourceExhausted as usize), 1);
+        let other = Rpc::from_path("/tally.v1.Ledger/Nope");
+        assert_eq!(
+            metrics.requests_of(other, Code::ResourceExhausted as usize),
+            1
+        );
+        assert_eq!(metrics.requests_of(t, Code::Internal as usize), 0);
+    }
 
     fn frame(flag: u8, len: u32) -> Vec<u8> {
         let mut v = vec![flag];

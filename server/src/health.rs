@@ -1,6 +1,7 @@
 //! Health for probes and load balancers: the standard gRPC health service
 //! (`grpc.health.v1.Health`) on the node's address, and HTTP `/healthz` and `/readyz` on
-//! `--http-addr`.
+//! `--http-addr` (alias `--metrics-addr`), where Prometheus metrics are served too
+//! (`/metrics`, [`crate::metrics`]).
 //!
 //! - **Alive** (`/healthz`): the process answers. Restart the node if it stops answering.
 //! - **Ready** (`/readyz`; gRPC health of `""` and `tally.v1.Ledger`): the node knows a leader
@@ -11,8 +12,9 @@
 //!   or sits in a minority partition is not ready. `tally.v1.Admin` is always `SERVING` while
 //!   the process runs, so operators can reach a node that is not ready.
 //!
-//! Neither endpoint needs a credential or reveals more than the state named above; the HTTP
-//! port is meant for a management network.
+//! No endpoint needs a credential; `/metrics` reveals the node's figures (request counts,
+//! Raft state, storage sizes), never a record of the ledger. The HTTP port is meant for a
+//! management network.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,11 +25,14 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use prometheus_client::registry::Registry;
 use tally_raft::{NodeStatus, RaftNode, Role};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
+
+use crate::metrics;
 
 /// How often the gRPC health statuses are recomputed.
 const REFRESH: Duration = Duration::from_millis(250);
@@ -99,8 +104,14 @@ pub fn track(raft: Arc<RaftNode>, reporter: HealthReporter, rule: ReadyRule) -> 
     })
 }
 
-/// Serves `/healthz` and `/readyz` over HTTP/1.1 on `listener` until the task is aborted.
-pub fn serve_http(listener: TcpListener, raft: Arc<RaftNode>, rule: ReadyRule) -> JoinHandle<()> {
+/// Serves `/healthz`, `/readyz` and `/metrics` (the exposition of `metrics`) over HTTP/1.1 on
+/// `listener` until the task is aborted.
+pub fn serve_http(
+    listener: TcpListener,
+    raft: Arc<RaftNode>,
+    rule: ReadyRule,
+    metrics: Arc<Registry>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -109,10 +120,12 @@ pub fn serve_http(listener: TcpListener, raft: Arc<RaftNode>, rule: ReadyRule) -
                 continue;
             };
             let raft = raft.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let raft = raft.clone();
-                    async move { Ok::<_, Infallible>(answer(&req, &raft, rule)) }
+                    let metrics = metrics.clone();
+                    async move { Ok::<_, Infallible>(answer(&req, &raft, rule, &metrics)) }
                 });
                 // A client that hangs up mid-request is no concern of the node's.
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -124,7 +137,12 @@ pub fn serve_http(listener: TcpListener, raft: Arc<RaftNode>, rule: ReadyRule) -
 }
 
 /// The answer to one HTTP request.
-fn answer<B>(req: &Request<B>, raft: &RaftNode, rule: ReadyRule) -> Response<Full<Bytes>> {
+fn answer<B>(
+    req: &Request<B>,
+    raft: &RaftNode,
+    rule: ReadyRule,
+    metrics: &Registry,
+) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n".into());
     }
@@ -137,9 +155,17 @@ fn answer<B>(req: &Request<B>, raft: &RaftNode, rule: ReadyRule) -> Response<Ful
                 format!("not ready: {why}\n"),
             ),
         },
+        "/metrics" => {
+            let mut r = text(StatusCode::OK, metrics::render(metrics));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(metrics::CONTENT_TYPE),
+            );
+            r
+        }
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /healthz or /readyz\n".into(),
+            "not found: try /healthz, /readyz or /metrics\n".into(),
         ),
     }
 }

@@ -16,7 +16,10 @@
 //! - [`service`]: the Ledger and Admin services, one file each.
 //! - [`convert`]: wire records to core records and back, one file per record.
 //! - [`framing`]: checks each request's gRPC framing (message size limit, truncation).
-//! - [`health`]: the gRPC health service's statuses and HTTP `/healthz` and `/readyz`.
+//! - [`health`]: the gRPC health service's statuses and HTTP `/healthz`, `/readyz` and
+//!   `/metrics`.
+//! - [`metrics`]: Prometheus metrics: the request path's counters and histograms, and the
+//!   collectors that read Raft, RocksDB and the process at scrape time.
 //! - [`grpc_error`]: the one place failures become gRPC statuses (and the leader hint metadata).
 //! - `main.rs`: the `tally` binary (`start`, `status`, `dev-cluster`).
 //!
@@ -52,6 +55,7 @@ pub mod framing;
 pub mod grpc_error;
 pub mod health;
 pub mod identity;
+pub mod metrics;
 pub mod node;
 pub mod service;
 

@@ -18,6 +18,7 @@ use crate::coalesce::{leader_time_ns, Coalescer};
 use crate::config::Config;
 use crate::health;
 use crate::identity::{self, Identity, IdentityError};
+use crate::metrics::{self, collect::NodeCollector, Metrics};
 use crate::service::admin::AdminService;
 use crate::service::ledger::LedgerService;
 use crate::service::Ctx;
@@ -51,7 +52,7 @@ pub struct Node {
     raft: Arc<RaftNode>,
     identity: Identity,
     addr: SocketAddr,
-    /// Where `/healthz` and `/readyz` are served, if anywhere.
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
     http_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -90,14 +91,28 @@ impl Node {
         let raft =
             Arc::new(RaftNode::open(config.node_id, &config.data_dir, listener, &opts).await?);
         let admission = Admission::new(&config.admission);
-        let (coalescer, coalesce_task) =
-            Coalescer::start(raft.clone(), config.coalesce.clone(), admission);
+        let metrics = Arc::new(Metrics::default());
+        let (coalescer, coalesce_task) = Coalescer::start(
+            raft.clone(),
+            config.coalesce.clone(),
+            admission.clone(),
+            metrics.clone(),
+        );
         let ctx = Ctx {
             node: raft.clone(),
             coalescer,
             reads: ReadLimit::new(config.admission.max_concurrent_reads),
             request_timeout: config.request_timeout,
+            metrics: metrics.clone(),
         };
+        let registry = Arc::new(metrics::registry(NodeCollector {
+            raft: raft.clone(),
+            metrics,
+            admission,
+            reads: ctx.reads.clone(),
+            ready: ready_rule(config),
+            data_dir: config.data_dir.clone(),
+        }));
         let (reporter, health) = tonic_health::server::health_reporter();
         let routes = Routes::new(LedgerService::new(ctx.clone()).into_server())
             .add_service(AdminService::new(ctx).into_server())
@@ -111,7 +126,12 @@ impl Node {
         ];
         let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(http) = http {
-            tasks.push(health::serve_http(http, raft.clone(), ready_rule(config)));
+            tasks.push(health::serve_http(
+                http,
+                raft.clone(),
+                ready_rule(config),
+                registry,
+            ));
         }
         let node = Self {
             raft,
@@ -168,7 +188,8 @@ impl Node {
         self.addr
     }
 
-    /// The address `/healthz` and `/readyz` are served on, if `--http-addr` was given.
+    /// The address `/healthz`, `/readyz` and `/metrics` are served on, if `--http-addr`
+    /// (alias `--metrics-addr`) was given.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
     }

@@ -29,4 +29,4 @@ pub mod keys;
 pub mod store;
 mod sync;
 
-pub use store::{LogError, LogOptions, LogStore};
+pub use store::{LogError, LogFigures, LogOptions, LogStore};

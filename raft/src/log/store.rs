@@ -4,7 +4,8 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::OptionalSend;
@@ -18,6 +19,8 @@ use serde::Serialize;
 use super::keys::{self, CF_ENTRIES, CF_META, META_COMMITTED, META_LAST_PURGED, META_VOTE};
 use super::sync::{SyncFn, Syncer};
 use crate::codec;
+use crate::rocks::RocksFigures;
+use crate::stats::LogStats;
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
 /// A failure of the log store. Through openraft's traits it becomes an `io::Error` (kind
@@ -126,8 +129,35 @@ struct Inner {
     db: Arc<DB>,
     // Declared after `db` so it drops last: joining the thread drops its handle on the DB.
     syncer: Syncer<IOFlushed<TypeConfig>>,
+    stats: Arc<LogStats>,
     opts: LogOptions,
     path: PathBuf,
+}
+
+/// Reads a [`LogStore`]'s RocksDB figures while the store is open ([`LogStore::figures_handle`]).
+#[derive(Clone)]
+pub struct LogFigures(Weak<Inner>);
+
+impl Debug for LogFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogFigures")
+    }
+}
+
+impl LogFigures {
+    /// The figures of each column family of the log database; empty once it has closed.
+    pub fn figures(&self) -> Vec<RocksFigures> {
+        let Some(inner) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        [CF_ENTRIES, CF_META]
+            .into_iter()
+            .filter_map(|name| {
+                let cf = inner.db.cf_handle(name)?;
+                Some(RocksFigures::read(&inner.db, cf, "log", name))
+            })
+            .collect()
+    }
 }
 
 impl Debug for LogStore {
@@ -162,19 +192,28 @@ impl LogStore {
         let db = Arc::new(DB::open_cf_descriptors(&db_opts, path, cfs).map_err(backend("open"))?);
         let sync_db = db.clone();
         let skip = opts.unsafe_skip_fsync;
+        let stats = Arc::new(LogStats::default());
+        let sync_stats = stats.clone();
         let sync: SyncFn = Box::new(move || {
             if skip {
                 return Ok(());
             }
-            sync_db
+            let started = Instant::now();
+            let r = sync_db
                 .flush_wal(true)
-                .map_err(|e| io::Error::other(backend("fsync wal")(e)))
+                .map_err(|e| io::Error::other(backend("fsync wal")(e)));
+            sync_stats.fsync.observe_duration(started.elapsed());
+            if r.is_err() {
+                sync_stats.fsync_failures.inc();
+            }
+            r
         });
         let syncer = Syncer::spawn(wrap(sync)).map_err(LogError::Syncer)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 syncer,
+                stats,
                 opts: opts.clone(),
                 path: path.to_path_buf(),
             }),
@@ -190,6 +229,16 @@ impl LogStore {
     /// Fewer fsyncs than appends means appends were grouped.
     pub fn fsync_count(&self) -> u64 {
         self.inner.syncer.fsyncs()
+    }
+
+    /// A handle that reads the log database's RocksDB figures without keeping it open.
+    pub fn figures_handle(&self) -> LogFigures {
+        LogFigures(Arc::downgrade(&self.inner))
+    }
+
+    /// The store's figures for monitoring (fsync latency), shared with the sync thread.
+    pub fn stats(&self) -> Arc<LogStats> {
+        self.inner.stats.clone()
     }
 
     fn db(&self) -> &DB {

@@ -30,11 +30,12 @@ mod writer;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
 
 use futures_util::{Stream, TryStreamExt};
 use openraft::alias::LogIdOf;
 use openraft::storage::{EntryResponder, RaftStateMachine};
-use openraft::OptionalSend;
+use openraft::{EntryPayload, OptionalSend};
 use tally_ledger::{KvRead, Ledger};
 
 pub use applied::{Applied, StoredMembership};
@@ -42,7 +43,8 @@ pub use snapshot::{
     Manifest, Snapshot, SnapshotBuilder, SnapshotData, SnapshotMeta, SnapshotStore, Staging,
 };
 
-use crate::rocks::{Durability, RocksOptions, RocksReader, RocksStore};
+use crate::rocks::{Durability, RocksFigures, RocksOptions, RocksReader, RocksStore};
+use crate::stats::StateMachineStats;
 use crate::types::{Entry, Response, TypeConfig};
 use writer::{Slot, Writer};
 
@@ -109,6 +111,7 @@ pub struct LedgerStateMachine {
     state_dir: PathBuf,
     snapshots: Arc<SnapshotStore>,
     opts: StateMachineOptions,
+    stats: Arc<StateMachineStats>,
 }
 
 impl LedgerStateMachine {
@@ -138,6 +141,7 @@ impl LedgerStateMachine {
             state_dir,
             snapshots: Arc::new(snapshots),
             opts,
+            stats: Arc::default(),
         })
     }
 
@@ -175,6 +179,7 @@ impl LedgerStateMachine {
     /// next call, and anything else that takes the state lock, waits for that write. On error
     /// nothing was written and the node must stop; a failed write is returned by the next call.
     pub fn apply_entry(&mut self, entry: &Entry) -> io::Result<Response> {
+        let started = Instant::now();
         let mut g = lock(&self.shared)?;
         let Shared {
             ledger,
@@ -186,7 +191,17 @@ impl LedgerStateMachine {
         let (next, response) = apply::apply_entry(ledger, applied, entry, &mut batch)?;
         writer.submit(ledger.store().writer(), batch);
         *applied = next;
+        if matches!(entry.payload, EntryPayload::Membership(_)) {
+            self.stats.membership_changes.inc();
+        }
+        self.stats.apply.observe_duration(started.elapsed());
         Ok(response)
+    }
+
+    /// The state machine's figures for monitoring (apply latency, snapshots, membership
+    /// changes), shared with its snapshot builders.
+    pub fn stats(&self) -> Arc<StateMachineStats> {
+        self.stats.clone()
     }
 
     /// The node's snapshot directories (the Raft service receives snapshots into it).
@@ -198,6 +213,7 @@ impl LedgerStateMachine {
         SnapshotBuilder {
             shared: self.shared.clone(),
             snapshots: self.snapshots.clone(),
+            stats: self.stats.clone(),
         }
     }
 }
@@ -258,6 +274,16 @@ impl StateReader {
         Ok(f(lock(&self.shared)?.ledger()?))
     }
 
+    /// The state store's RocksDB figures, one per column family; empty while a snapshot
+    /// install has the store closed. Reads in-memory properties only, without the state lock.
+    pub fn rocks_figures(&self) -> Vec<RocksFigures> {
+        let current = match self.read.read() {
+            Ok(r) => r.clone(),
+            Err(_) => None,
+        };
+        current.map(|r| r.figures()).unwrap_or_default()
+    }
+
     /// The ledger's state hash and the applied log id it belongs to, read together.
     pub fn state_hash(&self) -> io::Result<([u8; 32], Option<LogIdOf<TypeConfig>>)> {
         let g = lock(&self.shared)?;
@@ -309,13 +335,19 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
         );
         let (opts, snapshots, meta) = (self.opts.clone(), self.snapshots.clone(), meta.clone());
         // Links, copies, fsyncs and the reopen block: keep them off the async workers.
-        tokio::task::spawn_blocking(move || {
+        let installed = tokio::task::spawn_blocking(move || {
             snapshot::install(
                 &shared, &read, &state_dir, &opts, &snapshots, &meta, snapshot,
             )
         })
         .await
-        .map_err(io::Error::other)?
+        .map_err(io::Error::other)
+        .and_then(|r| r);
+        match &installed {
+            Ok(()) => self.stats.snapshot_installs.inc(),
+            Err(_) => self.stats.snapshot_install_failures.inc(),
+        }
+        installed
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {

@@ -13,6 +13,7 @@ use crate::coalesce::Events;
 use crate::convert::{self, Invalid};
 use crate::framing::Framed;
 use crate::grpc_error;
+use crate::metrics::Rpc;
 
 /// Largest request or response message, in bytes. The largest message the service needs is
 /// [`BATCH_MAX`] transfers with every field at its widest, about 1.5 MB (a test below checks
@@ -36,10 +37,13 @@ impl LedgerService {
     /// admission decided from their headers.
     pub fn into_server(self) -> Framed<LedgerServer<Self>> {
         let admission = self.ctx.coalescer.admission().clone();
+        let metrics = self.ctx.metrics.clone();
         let server = LedgerServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Framed::new(server, MAX_MESSAGE_BYTES).with_admission(admission)
+        Framed::new(server, MAX_MESSAGE_BYTES)
+            .with_admission(admission)
+            .with_metrics(metrics)
     }
 
     /// Runs `f` on a snapshot of the local state, after a read barrier unless `consistency` is
@@ -174,6 +178,9 @@ impl LedgerRpc for LedgerService {
         let deadline = self.ctx.deadline(&req);
         let accounts = req.into_inner().accounts;
         check_len("accounts", accounts.len())?;
+        self.ctx
+            .metrics
+            .write_events(Rpc::CREATE_ACCOUNTS, accounts.len());
         let events = accounts
             .iter()
             .enumerate()
@@ -203,6 +210,9 @@ impl LedgerRpc for LedgerService {
         let deadline = self.ctx.deadline(&req);
         let transfers = req.into_inner().transfers;
         check_len("transfers", transfers.len())?;
+        self.ctx
+            .metrics
+            .write_events(Rpc::CREATE_TRANSFERS, transfers.len());
         let events = transfers
             .iter()
             .enumerate()

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::admission::ReadLimit;
 use crate::coalesce::Coalescer;
+use crate::metrics::Metrics;
 
 /// What every handler needs.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct Ctx {
     pub reads: ReadLimit,
     /// Deadline of a request that names none, and the most any request gets.
     pub request_timeout: Duration,
+    /// The request-path figures for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Ctx {

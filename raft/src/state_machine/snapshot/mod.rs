@@ -40,6 +40,7 @@ pub(super) use install::{install, open_ledger, recover};
 use super::applied::Applied;
 use super::{lock, Shared, SharedRef};
 use crate::rocks::RocksStore;
+use crate::stats::StateMachineStats;
 use crate::types::TypeConfig;
 
 /// openraft's snapshot metadata for our type config.
@@ -52,6 +53,7 @@ pub type Snapshot = SnapshotOf<TypeConfig, SnapshotData>;
 pub struct SnapshotBuilder {
     pub(super) shared: SharedRef,
     pub(super) snapshots: Arc<SnapshotStore>,
+    pub(super) stats: Arc<StateMachineStats>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -59,10 +61,22 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let (shared, snapshots) = (self.shared.clone(), self.snapshots.clone());
+        let started = std::time::Instant::now();
         // Flush, checkpoint, hashing and fsyncs block: keep them off the async workers.
-        tokio::task::spawn_blocking(move || build(&shared, &snapshots))
+        let built = tokio::task::spawn_blocking(move || build(&shared, &snapshots))
             .await
-            .map_err(io::Error::other)?
+            .map_err(io::Error::other)
+            .and_then(|r| r);
+        match &built {
+            Ok(_) => {
+                self.stats.snapshot_builds.inc();
+                self.stats
+                    .snapshot_build
+                    .observe_duration(started.elapsed());
+            }
+            Err(_) => self.stats.snapshot_build_failures.inc(),
+        }
+        built
     }
 }
 
