@@ -163,7 +163,7 @@ pub struct NodeStatus {
     /// On the leader: each other member's matched log index (`None` if nothing matched yet).
     pub replication: BTreeMap<NodeId, Option<u64>>,
     /// How long ago this node last had word of a working leader: on the leader, since a quorum
-    /// last acknowledged it; on a follower, since it last accepted an append (or heartbeat)
+    /// last acknowledged it (zero when it is the only voter); on a follower, since it last accepted an append (or heartbeat)
     /// from the leader. `None` if never since the node started. The `leader` field alone can
     /// be stale: a follower cut off from the leader keeps naming it while its pre-votes fail.
     pub leader_contact: Option<Duration>,
@@ -360,6 +360,10 @@ impl RaftNode {
             members,
             replication,
             leader_contact: match m.state {
+                // The only voter is its own quorum: openraft records no acknowledgement then.
+                ServerState::Leader if voters.len() == 1 && voters.contains(&m.id) => {
+                    Some(Duration::ZERO)
+                }
                 ServerState::Leader => m
                     .last_quorum_acked
                     .as_ref()

@@ -91,6 +91,25 @@ async fn a_single_node_is_alive_and_ready_over_http_and_grpc() {
     node.shutdown().await.unwrap();
 }
 
+/// A single node is its own quorum: idle for longer than the silence the readiness rule
+/// allows, it stays ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_single_node_stays_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut silence = Duration::ZERO;
+    let node = start_single_with(dir.path(), |c| {
+        c.http_addr = Some("127.0.0.1:0".parse().unwrap());
+        silence = Duration::from_millis(2 * c.election_ms.1);
+    })
+    .await;
+    let web = node.http_addr().expect("an HTTP address");
+    wait_readyz(web, 200).await;
+    tokio::time::sleep(silence * 2).await;
+    assert_eq!(http(web, "GET", "/readyz").await, (200, "ready\n".into()));
+    wait_grpc(node.addr(), "tally.v1.Ledger", ServingStatus::Serving).await;
+    node.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_lost_its_peers_is_alive_but_not_ready() {
     let dir = tempfile::tempdir().unwrap();
