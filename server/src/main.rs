@@ -257,7 +257,7 @@ async fn status(args: StatusArgs) -> Result<()> {
     let mut answered = 0;
     if !args.json {
         out!(
-            "{:<6} {:<22} {:<10} {:<7} {:<6} {:>10} {:>10} {:>10}",
+            "{:<6} {:<22} {:<10} {:<7} {:<6} {:>10} {:>10} {:>10} {:>9}",
             "node",
             "address",
             "state",
@@ -265,7 +265,8 @@ async fn status(args: StatusArgs) -> Result<()> {
             "term",
             "last log",
             "commit",
-            "applied"
+            "applied",
+            "contact"
         );
     }
     let mut members = None;
@@ -398,16 +399,26 @@ fn opt(v: Option<u64>) -> String {
     v.map_or("-".into(), |v| v.to_string())
 }
 
+/// How long ago a node last had word of a working leader, for the status table.
+fn contact(ms: Option<u64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(ms) if ms < 10_000 => format!("{ms}ms"),
+        Some(ms) => format!("{}s", ms / 1000),
+    }
+}
+
 fn print_status_row(addr: &str, s: &v1::GetStatusResponse) {
     out!(
-        "{:<6} {addr:<22} {:<10} {:<7} {:<6} {:>10} {:>10} {:>10}",
+        "{:<6} {addr:<22} {:<10} {:<7} {:<6} {:>10} {:>10} {:>10} {:>9}",
         s.node_id,
         state_name(s.state),
         opt(s.leader_id),
         s.term,
         opt(s.last_log_index),
         opt(s.commit_index),
-        opt(s.applied_index)
+        opt(s.applied_index),
+        contact(s.leader_contact_ms)
     );
 }
 
@@ -439,6 +450,7 @@ fn status_json(addr: &str, s: &v1::GetStatusResponse) -> serde_json::Value {
         "last_log_index": s.last_log_index,
         "commit_index": s.commit_index,
         "applied_index": s.applied_index,
+        "leader_contact_ms": s.leader_contact_ms,
         "members": s.members.iter().map(|m| serde_json::json!({
             "id": m.id,
             "address": m.address,

@@ -428,3 +428,28 @@ timestamp            debits_pending  debits_posted  credits_pending  credits_pos
     );
     p.signal(Signal::SIGTERM);
 }
+
+/// `tally status` against a single node: the table and `--json` show the node leading, and
+/// its leader contact (a lone voter is its own quorum, so always 0 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_leader_and_its_contact() {
+    let cwd = tempfile::tempdir().unwrap();
+    let port = free_ports(1)[0];
+    let addr = format!("127.0.0.1:{port}");
+    let _p = start_node(cwd.path(), &addr);
+    wait_leading(addr.parse().unwrap()).await;
+    let (ok, out, err) = tally(&addr, &["status"]);
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header.last(), Some(&"contact"), "{out}");
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(&row[1..4], &[addr.as_str(), "leader", "1"], "{out}");
+    assert_eq!(row.last(), Some(&"0ms"), "{out}");
+
+    let (ok, out, err) = tally(&addr, &["status", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(v["state"], "leader", "{out}");
+    assert_eq!(v["leader_contact_ms"], 0, "{out}");
+}

@@ -99,6 +99,9 @@ pub fn status_to_wire(s: &NodeStatus) -> v1::GetStatusResponse {
         applied_index: s.applied_index,
         replication,
         admission: None,
+        leader_contact_ms: s
+            .leader_contact
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     }
 }
 
