@@ -46,12 +46,8 @@ enum Command {
         /// `provider:alpha`, `aggregator`, `operator:royal`, `agent:kim`; all if omitted.
         #[arg(long)]
         party: Vec<String>,
-        /// First day (YYYY-MM-DD).
-        #[arg(long)]
-        from: NaiveDate,
-        /// Last day, inclusive.
-        #[arg(long)]
-        to: NaiveDate,
+        #[command(flatten)]
+        period: Period,
         /// Also write the lines as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
@@ -74,12 +70,8 @@ enum Command {
         /// `provider:alpha`, `aggregator`, `operator:royal` or `agent:kim` (repeatable).
         #[arg(long, required = true)]
         party: Vec<String>,
-        /// First day (YYYY-MM-DD).
-        #[arg(long)]
-        from: NaiveDate,
-        /// Last day, inclusive.
-        #[arg(long)]
-        to: NaiveDate,
+        #[command(flatten)]
+        period: Period,
         /// The business day the payout is booked on (UTC); today if omitted.
         #[arg(long)]
         on: Option<NaiveDate>,
@@ -102,6 +94,17 @@ enum Command {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
         failing_after: u32,
     },
+}
+
+/// The days `--from..=--to` of a statement or a payout.
+#[derive(clap::Args, Debug)]
+struct Period {
+    /// First day (YYYY-MM-DD).
+    #[arg(long)]
+    from: NaiveDate,
+    /// Last day, inclusive.
+    #[arg(long)]
+    to: NaiveDate,
 }
 
 #[tokio::main]
@@ -144,8 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Statement {
             party,
-            from,
-            to,
+            period: Period { from, to },
             csv,
             feeds,
         } => {
@@ -170,8 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Payout {
             party,
-            from,
-            to,
+            period: Period { from, to },
             on,
         } => {
             let on = on.unwrap_or_else(|| chrono::Utc::now().date_naive());
