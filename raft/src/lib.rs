@@ -61,7 +61,7 @@ pub mod types;
 
 pub use consensus::{LeaderContact, LeaderHint, Member, NodeStatus, ProposeError, Role};
 pub use log::{LogError, LogOptions, LogStore};
-pub use net::NetOptions;
+pub use net::{ClusterSecret, NetOptions, NodeTls, TlsError, TlsFiles, TlsPeer};
 pub use raft_node::{NodeError, NodeOptions, Raft, RaftNode};
 pub use rocks::{Durability, RocksOptions, RocksReader, RocksStore};
 pub use state_machine::{LedgerStateMachine, StateMachineOptions, StateReader};
