@@ -77,6 +77,12 @@ impl TlsOptions {
         }
     }
 
+    /// tonic's configuration for these settings, for a raw tonic `Endpoint` (tools that
+    /// bypass the [`Client`](crate::Client)).
+    pub fn tonic_config(&self) -> ClientTlsConfig {
+        self.config()
+    }
+
     /// tonic's configuration for these settings.
     pub(crate) fn config(&self) -> ClientTlsConfig {
         let mut c = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca_pem));
@@ -120,4 +126,36 @@ pub(crate) fn tls_reason(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_settings_are_a_tls_error() {
+        let e = TlsOptions::new("no certificate here").check().unwrap_err();
+        assert!(
+            matches!(&e, Error::Tls(m) if m.contains("no CERTIFICATE")),
+            "{e}"
+        );
+        let e = crate::transport::Transport::new(
+            ["127.0.0.1:1"],
+            crate::ClientOptions {
+                tls: Some(TlsOptions::new(Vec::new())),
+                ..crate::ClientOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Tls(_)), "{e}");
+        assert!(TlsOptions::from_ca_file("/nonexistent/ca.pem").is_err());
+        let debug = format!(
+            "{:?}",
+            TlsOptions {
+                client_identity: Some((b"cert".to_vec(), b"SECRET KEY".to_vec())),
+                ..TlsOptions::new("ca")
+            }
+        );
+        assert!(!debug.contains("SECRET"), "{debug}");
+    }
 }

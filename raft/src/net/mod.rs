@@ -268,6 +268,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cluster_secret_matches_only_itself() {
+        assert!(ClusterSecret::new("too-short").is_err());
+        assert!(ClusterSecret::new("0123456789abcdef with spaces").is_err());
+        let s = ClusterSecret::new("  0123456789abcdef\n").unwrap();
+        assert_eq!(format!("{s:?}"), "ClusterSecret(..)");
+        let with = |v: &str| {
+            let mut md = MetadataMap::new();
+            md.insert(CLUSTER_SECRET_KEY, v.parse().unwrap());
+            md
+        };
+        assert!(s.matches(&with("0123456789abcdef")));
+        for other in [
+            "0123456789abcdeF",
+            "0123456789abcdef0",
+            "0123456789abcde",
+            "",
+        ] {
+            assert!(!s.matches(&with(other)), "{other:?}");
+        }
+        assert!(!s.matches(&MetadataMap::new()));
+    }
+
+    #[test]
     fn cluster_id_metadata_round_trips_and_is_strict() {
         for id in [0, 1, u128::MAX, 0xabc << 100] {
             let v = cluster_id_value(id);

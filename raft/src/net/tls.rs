@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::Stream;
 use hyper_util::rt::TokioIo;
@@ -118,8 +118,8 @@ struct Loaded {
 pub struct NodeTls {
     files: TlsFiles,
     current: RwLock<Arc<Loaded>>,
-    /// The files' (modification time, length) when last loaded or tried.
-    stamps: Mutex<Vec<Option<(SystemTime, u64)>>>,
+    /// The files' contents' hashes when last loaded or tried.
+    stamps: Mutex<Vec<Option<blake3::Hash>>>,
 }
 
 impl std::fmt::Debug for NodeTls {
@@ -156,8 +156,8 @@ impl NodeTls {
         Ok(())
     }
 
-    /// [`NodeTls::reload`] if any file's modification time or length changed since the last
-    /// load or attempt; `Ok(true)` if it reloaded. A file that fails is not tried again until
+    /// [`NodeTls::reload`] if any file's contents changed since the last load or attempt (the
+    /// files are small: they are read and hashed, which no timestamp granularity can fool); `Ok(true)` if it reloaded. A file that fails is not tried again until
     /// it changes again.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
         if *lock(&self.stamps) == stamps(&self.files) {
@@ -184,14 +184,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn stamps(files: &TlsFiles) -> Vec<Option<(SystemTime, u64)>> {
+fn stamps(files: &TlsFiles) -> Vec<Option<blake3::Hash>> {
     files
         .paths()
         .iter()
-        .map(|p| {
-            let m = std::fs::metadata(p).ok()?;
-            Some((m.modified().ok()?, m.len()))
-        })
+        .map(|p| std::fs::read(p).ok().map(|b| blake3::hash(&b)))
         .collect()
 }
 
@@ -434,5 +431,86 @@ impl tower_service::Service<Uri> for PeerConnector {
             let stream = TlsConnector::from(config).connect(name, tcp).await?;
             Ok(TokioIo::new(stream))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+    /// A CA and a node certificate for 127.0.0.1 signed by it, as PEM: (ca, cert, key).
+    fn pki() -> (String, String, String) {
+        let mut ca = CertificateParams::default();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        (ca_pem, cert.pem(), key.serialize_pem())
+    }
+
+    fn write(dir: &Path, (ca, cert, key): &(String, String, String)) -> TlsFiles {
+        let files = TlsFiles {
+            cert: dir.join("node.pem"),
+            key: dir.join("node.key"),
+            client_ca: None,
+            peer_ca: dir.join("ca.pem"),
+        };
+        std::fs::write(&files.peer_ca, ca).unwrap();
+        std::fs::write(&files.cert, cert).unwrap();
+        std::fs::write(&files.key, key).unwrap();
+        files
+    }
+
+    #[test]
+    fn a_file_that_does_not_load_keeps_the_current_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(dir.path(), &pki());
+        let tls = NodeTls::load(files.clone()).unwrap();
+        let before = tls.current();
+        assert!(!tls.reload_if_changed().unwrap(), "nothing changed");
+
+        std::fs::write(&files.cert, "not a certificate\n").unwrap();
+        let e = tls.reload_if_changed().unwrap_err();
+        assert!(e.to_string().contains("node.pem"), "{e}");
+        assert!(Arc::ptr_eq(&before, &tls.current()), "the old one stays");
+        assert!(
+            !tls.reload_if_changed().unwrap(),
+            "not tried again until it changes"
+        );
+
+        // A key of another certificate does not load either.
+        let other = pki();
+        std::fs::write(&files.cert, &other.1).unwrap();
+        assert!(tls.reload().is_err());
+        assert!(Arc::ptr_eq(&before, &tls.current()));
+
+        std::fs::write(&files.key, &other.2).unwrap();
+        std::fs::write(&files.peer_ca, &other.0).unwrap();
+        assert!(tls.reload_if_changed().unwrap());
+        assert!(
+            !Arc::ptr_eq(&before, &tls.current()),
+            "the new one is in use"
+        );
+    }
+
+    #[test]
+    fn missing_and_empty_files_are_refused_with_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(dir.path(), &pki());
+        std::fs::write(&files.peer_ca, "").unwrap();
+        let e = NodeTls::load(files.clone()).unwrap_err();
+        assert!(e.to_string().contains("ca.pem") && e.to_string().contains("no CERTIFICATE"));
+        let e = NodeTls::load(TlsFiles {
+            key: dir.path().join("absent.key"),
+            ..files
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("absent.key"), "{e}");
     }
 }
