@@ -209,11 +209,12 @@ async fn start(args: StartArgs) -> Result<()> {
     let node = Node::start(&config).await?;
     let id = node.identity();
     eprintln!(
-        "tally: node {} of cluster {:032x} serving on {} (data: {})",
+        "tally: node {} of cluster {:032x} serving on {} (data: {}{})",
         id.node_id,
         id.cluster_id,
         node.addr(),
-        config.data_dir.display()
+        config.data_dir.display(),
+        if config.tls.is_some() { ", TLS" } else { "" }
     );
     if config.tls.is_none() && config.cluster_secret.is_none() {
         eprintln!(
