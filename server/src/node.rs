@@ -42,7 +42,7 @@ pub enum StartError {
     Raft(#[from] NodeError),
     /// The TLS files did not load.
     #[error("TLS")]
-    Tls(#[from] tally_raft::TlsError),
+    Tls(#[from] TlsError),
     /// Starting would be unsafe; the message says why and what to do.
     #[error("refusing to start: {0}")]
     Refused(String),

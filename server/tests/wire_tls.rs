@@ -317,3 +317,20 @@ async fn a_cluster_secret_is_required_of_every_raft_call() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_tls_files_do_not_load_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = make_ca(&dir.path().join("ca"), &["n1"], &[]);
+    std::fs::write(ca.join("n1.key"), "not a key\n").unwrap();
+    let config = tls_args(single_args(dir.path()), &ca, "n1", None)
+        .resolve()
+        .unwrap();
+    let e = Node::start(&config).await.unwrap_err();
+    let text = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+    assert!(
+        text.contains("n1.key") && text.contains("private key"),
+        "{text}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
