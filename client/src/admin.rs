@@ -9,7 +9,9 @@ use tally_proto::v1::admin_client::AdminClient;
 use tally_proto::v1::{GetStatusRequest, GetStatusResponse};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::Error;
+use crate::tls::tls_reason;
+use crate::transport::to_uri;
+use crate::{Error, TlsOptions};
 
 /// An Admin client for the node at `addr` (`host:port`), connected within `connect_timeout`;
 /// every call on it times out after `timeout`.
@@ -18,12 +20,28 @@ pub async fn admin_client(
     connect_timeout: Duration,
     timeout: Duration,
 ) -> Result<AdminClient<Channel>, Error> {
+    admin_client_with(addr, connect_timeout, timeout, None).await
+}
+
+/// [`admin_client`] over TLS with `tls`, or plaintext with `None`.
+pub async fn admin_client_with(
+    addr: &str,
+    connect_timeout: Duration,
+    timeout: Duration,
+    tls: Option<&TlsOptions>,
+) -> Result<AdminClient<Channel>, Error> {
     let started = Instant::now();
-    let endpoint =
-        Endpoint::from_shared(format!("http://{addr}")).map_err(|e| Error::InvalidAddress {
+    let mut endpoint =
+        Endpoint::from_shared(to_uri(addr, tls.is_some())).map_err(|e| Error::InvalidAddress {
             address: addr.to_string(),
             reason: e.to_string(),
         })?;
+    if let Some(tls) = tls {
+        tls.check()?;
+        endpoint = endpoint
+            .tls_config(tls.config())
+            .map_err(|e| Error::Tls(tls_reason(&e)))?;
+    }
     let channel = endpoint
         .connect_timeout(connect_timeout)
         .timeout(timeout)
@@ -32,7 +50,7 @@ pub async fn admin_client(
         .map_err(|e| Error::Connection {
             attempts: 1,
             elapsed: started.elapsed(),
-            last: format!("{addr}: {e}"),
+            last: format!("{addr}: {}", tls_reason(&e)),
         })?;
     Ok(AdminClient::new(channel))
 }
@@ -41,8 +59,17 @@ pub async fn admin_client(
 /// term, log positions and the members it knows), connecting and answering within `timeout`
 /// each.
 pub async fn node_status(addr: &str, timeout: Duration) -> Result<GetStatusResponse, Error> {
+    node_status_with(addr, timeout, None).await
+}
+
+/// [`node_status`] over TLS with `tls`, or plaintext with `None`.
+pub async fn node_status_with(
+    addr: &str,
+    timeout: Duration,
+    tls: Option<&TlsOptions>,
+) -> Result<GetStatusResponse, Error> {
     let started = Instant::now();
-    let mut admin = admin_client(addr, timeout, timeout).await?;
+    let mut admin = admin_client_with(addr, timeout, timeout, tls).await?;
     match admin.get_status(GetStatusRequest {}).await {
         Ok(s) => Ok(s.into_inner()),
         Err(s) => Err(Error::Unavailable {

@@ -32,6 +32,11 @@ pub enum Error {
         last: String,
     },
 
+    /// The TLS settings ([`ClientOptions::tls`](crate::ClientOptions::tls)) are unusable: a
+    /// CA file with no certificate, a client key that does not parse. Nothing was sent.
+    #[error("TLS settings: {0}")]
+    Tls(String),
+
     /// No node served the request before the overall deadline, and nothing was applied: the
     /// nodes had no leader or could not be reached. For reads this is also how a read with no
     /// answer ends (a read never changes anything). Safe to retry later.

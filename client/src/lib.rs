@@ -49,6 +49,8 @@
 //! - [`Account`], [`Transfer`], [`AccountBalance`], [`AccountFilter`], [`QueryFilter`] and
 //!   their flag sets: plain `u128` fields, converted to and from `tally_proto::v1`.
 //! - [`results`]: the result enums, mirroring the proto enums number by number.
+//! - [`TlsOptions`]: the CA, client certificate and server name of a client that speaks TLS
+//!   ([`ClientOptions::tls`]).
 //! - [`node_status`] / [`admin_client`]: one node's Admin service, asked directly (no leader
 //!   search, no retries), for tools that inspect a cluster node by node.
 //! - Helpers: [`id`] / [`IdGenerator`] (time-ordered unique ids), [`Currency`] / [`Scale`]
@@ -113,12 +115,13 @@ mod options;
 pub mod results;
 mod retry;
 mod throttle;
+mod tls;
 mod transfer;
 mod transport;
 mod window;
 
 pub use account::{Account, AccountBalance};
-pub use admin::{admin_client, node_status};
+pub use admin::{admin_client, admin_client_with, node_status, node_status_with};
 pub use amount::{AmountError, Currencies, Currency, Scale};
 pub use chain::{Linkable, LinkedChain};
 pub use client::Client;
@@ -131,5 +134,6 @@ pub use results::{CreateAccountResult, CreateTransferResult, EventResult};
 pub use retry::RetryStats;
 /// The `Decimal` type the amount helpers take and return.
 pub use rust_decimal::Decimal;
+pub use tls::TlsOptions;
 pub use transfer::{PostAmount, Transfer, AMOUNT_MAX};
 pub use transport::{LEADER_ADDR_KEY, LEADER_ID_KEY, NOT_APPLIED_KEY, RETRY_AFTER_KEY};

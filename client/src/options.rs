@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::filter::{ReadConsistency, BATCH_MAX};
+use crate::TlsOptions;
 
 /// Settings of a [`Client`](crate::Client). Build one with struct update syntax:
 ///
@@ -72,6 +73,10 @@ pub struct ClientOptions {
     /// The consistency of reads unless changed with
     /// [`Client::with_read_consistency`](crate::Client::with_read_consistency).
     pub read_consistency: ReadConsistency,
+    /// Speak TLS to the nodes, verifying them against this CA (and present a client
+    /// certificate if it has one). `None`: plaintext, for nodes started without
+    /// `--tls-cert`. Addresses given as `http://` URIs are dialled as `https://`.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ClientOptions {
@@ -92,6 +97,7 @@ impl Default for ClientOptions {
             max_in_flight_batches: 4,
             queue_capacity: 4 * BATCH_MAX,
             read_consistency: ReadConsistency::Linearizable,
+            tls: None,
         }
     }
 }

@@ -107,13 +107,13 @@ pub(crate) struct Transport {
     pub options: ClientOptions,
 }
 
-/// `host:port` (or a full URI) as the URI tonic connects to.
-pub(crate) fn to_uri(address: &str) -> String {
+/// `host:port` (or a full URI) as the URI tonic connects to: `https` with TLS, else `http`.
+pub(crate) fn to_uri(address: &str, tls: bool) -> String {
     let address = address.trim();
-    if address.contains("://") {
-        address.to_owned()
-    } else {
-        format!("http://{address}")
+    let scheme = if tls { "https" } else { "http" };
+    match address.split_once("://") {
+        Some((_, rest)) => format!("{scheme}://{rest}"),
+        None => format!("{scheme}://{address}"),
     }
 }
 
@@ -124,10 +124,14 @@ impl Transport {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        if let Some(tls) = &options.tls {
+            tls.check()?;
+        }
+        let tls = options.tls.is_some();
         let mut seeds = Vec::new();
         for address in addresses {
             let address = address.as_ref();
-            let uri = to_uri(address);
+            let uri = to_uri(address, tls);
             Endpoint::from_shared(uri.clone()).map_err(|e| Error::InvalidAddress {
                 address: address.to_owned(),
                 reason: e.to_string(),
@@ -177,11 +181,15 @@ impl Transport {
         if let Some(channel) = channels.get(uri) {
             return Some(channel.clone());
         }
-        let channel = Endpoint::from_shared(uri.to_owned())
+        let mut endpoint = Endpoint::from_shared(uri.to_owned())
             .ok()?
             .connect_timeout(self.options.connect_timeout)
-            .tcp_nodelay(true)
-            .connect_lazy();
+            .tcp_nodelay(true);
+        if let Some(tls) = &self.options.tls {
+            // Checked in `new`; fails here only for a host that is no server name.
+            endpoint = endpoint.tls_config(tls.config()).ok()?;
+        }
+        let channel = endpoint.connect_lazy();
         channels.insert(uri.to_owned(), channel.clone());
         Some(channel)
     }
@@ -345,7 +353,7 @@ impl Transport {
 
     /// Moves to the leader `hint` named by `from`; returns how long to wait first.
     fn follow(&self, from: &str, hint: &str, retry: &mut RetryState) -> Next {
-        let hint = to_uri(hint);
+        let hint = to_uri(hint, self.options.tls.is_some());
         if hint == from || self.channel(&hint).is_none() {
             // A node naming itself, or an address we cannot use: treat as "no leader".
             self.forget_leader(from);
@@ -576,8 +584,10 @@ mod tests {
 
     #[test]
     fn addresses_become_uris_and_bad_ones_are_refused() {
-        assert_eq!(to_uri("127.0.0.1:7100"), "http://127.0.0.1:7100");
-        assert_eq!(to_uri(" https://db:7100 "), "https://db:7100");
+        assert_eq!(to_uri("127.0.0.1:7100", false), "http://127.0.0.1:7100");
+        assert_eq!(to_uri(" https://db:7100 ", false), "http://db:7100");
+        assert_eq!(to_uri("127.0.0.1:7100", true), "https://127.0.0.1:7100");
+        assert_eq!(to_uri("http://db:7100", true), "https://db:7100");
         let options = ClientOptions::default();
         let transport = Transport::new(["a:1", "a:1", "b:2"], options.clone()).unwrap();
         assert_eq!(

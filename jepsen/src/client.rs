@@ -23,7 +23,7 @@ use tally_proto::v1::{
     LookupTransfersRequest, ReadConsistency,
 };
 use tally_proto::{u128_from_wire, u128_to_wire};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::history::{Balance, Xfer};
@@ -68,7 +68,7 @@ impl Client {
         let channels = nodes
             .iter()
             .map(|a| {
-                let ep = Endpoint::from_shared(format!("http://{a}"))?
+                let ep = crate::tls::endpoint(a)?
                     .connect_timeout(Duration::from_millis(500))
                     .timeout(timeout);
                 Ok(LedgerClient::new(ep.connect_lazy()))

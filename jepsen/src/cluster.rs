@@ -565,9 +565,9 @@ impl Cluster {
 
     /// One node's status, within `timeout`.
     pub async fn status(&self, id: u64, timeout: Duration) -> Result<GetStatusResponse> {
-        let url = format!("http://{}", self.addr(id));
+        let endpoint = crate::tls::endpoint(self.addr(id))?;
         let call = async {
-            let mut c = AdminClient::connect(url).await?;
+            let mut c = AdminClient::new(endpoint.connect().await?);
             anyhow::Ok(c.get_status(GetStatusRequest {}).await?.into_inner())
         };
         tokio::time::timeout(timeout, call).await?

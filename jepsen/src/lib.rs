@@ -12,6 +12,7 @@
 //! - [`nemesis`]: the fault schedule.
 //! - [`checker`]: pure checkers over the history and the final state.
 //! - [`run`]: one whole test run, and its summary.
+//! - [`tls`]: `--tls`: certificates for the nodes, and TLS to them.
 //!
 //! # Boundary
 //!
@@ -47,6 +48,7 @@ pub mod membership;
 pub mod nemesis;
 pub mod proxy;
 pub mod run;
+pub mod tls;
 pub mod workload;
 
 #[cfg(test)]

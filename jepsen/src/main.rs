@@ -60,6 +60,11 @@ struct Args {
     /// Extra flag for every `tally start`, repeatable, e.g. `--tally-arg=--snapshot-every=200`.
     #[arg(long, allow_hyphen_values = true)]
     tally_arg: Vec<String>,
+    /// Run the cluster over TLS: the harness makes a CA and a node certificate in OUT/tls with
+    /// `tally certs` (reused if there), starts the nodes with mutual TLS between them, and
+    /// speaks TLS to them.
+    #[arg(long)]
+    tls: bool,
     /// Shortest and longest quiet time between faults, in ms.
     #[arg(long, value_delimiter = ',', default_values_t = [2000u64, 4000])]
     quiet_ms: Vec<u64>,
@@ -104,6 +109,16 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let seed = a.seed.unwrap_or_else(|| fastrand::u64(..));
+    let mut tally_args = a.tally_arg.clone();
+    if a.tls {
+        match tally_jepsen::tls::setup(&bin, &a.out.join("tls")) {
+            Ok(args) => tally_args.extend(args),
+            Err(e) => {
+                eprintln!("tally-jepsen: --tls: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let opts = RunOptions {
         bin,
         nodes: a.nodes,
@@ -118,7 +133,7 @@ fn main() -> ExitCode {
             bank_accounts: u128::from(a.accounts),
             idem_accounts: 4,
         },
-        tally_args: a.tally_arg.clone(),
+        tally_args,
         broken: a.broken,
     };
     let rt = match tokio::runtime::Runtime::new() {

@@ -31,7 +31,8 @@ fn members(s: &GetStatusResponse) -> BTreeSet<u64> {
 }
 
 async fn admin(c: &Cluster, id: u64) -> Result<AdminClient<tonic::transport::Channel>> {
-    Ok(AdminClient::connect(format!("http://{}", c.addr(id))).await?)
+    let channel = crate::tls::endpoint(c.addr(id))?.connect().await?;
+    Ok(AdminClient::new(channel))
 }
 
 /// Removes `victim` from the voters (not kept as a learner). Done when the leader's membership

@@ -64,7 +64,7 @@ pub mod types;
 
 pub use consensus::{LeaderContact, LeaderHint, Member, NodeStatus, ProposeError, Role};
 pub use log::{LogError, LogOptions, LogStore};
-pub use net::NetOptions;
+pub use net::{ClusterSecret, NetOptions, NodeTls, TlsError, TlsFiles, TlsPeer};
 pub use raft_node::{NodeError, NodeOptions, NodeStats, Raft, RaftNode};
 pub use rocks::{Durability, RocksFigures, RocksOptions, RocksReader, RocksStore};
 pub use state_machine::{LedgerStateMachine, StateMachineOptions, StateReader};

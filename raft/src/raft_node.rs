@@ -224,16 +224,25 @@ impl RaftNode {
             .with_contact(self.contact.clone())
             .into_server();
         let routes = routes.add_service(raft);
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let (stop, stopped) = oneshot::channel::<()>();
+        let tls = self.net.tls.clone();
         let server = tokio::spawn(async move {
-            let r = Server::builder()
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            let server = Server::builder()
                 .http2_max_pending_accept_reset_streams(Some(PENDING_RESET_STREAMS_MAX))
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = stopped.await;
-                })
-                .await;
+                .add_routes(routes);
+            let r = match tls {
+                Some(tls) => {
+                    let incoming = crate::net::tls::incoming(listener, tls);
+                    server.serve_with_incoming_shutdown(incoming, stopped).await
+                }
+                None => {
+                    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                    server.serve_with_incoming_shutdown(incoming, stopped).await
+                }
+            };
             if let Err(e) = r {
                 eprintln!("node {id}: gRPC server failed: {e}");
             }

@@ -9,6 +9,9 @@
 //! data_dir = "/var/lib/tally/node-1"
 //! peers = ["1=127.0.0.1:7101", "2=127.0.0.1:7102", "3=127.0.0.1:7103"]
 //! request_timeout_ms = 10000
+//! tls_cert = "/etc/tally/n1.pem"     # TLS: the node's certificate and key, and the cluster CA
+//! tls_key = "/etc/tally/n1.key"
+//! tls_peer_ca = "/etc/tally/ca.pem"
 //! ```
 
 use std::collections::BTreeMap;
@@ -18,6 +21,8 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
+
+use tally_raft::{ClusterSecret, TlsFiles};
 
 use crate::admission::AdmissionOptions;
 use crate::coalesce::CoalesceOptions;
@@ -107,6 +112,29 @@ pub struct StartArgs {
     /// above the number of accounts in use [default: 1048576].
     #[arg(long, env = "TALLY_ACCOUNT_CACHE")]
     pub account_cache: Option<usize>,
+    /// PEM certificate chain of this node: with it (and --tls-key) the port speaks only TLS.
+    /// The same certificate is this node's client certificate toward its peers, so it needs
+    /// the serverAuth and clientAuth key usages and the advertised IP among its names
+    /// (`tally certs node` makes one).
+    #[arg(long, env = "TALLY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "TALLY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): every client must present a certificate chained to it (or to the
+    /// cluster CA). Without it client certificates are optional.
+    #[arg(long, env = "TALLY_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// PEM CA certificate(s) of the cluster: peers' certificates must chain to it, and only
+    /// connections with such a client certificate may speak Raft [default: --tls-client-ca].
+    /// Required with --tls-cert.
+    #[arg(long, env = "TALLY_TLS_PEER_CA")]
+    pub tls_peer_ca: Option<PathBuf>,
+    /// File holding the cluster secret (at least 16 visible ASCII characters, the same on
+    /// every node): every Raft call carries it, and a call without it is refused. For
+    /// clusters without TLS; `tally certs secret` writes one.
+    #[arg(long, env = "TALLY_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
     /// Testing only: dial peer ID at HOST:PORT instead of its membership address
     /// (`ID=HOST:PORT`, comma-separated); fault tests route each link through a proxy.
     #[arg(long, env = "TALLY_PEER_VIA", value_delimiter = ',', hide = true)]
@@ -151,6 +179,11 @@ struct FileConfig {
     snapshot_every: Option<u64>,
     snapshot_keep_log: Option<u64>,
     account_cache: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    tls_peer_ca: Option<PathBuf>,
+    cluster_secret_file: Option<PathBuf>,
     peer_via: Option<Vec<String>>,
 }
 
@@ -197,6 +230,10 @@ pub struct Config {
     pub pulse_interval: Duration,
     /// Testing only: skip the log's fsync (see `--unsafe-skip-log-fsync`).
     pub unsafe_skip_log_fsync: bool,
+    /// TLS files, if the port speaks TLS.
+    pub tls: Option<TlsFiles>,
+    /// The cluster secret peers must present, if any.
+    pub cluster_secret: Option<ClusterSecret>,
 }
 
 /// A configuration error, with the flag or key at fault.
@@ -253,6 +290,13 @@ impl StartArgs {
             None => FileConfig::default(),
         };
         let admission = self.admission(&file)?;
+        let tls = self.tls(&file)?;
+        let cluster_secret = self
+            .cluster_secret_file
+            .clone()
+            .or(file.cluster_secret_file.clone())
+            .map(|p| read_secret(&p))
+            .transpose()?;
         let node_id = self.node_id.or(file.node_id).unwrap_or(1);
         if node_id == 0 {
             return err("node id 0 is reserved");
@@ -352,8 +396,49 @@ impl StartArgs {
                 .or(file.account_cache)
                 .unwrap_or(tally_ledger::ACCOUNT_CACHE_DEFAULT),
             unsafe_skip_log_fsync: self.unsafe_skip_log_fsync,
+            tls,
+            cluster_secret,
         })
     }
+
+    /// The TLS files: cert and key together, and a cluster CA (--tls-peer-ca, else
+    /// --tls-client-ca) whenever TLS is on. The files are read when the node starts.
+    fn tls(&self, file: &FileConfig) -> Result<Option<TlsFiles>, ConfigError> {
+        let pick = |flag: &Option<PathBuf>, key: &Option<PathBuf>| flag.clone().or(key.clone());
+        let cert = pick(&self.tls_cert, &file.tls_cert);
+        let key = pick(&self.tls_key, &file.tls_key);
+        let client_ca = pick(&self.tls_client_ca, &file.tls_client_ca);
+        let peer_ca = pick(&self.tls_peer_ca, &file.tls_peer_ca);
+        let (cert, key) = match (cert, key) {
+            (Some(c), Some(k)) => (c, k),
+            (None, None) => {
+                if client_ca.is_some() || peer_ca.is_some() {
+                    return err("--tls-client-ca and --tls-peer-ca need --tls-cert and --tls-key");
+                }
+                return Ok(None);
+            }
+            _ => return err("--tls-cert and --tls-key go together"),
+        };
+        let Some(peer_ca) = peer_ca.or(client_ca.clone()) else {
+            return err(
+                "TLS needs the cluster CA: --tls-peer-ca (or --tls-client-ca), so that nodes \
+                 verify each other",
+            );
+        };
+        Ok(Some(TlsFiles {
+            cert,
+            key,
+            client_ca,
+            peer_ca,
+        }))
+    }
+}
+
+fn read_secret(p: &Path) -> Result<ClusterSecret, ConfigError> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| ConfigError(format!("cluster secret file {}: {e}", p.display())))?;
+    ClusterSecret::new(&text)
+        .map_err(|e| ConfigError(format!("cluster secret file {}: {e}", p.display())))
 }
 
 impl StartArgs {
@@ -470,6 +555,65 @@ mod tests {
             ..Default::default()
         })
         .contains("reads"));
+    }
+
+    #[test]
+    fn tls_flags_go_together_and_need_a_cluster_ca() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        let bad = |a: StartArgs| a.resolve().unwrap_err().to_string();
+        assert!(bad(StartArgs {
+            tls_cert: p("n.pem"),
+            ..Default::default()
+        })
+        .contains("go together"));
+        assert!(bad(StartArgs {
+            tls_cert: p("n.pem"),
+            tls_key: p("n.key"),
+            ..Default::default()
+        })
+        .contains("cluster CA"));
+        assert!(bad(StartArgs {
+            tls_peer_ca: p("ca.pem"),
+            ..Default::default()
+        })
+        .contains("need --tls-cert"));
+        let c = StartArgs {
+            tls_cert: p("n.pem"),
+            tls_key: p("n.key"),
+            tls_client_ca: p("clients.pem"),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(
+            tls.peer_ca,
+            PathBuf::from("clients.pem"),
+            "defaults to the client CA"
+        );
+        assert!(StartArgs::default().resolve().unwrap().tls.is_none());
+    }
+
+    #[test]
+    fn a_short_cluster_secret_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("secret");
+        std::fs::write(&f, "short\n").unwrap();
+        let e = StartArgs {
+            cluster_secret_file: Some(f.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().contains("at least 16"), "{e}");
+        std::fs::write(&f, "0123456789abcdef0123\n").unwrap();
+        let c = StartArgs {
+            cluster_secret_file: Some(f),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(c.cluster_secret.is_some());
     }
 
     #[test]

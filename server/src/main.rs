@@ -55,6 +55,9 @@ enum Cmd {
     /// Change the cluster: add a learner, set the voters, move leadership, snapshot.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Make a development CA, node and client certificates, or a cluster secret.
+    #[command(subcommand)]
+    Certs(cli::CertsCmd),
     /// Print the release, the storage format version and the commit (as --version does).
     Version,
 }
@@ -119,6 +122,8 @@ struct AdminTo {
     /// to the leader (found through the others); `snapshot` runs on the first node that answers.
     #[arg(long, env = "TALLY_ADDRESSES", value_delimiter = ',', default_value = DEFAULT_LISTEN)]
     addresses: Vec<String>,
+    #[command(flatten)]
+    tls: cli::TlsArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,6 +134,8 @@ struct StatusArgs {
     /// Print JSON lines (one per node) instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    tls: cli::TlsArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,6 +174,7 @@ fn main() -> ExitCode {
             Cmd::Transfer(c) => c.run().await,
             Cmd::Balances(a) => cli::history(a, true).await,
             Cmd::Transfers(a) => cli::history(a, false).await,
+            Cmd::Certs(c) => c.run(),
             Cmd::Version => print_version(),
         }
     });
@@ -201,22 +209,42 @@ async fn start(args: StartArgs) -> Result<()> {
     let node = Node::start(&config).await?;
     let id = node.identity();
     eprintln!(
-        "tally: node {} of cluster {:032x} serving on {} (data: {})",
+        "tally: node {} of cluster {:032x} serving on {} (data: {}{})",
         id.node_id,
         id.cluster_id,
         node.addr(),
-        config.data_dir.display()
+        config.data_dir.display(),
+        if config.tls.is_some() { ", TLS" } else { "" }
     );
+    if config.tls.is_none() && config.cluster_secret.is_none() {
+        eprintln!(
+            "tally: no TLS and no cluster secret: anyone who reaches {} can speak Raft to this \
+             node; keep the port private (docs/operating.md, 'TLS')",
+            node.addr()
+        );
+    }
     // A node whose Raft has failed (its disk is full, an fsync failed) can neither write nor
     // vote: exit non-zero with the cause, so a supervisor sees it and peers elect without it.
-    let why = tokio::select! {
-        sig = stop_signal() => {
-            eprintln!("tally: {}: shutting down", sig?);
-            node.shutdown().await?;
-            eprintln!("tally: stopped");
-            return Ok(());
+    let mut hup = signal(SignalKind::hangup())?;
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let why = loop {
+        tokio::select! {
+            sig = &mut stop => {
+                eprintln!("tally: {}: shutting down", sig?);
+                node.shutdown().await?;
+                eprintln!("tally: stopped");
+                return Ok(());
+            }
+            _ = hup.recv() => match node.reload_tls() {
+                Ok(true) => eprintln!("tally: SIGHUP: TLS files reloaded"),
+                Ok(false) => eprintln!("tally: SIGHUP: no TLS configured, nothing to reload"),
+                Err(e) => eprintln!(
+                    "tally: SIGHUP: TLS files do not load, keeping the current ones: {e}"
+                ),
+            },
+            why = node.failure() => break why,
         }
-        why = node.failure() => why,
     };
     let _ = node.halt().await;
     bail!(
@@ -270,8 +298,9 @@ async fn status(args: StatusArgs) -> Result<()> {
         );
     }
     let mut members = None;
+    let tls = args.tls.options()?;
     for addr in &args.addresses {
-        match get_status(addr).await {
+        match get_status(addr, tls.as_ref()).await {
             Ok(s) => {
                 answered += 1;
                 if args.json {
@@ -301,11 +330,11 @@ async fn status(args: StatusArgs) -> Result<()> {
 
 /// Runs an admin command on the leader: tries each address, following leader hints.
 async fn admin(cmd: AdminCmd) -> Result<()> {
-    let to = match &cmd {
+    let (to, tls) = match &cmd {
         AdminCmd::AddLearner { to, .. }
         | AdminCmd::ChangeMembership { to, .. }
         | AdminCmd::TransferLeader { to, .. }
-        | AdminCmd::Snapshot { to } => to.addresses.clone(),
+        | AdminCmd::Snapshot { to } => (to.addresses.clone(), to.tls.options()?),
     };
     let mut queue: Vec<String> = to.into_iter().rev().collect();
     let mut last = anyhow::anyhow!("no address given");
@@ -316,14 +345,15 @@ async fn admin(cmd: AdminCmd) -> Result<()> {
             break;
         }
         let connect = Duration::from_secs(2);
-        let mut c = match tally_client::admin_client(&addr, connect, Duration::from_secs(60)).await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                last = e.into();
-                continue;
-            }
-        };
+        let timeout = Duration::from_secs(60);
+        let mut c =
+            match tally_client::admin_client_with(&addr, connect, timeout, tls.as_ref()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = e.into();
+                    continue;
+                }
+            };
         let r = match &cmd {
             AdminCmd::AddLearner {
                 node_id, address, ..
@@ -380,8 +410,11 @@ fn print_member_list(members: &[v1::Member]) {
     }
 }
 
-async fn get_status(addr: &str) -> Result<v1::GetStatusResponse> {
-    Ok(tally_client::node_status(addr, Duration::from_secs(2)).await?)
+async fn get_status(
+    addr: &str,
+    tls: Option<&tally_client::TlsOptions>,
+) -> Result<v1::GetStatusResponse> {
+    Ok(tally_client::node_status_with(addr, Duration::from_secs(2), tls).await?)
 }
 
 fn state_name(s: i32) -> &'static str {

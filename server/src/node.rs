@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tally_ledger::query;
-use tally_raft::{NodeError, NodeOptions, RaftNode, Role, TallyNode};
+use tally_raft::{NodeError, NodeOptions, NodeTls, RaftNode, Role, TallyNode, TlsError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::service::Routes;
@@ -41,6 +41,9 @@ pub enum StartError {
     /// Raft failed to open or to create the cluster.
     #[error(transparent)]
     Raft(#[from] NodeError),
+    /// The TLS files did not load.
+    #[error("TLS")]
+    Tls(#[from] TlsError),
     /// Starting would be unsafe; the message says why and what to do.
     #[error("refusing to start: {0}")]
     Refused(String),
@@ -54,8 +57,13 @@ pub struct Node {
     addr: SocketAddr,
     /// Where `/healthz`, `/readyz` and `/metrics` are served, if anywhere.
     http_addr: Option<SocketAddr>,
+    /// The port's TLS configuration, if it speaks TLS.
+    tls: Option<Arc<NodeTls>>,
     tasks: Vec<JoinHandle<()>>,
 }
+
+/// How often a node with TLS checks its certificate, key and CA files for changes.
+const TLS_POLL: Duration = Duration::from_secs(2);
 
 impl Node {
     /// Starts a node as configured: checks (or creates) the data dir's identity, opens Raft,
@@ -63,6 +71,10 @@ impl Node {
     /// this node is the one to do it (see [`Node::bootstrap`]).
     pub async fn start(config: &Config) -> Result<Self, StartError> {
         let single = config.peers.is_empty() && !config.join;
+        let tls = match &config.tls {
+            Some(files) => Some(Arc::new(NodeTls::load(files.clone())?)),
+            None => None,
+        };
         let (identity, _new) =
             identity::check_or_create(&config.data_dir, config.node_id, config.cluster_id, single)?;
         let listener =
@@ -88,6 +100,8 @@ impl Node {
         // Every Raft call and snapshot carries the cluster id; peers of another cluster are
         // refused (FAILED_PRECONDITION) and their snapshots never installed.
         opts.net.cluster_id = identity.cluster_id;
+        opts.net.tls = tls.clone();
+        opts.net.cluster_secret = config.cluster_secret.clone();
         let raft =
             Arc::new(RaftNode::open(config.node_id, &config.data_dir, listener, &opts).await?);
         let admission = Admission::new(&config.admission);
@@ -124,6 +138,9 @@ impl Node {
             pulse,
             health::track(raft.clone(), reporter, ready_rule(config)),
         ];
+        if let Some(tls) = &tls {
+            tasks.push(tokio::spawn(watch_tls(tls.clone())));
+        }
         let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(http) = http {
             tasks.push(health::serve_http(
@@ -138,6 +155,7 @@ impl Node {
             identity,
             addr,
             http_addr,
+            tls,
             tasks,
         };
         if let Err(e) = node.bootstrap(config).await {
@@ -194,6 +212,16 @@ impl Node {
         self.http_addr
     }
 
+    /// Reads the TLS certificate, key and CA files again; new connections use them. On an
+    /// error the current ones stay. `Ok(false)`: the node has no TLS. The node also reloads
+    /// by itself when the files change (checked every 2 s).
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// The data dir's identity.
     pub fn identity(&self) -> Identity {
         self.identity
@@ -245,10 +273,39 @@ fn ready_rule(config: &Config) -> health::ReadyRule {
     }
 }
 
+/// Reloads `tls` whenever its files change; a reload that fails is logged and the current
+/// configuration kept.
+async fn watch_tls(tls: Arc<NodeTls>) {
+    let mut tick = tokio::time::interval(TLS_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match tls.reload_if_changed() {
+            Ok(true) => eprintln!("tally: TLS files changed: reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("tally: TLS files changed but do not load, keeping the current ones: {e}")
+            }
+        }
+    }
+}
+
+/// How this node speaks to its peers' client API: TLS with its own certificate and the
+/// cluster CA when it has TLS.
+fn peer_client_tls(config: &Config) -> Option<tally_client::TlsOptions> {
+    let f = config.tls.as_ref()?;
+    tally_client::TlsOptions::from_ca_file(&f.peer_ca)
+        .and_then(|t| t.with_client_files(&f.cert, &f.key))
+        .ok()
+}
+
 /// A peer of `config` that already has a Raft log (so the cluster exists), if any answers.
 async fn clustered_peer(config: &Config) -> Option<(u64, String)> {
+    let tls = peer_client_tls(config);
     for (id, addr) in config.peers.iter().filter(|(id, _)| **id != config.node_id) {
-        if let Ok(s) = tally_client::node_status(addr, Duration::from_millis(500)).await {
+        let status =
+            tally_client::node_status_with(addr, Duration::from_millis(500), tls.as_ref()).await;
+        if let Ok(s) = status {
             if s.last_log_index.is_some() {
                 return Some((*id, addr.clone()));
             }

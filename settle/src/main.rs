@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
-use tally_client::Client;
+use tally_client::{Client, ClientOptions, TlsOptions};
 use tally_settle::chart::Party;
 use tally_settle::correct::CorrectReport;
 use tally_settle::ingest::IngestReport;
@@ -26,6 +26,15 @@ struct Cli {
         value_delimiter = ','
     )]
     addresses: Vec<String>,
+    /// Speak TLS to the nodes, verifying them against this PEM CA.
+    #[arg(long, env = "TALLY_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// PEM client certificate to present (nodes started with --tls-client-ca require one).
+    #[arg(long, requires_all = ["tls_ca", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// The terms file.
     #[arg(long, default_value = "settle/samples/terms.toml")]
     terms: PathBuf,
@@ -120,7 +129,21 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let terms = Terms::load(&cli.terms)?;
-    let client = Client::connect(cli.addresses.iter().map(String::as_str)).await?;
+    let tls = match &cli.tls_ca {
+        Some(ca) => {
+            let tls = TlsOptions::from_ca_file(ca)?;
+            Some(match (&cli.tls_cert, &cli.tls_key) {
+                (Some(cert), Some(key)) => tls.with_client_files(cert, key)?,
+                _ => tls,
+            })
+        }
+        None => None,
+    };
+    let options = ClientOptions {
+        tls,
+        ..ClientOptions::default()
+    };
+    let client = Client::connect_with(cli.addresses.iter().map(String::as_str), options).await?;
     match cli.command {
         Command::Ingest { feeds } => {
             let report = run_ingest(&client, &terms, &feeds).await?;

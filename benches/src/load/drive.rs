@@ -205,10 +205,14 @@ impl Shared {
 pub type Raw = tally_proto::v1::ledger_client::LedgerClient<tonic::transport::Channel>;
 
 /// `n` raw clients (one connection each) to the leader among `addresses`, for `--no-retry`.
-pub async fn raw_clients(addresses: &[String], n: usize) -> Result<Vec<Raw>> {
+pub async fn raw_clients(
+    addresses: &[String],
+    n: usize,
+    tls: Option<&tally_client::TlsOptions>,
+) -> Result<Vec<Raw>> {
     let mut leader = None;
     for a in addresses {
-        if let Ok(s) = tally_client::node_status(a, Duration::from_secs(2)).await {
+        if let Ok(s) = tally_client::node_status_with(a, Duration::from_secs(2), tls).await {
             let addr = s
                 .members
                 .iter()
@@ -223,8 +227,13 @@ pub async fn raw_clients(addresses: &[String], n: usize) -> Result<Vec<Raw>> {
     let leader = leader.context("no node names a leader")?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let ch = tonic::transport::Endpoint::from_shared(format!("http://{leader}"))?
-            .connect_timeout(Duration::from_secs(2))
+        let mut endpoint = match tls {
+            Some(tls) => tonic::transport::Endpoint::from_shared(format!("https://{leader}"))?
+                .tls_config(tls.tonic_config())?,
+            None => tonic::transport::Endpoint::from_shared(format!("http://{leader}"))?,
+        };
+        endpoint = endpoint.connect_timeout(Duration::from_secs(2));
+        let ch = endpoint
             .tcp_nodelay(true)
             .connect()
             .await

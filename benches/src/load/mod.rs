@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use tally_client::{Client, ClientOptions};
+use tally_client::{Client, ClientOptions, TlsOptions};
 
 pub use gen::Dist;
 
@@ -119,6 +119,29 @@ pub struct BenchArgs {
     /// server sees exactly the offered rate and the refusals' own latency is measured.
     #[arg(long, requires = "rate", conflicts_with = "sdk_batching")]
     pub no_retry: bool,
+    /// With --addresses: speak TLS to the cluster, verifying the nodes against this PEM CA.
+    #[arg(long, requires = "addresses")]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate to present (nodes started with --tls-client-ca require one).
+    #[arg(long, requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl BenchArgs {
+    /// The SDK's TLS settings, if --tls-ca is given.
+    fn tls(&self) -> Result<Option<TlsOptions>> {
+        let Some(ca) = &self.tls_ca else {
+            return Ok(None);
+        };
+        let mut tls = TlsOptions::from_ca_file(ca)?;
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            tls = tls.with_client_files(cert, key)?;
+        }
+        Ok(Some(tls))
+    }
 }
 
 /// Time `--validate` leaves itself, beyond the load's own duration again, to check every
@@ -206,8 +229,9 @@ fn check(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn options() -> ClientOptions {
+fn options(tls: Option<&TlsOptions>) -> ClientOptions {
     ClientOptions {
+        tls: tls.cloned(),
         request_timeout: Duration::from_secs(60),
         attempt_timeout: Duration::from_secs(30),
         ..ClientOptions::default()
@@ -216,10 +240,10 @@ fn options() -> ClientOptions {
 
 /// The highest Raft term any of `addresses` reports (Admin `GetStatus`), if any answers: a term
 /// that grew during the load means leader elections, which explain slow batches.
-async fn raft_term(addresses: &[String]) -> Option<u64> {
+async fn raft_term(addresses: &[String], tls: Option<&TlsOptions>) -> Option<u64> {
     let mut max = None;
     for addr in addresses {
-        if let Ok(s) = tally_client::node_status(addr, Duration::from_secs(2)).await {
+        if let Ok(s) = tally_client::node_status_with(addr, Duration::from_secs(2), tls).await {
             max = max.max(Some(s.term));
         }
     }
@@ -231,10 +255,12 @@ async fn bench(
     addresses: &[String],
     temp: Option<&cluster::TempCluster>,
 ) -> Result<report::Report> {
+    let tls = args.tls()?;
+    let tls = tls.as_ref();
     let mut clients = Vec::new();
     for _ in 0..args.connections {
         clients.push(
-            Client::connect_with(addresses.iter().cloned(), options())
+            Client::connect_with(addresses.iter().cloned(), options(tls))
                 .await
                 .context("connect")?,
         );
@@ -253,10 +279,10 @@ async fn bench(
             stop.clone(),
         ))
     });
-    let term_before = raft_term(addresses).await;
+    let term_before = raft_term(addresses, tls).await;
     let load_started = Instant::now();
     let raw = if args.no_retry {
-        drive::raw_clients(addresses, args.connections).await?
+        drive::raw_clients(addresses, args.connections, tls).await?
     } else {
         Vec::new()
     };
@@ -267,7 +293,7 @@ async fn bench(
         },
         None => drive::load(&clients, &raw, &mut gen, args).await,
     };
-    let terms = (term_before, raft_term(addresses).await);
+    let terms = (term_before, raft_term(addresses, tls).await);
     stop.store(true, Ordering::Relaxed);
     let load = match load {
         Ok(load) => load,

@@ -6,7 +6,8 @@
 //!
 //! - no connection, connection refused or reset (gRPC `UNAVAILABLE`), a bad address, a
 //!   receiver whose Raft has stopped, or a receiver of another cluster (`FAILED_PRECONDITION`,
-//!   see [`super::CLUSTER_ID_KEY`]): [`Unreachable`]; openraft backs off and retries.
+//!   see [`super::CLUSTER_ID_KEY`]), or a receiver that refuses this node as a peer
+//!   (`UNAUTHENTICATED`, `PERMISSION_DENIED`): [`Unreachable`]; openraft backs off and retries.
 //! - the deadline passed (ours, tonic's `CANCELLED` "Timeout expired" for the same deadline, or
 //!   the server's `DEADLINE_EXCEEDED`): [`Timeout`].
 //! - anything else (a payload that does not decode, an internal error): [`NetworkError`].
@@ -77,7 +78,12 @@ impl RaftNetwork {
         let channel = match self.channels.get(&(target, lane)) {
             Some((a, ch)) if a == addr => Ok(ch.clone()),
             _ => endpoint(addr, &self.opts).map(|e| {
-                let ch = e.connect_lazy();
+                let ch = match &self.opts.tls {
+                    // The connector reads the TLS configuration at each connect, so a
+                    // reconnect after a reload presents the new certificate.
+                    Some(tls) => e.connect_with_connector_lazy(tls.connector()),
+                    None => e.connect_lazy(),
+                };
                 self.channels
                     .insert((target, lane), (addr.clone(), ch.clone()));
                 ch
@@ -183,9 +189,10 @@ impl PeerClient {
         match s.code() {
             Code::DeadlineExceeded => self.timeout(action, ttl),
             // Another cluster's node will not become ours by retrying at once.
-            Code::Unavailable | Code::FailedPrecondition => {
-                RPCError::Unreachable(Unreachable::new(&s))
-            }
+            Code::Unavailable
+            | Code::FailedPrecondition
+            | Code::Unauthenticated
+            | Code::PermissionDenied => RPCError::Unreachable(Unreachable::new(&s)),
             _ => RPCError::Network(NetworkError::new(&s)),
         }
     }
@@ -197,6 +204,10 @@ impl PeerClient {
         r.set_timeout(ttl);
         r.metadata_mut()
             .insert(super::CLUSTER_ID_KEY, self.cluster_id.clone());
+        if let Some(secret) = &self.opts.cluster_secret {
+            r.metadata_mut()
+                .insert(super::CLUSTER_SECRET_KEY, secret.value.clone());
+        }
         r
     }
 

@@ -6,6 +6,7 @@
 //! - [`server`]: [`RaftService`], the gRPC service that hands requests to the local
 //!   `openraft::Raft`.
 //! - `snapshot`: the snapshot stream, both ends.
+//! - [`tls`]: TLS on the node port and mutual TLS between peers, reloadable.
 //!
 //! # Wire format
 //!
@@ -26,12 +27,32 @@
 //! unreachable, so openraft backs off instead of retrying in a loop. A node of another cluster
 //! (a data directory reused, an address reassigned) thus never takes part, and never receives
 //! or installs a snapshot that is not its cluster's (openraft panics on an inconsistent one).
+//! The cluster id is not a credential: it is in every node's configuration and on the wire.
+//!
+//! # Peer authentication
+//!
+//! Before the cluster id, the service checks that the caller is a peer, and refuses the call
+//! otherwise, whatever the RPC:
+//!
+//! - With TLS ([`NetOptions::tls`]), the connection must have presented a certificate that
+//!   chains to the cluster CA: without one the answer is `UNAUTHENTICATED`, with one from
+//!   another CA that the port accepts (a client CA) `PERMISSION_DENIED`. A certificate that
+//!   chains to no configured CA does not get past the TLS handshake.
+//! - With a cluster secret ([`NetOptions::cluster_secret`]), the call must carry it in
+//!   [`CLUSTER_SECRET_KEY`]; it is compared in constant time, and a missing or different one
+//!   is `UNAUTHENTICATED`. Every node sends its own secret on every call.
+//!
+//! With neither, any client that reaches the port can speak Raft: the port must then be
+//! reachable only by the cluster's nodes. The sender reports an authentication refusal as
+//! unreachable, like a cluster id mismatch.
 
 pub mod client;
 pub mod server;
 mod snapshot;
+pub mod tls;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -41,6 +62,7 @@ use tonic::Status;
 
 pub use client::{PeerClient, RaftNetwork};
 pub use server::RaftService;
+pub use tls::{NodeTls, TlsError, TlsFiles, TlsPeer};
 
 use crate::codec;
 use crate::types::NodeId;
@@ -77,6 +99,11 @@ pub struct NetOptions {
     /// and snapshot received (see the module docs). Pick a random value when the cluster is
     /// created and keep it with every node's configuration. The default, 0, is for tests only.
     pub cluster_id: u128,
+    /// TLS on the node port and toward peers; peers authenticate with certificates from the
+    /// cluster CA (see the module docs). `None`: plaintext.
+    pub tls: Option<Arc<NodeTls>>,
+    /// The secret every Raft call must carry (see the module docs). `None`: none required.
+    pub cluster_secret: Option<ClusterSecret>,
 }
 
 impl Default for NetOptions {
@@ -91,12 +118,95 @@ impl Default for NetOptions {
             max_snapshot_bytes: 1 << 40,
             peer_via: BTreeMap::new(),
             cluster_id: 0,
+            tls: None,
+            cluster_secret: None,
         }
     }
 }
 
 /// The metadata entry that carries the sender's cluster id on every Raft call.
 pub const CLUSTER_ID_KEY: &str = "tally-cluster-id";
+
+/// The metadata entry that carries the cluster secret on every Raft call.
+pub const CLUSTER_SECRET_KEY: &str = "tally-cluster-secret";
+
+/// A cluster's shared secret: the same on every node, sent on every Raft call and required of
+/// every call received. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct ClusterSecret {
+    value: tonic::metadata::AsciiMetadataValue,
+    /// BLAKE3 of the secret: comparing two `blake3::Hash`es takes the same time wherever they
+    /// differ, and hashing first makes the time independent of the length presented.
+    hash: blake3::Hash,
+}
+
+impl std::fmt::Debug for ClusterSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterSecret(..)")
+    }
+}
+
+impl ClusterSecret {
+    /// The shortest secret accepted, in bytes.
+    pub const MIN_LEN: usize = 16;
+
+    /// A secret from its text: at least [`ClusterSecret::MIN_LEN`] visible ASCII characters
+    /// (no spaces), as `tally certs secret` writes. Surrounding whitespace is ignored.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.len() < Self::MIN_LEN {
+            return Err(format!(
+                "the cluster secret must be at least {} characters",
+                Self::MIN_LEN
+            ));
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the cluster secret must be visible ASCII without spaces".into());
+        }
+        let value = text
+            .parse()
+            .map_err(|_| "the cluster secret is not valid metadata".to_string())?;
+        Ok(Self {
+            value,
+            hash: blake3::hash(text.as_bytes()),
+        })
+    }
+
+    /// Whether `md` carries this secret.
+    fn matches(&self, md: &MetadataMap) -> bool {
+        md.get(CLUSTER_SECRET_KEY)
+            .is_some_and(|v| blake3::hash(v.as_bytes()) == self.hash)
+    }
+}
+
+/// Checks that a received Raft call comes from a peer (module docs, "Peer authentication").
+pub(crate) fn check_peer<T>(request: &tonic::Request<T>, opts: &NetOptions) -> Result<(), Status> {
+    if opts.tls.is_some() {
+        match request.extensions().get::<TlsPeer>() {
+            Some(p) if p.cluster_peer => {}
+            Some(p) if p.certificates.is_some() => {
+                return Err(Status::permission_denied(
+                    "the Raft service serves only cluster peers: this connection's client \
+                     certificate does not chain to the cluster CA (--tls-peer-ca)",
+                ))
+            }
+            _ => {
+                return Err(Status::unauthenticated(
+                    "the Raft service serves only cluster peers: present a client certificate \
+                     from the cluster CA (--tls-peer-ca)",
+                ))
+            }
+        }
+    }
+    if let Some(secret) = &opts.cluster_secret {
+        if !secret.matches(request.metadata()) {
+            return Err(Status::unauthenticated(format!(
+                "the Raft service serves only cluster peers: missing or wrong {CLUSTER_SECRET_KEY}"
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// A cluster id as it goes in [`CLUSTER_ID_KEY`]: 32 lowercase hex digits.
 pub(crate) fn cluster_id_value(id: u128) -> AsciiMetadataValue {
@@ -156,6 +266,29 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, b: &[u8]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cluster_secret_matches_only_itself() {
+        assert!(ClusterSecret::new("too-short").is_err());
+        assert!(ClusterSecret::new("0123456789abcdef with spaces").is_err());
+        let s = ClusterSecret::new("  0123456789abcdef\n").unwrap();
+        assert_eq!(format!("{s:?}"), "ClusterSecret(..)");
+        let with = |v: &str| {
+            let mut md = MetadataMap::new();
+            md.insert(CLUSTER_SECRET_KEY, v.parse().unwrap());
+            md
+        };
+        assert!(s.matches(&with("0123456789abcdef")));
+        for other in [
+            "0123456789abcdeF",
+            "0123456789abcdef0",
+            "0123456789abcde",
+            "",
+        ] {
+            assert!(!s.matches(&with(other)), "{other:?}");
+        }
+        assert!(!s.matches(&MetadataMap::new()));
+    }
 
     #[test]
     fn cluster_id_metadata_round_trips_and_is_strict() {

@@ -1,6 +1,7 @@
 //! The receiving side: the gRPC service `tally.v1.Raft`, handing each request to the local Raft.
 //!
-//! Every call is first checked for our cluster id ([`super::CLUSTER_ID_KEY`]); a missing or
+//! Every call is first checked for the peer credential (the module docs' "Peer
+//! authentication": `UNAUTHENTICATED` or `PERMISSION_DENIED`), then for our cluster id ([`super::CLUSTER_ID_KEY`]); a missing or
 //! different one is `FAILED_PRECONDITION`. A request that does not decode is `INVALID_ARGUMENT`;
 //! a Raft error (the local Raft has stopped) travels inside the payload as `Err(text)`, which
 //! the sender treats as unreachable. A snapshot stream is received into the state machine's
@@ -18,7 +19,7 @@ use tally_proto::v1::raft_server::RaftServer;
 use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{check_cluster_id, decode, encode, snapshot, NetOptions};
+use super::{check_cluster_id, check_peer, decode, encode, snapshot, NetOptions};
 use crate::consensus::LeaderContact;
 use crate::raft_node::Raft;
 use crate::state_machine::{LedgerStateMachine, SnapshotStore};
@@ -61,6 +62,7 @@ impl RaftService {
     }
 
     fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        check_peer(request, &self.opts)?;
         check_cluster_id(request.metadata(), self.opts.cluster_id)
     }
 

@@ -3,6 +3,7 @@
 //! (one object per line) for scripts; every result code is printed with what it means.
 
 mod account;
+mod certs;
 mod transfer;
 
 use std::time::Duration;
@@ -10,9 +11,11 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use tally_client::{
     Client, ClientOptions, CreateAccountResult, CreateTransferResult, EventResult, ReadConsistency,
+    TlsOptions,
 };
 
 pub use account::AccountCmd;
+pub use certs::CertsCmd;
 pub use transfer::{history, HistoryArgs, TransferCmd};
 
 use tally_server::config::DEFAULT_LISTEN;
@@ -32,6 +35,39 @@ pub struct Conn {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 10, global = true)]
     pub timeout_secs: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// How a client command speaks TLS to the nodes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// PEM CA certificate(s) the nodes' certificates chain to: with it, speak TLS.
+    #[arg(long, env = "TALLY_TLS_CA", global = true)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// PEM client certificate to present (nodes started with --tls-client-ca require one).
+    #[arg(long, global = true, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, global = true, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+impl TlsArgs {
+    /// The SDK's TLS settings, if --tls-ca is given.
+    pub fn options(&self) -> Result<Option<TlsOptions>> {
+        let Some(ca) = &self.tls_ca else {
+            if self.tls_cert.is_some() {
+                bail!("--tls-cert needs --tls-ca (the CA of the nodes' certificates)");
+            }
+            return Ok(None);
+        };
+        let mut tls = TlsOptions::from_ca_file(ca)?;
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            tls = tls.with_client_files(cert, key)?;
+        }
+        Ok(Some(tls))
+    }
 }
 
 impl Conn {
@@ -44,6 +80,7 @@ impl Conn {
             } else {
                 ReadConsistency::Linearizable
             },
+            tls: self.tls.options()?,
             ..ClientOptions::default()
         };
         Ok(Client::connect_with(self.addresses.iter().cloned(), opts).await?)
