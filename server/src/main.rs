@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tally_proto::v1::{self, MemberRole, ServerState};
-use tally_server::config::{StartArgs, DEFAULT_LISTEN};
+use tally_server::config::{ConfigError, StartArgs, DEFAULT_LISTEN};
 use tally_server::identity;
 use tally_server::Node;
 use tokio::signal::unix::{signal, SignalKind};
@@ -175,7 +175,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tally: {e:#}");
-            ExitCode::FAILURE
+            // A configuration error is a usage error, as clap's own are.
+            if e.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -192,16 +197,19 @@ async fn stop_signal() -> Result<&'static str> {
 
 async fn start(args: StartArgs) -> Result<()> {
     let config = args.resolve()?;
+    tally_server::logging::init(&config.log).map_err(ConfigError)?;
     if config.unsafe_skip_log_fsync {
-        eprintln!(
-            "tally: WARNING: --unsafe-skip-log-fsync: log appends are acknowledged without an \
-             fsync; a power loss can lose acknowledged writes (a test mode, never for real data)"
+        tracing::warn!(
+            "--unsafe-skip-log-fsync: log appends are acknowledged without an fsync; a power \
+             loss can lose acknowledged writes (a test mode, never for real data)"
         );
     }
     let node = Node::start(&config).await?;
     let id = node.identity();
-    eprintln!(
-        "tally: node {} of cluster {:032x} serving on {} (data: {})",
+    tracing::info!(
+        node_id = id.node_id,
+        cluster_id = %format_args!("{:032x}", id.cluster_id),
+        "node {} of cluster {:032x} serving on {} (data: {})",
         id.node_id,
         id.cluster_id,
         node.addr(),
@@ -211,9 +219,9 @@ async fn start(args: StartArgs) -> Result<()> {
     // vote: exit non-zero with the cause, so a supervisor sees it and peers elect without it.
     let why = tokio::select! {
         sig = stop_signal() => {
-            eprintln!("tally: {}: shutting down", sig?);
+            tracing::info!("{}: shutting down", sig?);
             node.shutdown().await?;
-            eprintln!("tally: stopped");
+            tracing::info!("stopped");
             return Ok(());
         }
         why = node.failure() => why,
