@@ -310,7 +310,9 @@ fn drop_abandoned(s: Submit, now: Instant, admission: &Admission) -> Option<Subm
         queued: now.saturating_duration_since(s.queued),
         ..Phases::default()
     };
-    let _ = s.reply.send((Err(grpc_error::expired_unproposed()), phases));
+    let _ = s
+        .reply
+        .send((Err(grpc_error::expired_unproposed()), phases));
     None
 }
 
@@ -461,10 +463,7 @@ mod tests {
         Admission::new(&AdmissionOptions::default())
     }
 
-    fn submit_due(
-        events: Events,
-        deadline: Instant,
-    ) -> (Submit, oneshot::Receiver<Reply>) {
+    fn submit_due(events: Events, deadline: Instant) -> (Submit, oneshot::Receiver<Reply>) {
         let (reply, rx) = oneshot::channel();
         let ticket = admission().admit(1, deadline).unwrap();
         (

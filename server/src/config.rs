@@ -277,7 +277,11 @@ impl StartArgs {
         };
         let admission = self.admission(&file)?;
         let log = self.log(&file)?;
-        let slow_request = match self.slow_request_ms.or(file.slow_request_ms).unwrap_or(1000) {
+        let slow_request = match self
+            .slow_request_ms
+            .or(file.slow_request_ms)
+            .unwrap_or(1000)
+        {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
@@ -393,7 +397,11 @@ impl StartArgs {
             .log_level
             .clone()
             .or_else(|| file.log_level.clone())
-            .or_else(|| std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()))
+            .or_else(|| {
+                std::env::var("RUST_LOG")
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+            })
             .unwrap_or_else(|| logging::DEFAULT_FILTER.into());
         logging::check_filter(&filter).map_err(ConfigError)?;
         Ok(LogOptions {

@@ -98,8 +98,7 @@ impl RequestId {
     /// `v` as an id, if it is sane: 1 to [`Self::MAX_LEN`] bytes, each printable ASCII
     /// (`!` to `~`, and space).
     pub fn parse(v: &[u8]) -> Option<Self> {
-        if v.is_empty() || v.len() > Self::MAX_LEN || !v.iter().all(|b| (b' '..=b'~').contains(b))
-        {
+        if v.is_empty() || v.len() > Self::MAX_LEN || !v.iter().all(|b| (b' '..=b'~').contains(b)) {
             return None;
         }
         let mut bytes = [0; Self::MAX_LEN];

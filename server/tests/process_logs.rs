@@ -25,7 +25,7 @@ async fn json_logs_carry_the_request_id_returned_to_the_caller() {
             "--log-format".into(),
             "json".into(),
             "--log-level".into(),
-            "info,tally_server::coalesce=debug".into(),
+            "info,openraft=warn,tally_server::coalesce=debug".into(),
         ],
         cwd.path(),
         &[("TALLY_LISTEN", addr.to_string())],
