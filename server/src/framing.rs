@@ -468,6 +468,33 @@ mod tests {
         assert_eq!(metrics.requests_of(t, Code::Internal as usize), 0);
     }
 
+    #[tokio::test]
+    async fn every_answer_carries_the_request_id() {
+        let with = |id: Option<&str>| {
+            let mut r = request("/tally.v1.Ledger/LookupAccounts");
+            if let Some(id) = id {
+                r.headers_mut().insert(REQUEST_ID, id.parse().unwrap());
+            }
+            r
+        };
+        let id = |r: &http::Response<Body>| {
+            r.headers()
+                .get(REQUEST_ID)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let ok = Framed::new(Answers(None), 100);
+        let failed = Framed::new(Answers(Some(Code::InvalidArgument)), 100);
+        let r = ok.clone().call(with(Some("abc-123"))).await.unwrap();
+        assert_eq!(id(&r).as_deref(), Some("abc-123"));
+        let r = failed.clone().call(with(Some("abc-123"))).await.unwrap();
+        assert_eq!(id(&r).as_deref(), Some("abc-123"), "on errors too");
+        for sent in [None, Some("a\tb")] {
+            let made = id(&ok.clone().call(with(sent)).await.unwrap()).unwrap();
+            assert_eq!(made.len(), 32, "{made}");
+            assert!(made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
+        }
+    }
+
     fn frame(flag: u8, len: u32) -> Vec<u8> {
         let mut v = vec![flag];
         v.extend_from_slice(&len.to_be_bytes());
