@@ -64,10 +64,17 @@ pub fn check_filter(filter: &str) -> Result<(), String> {
 
 /// Installs the process's log subscriber, writing to stderr. Called once, by `tally start`.
 pub fn init(opts: &LogOptions) -> Result<(), String> {
-    let filter = EnvFilter::builder()
+    let mut filter = EnvFilter::builder()
         .with_regex(false)
         .parse(&opts.filter)
         .map_err(|e| format!("log level {:?}: {e}", opts.filter))?;
+    if !names_binary(&opts.filter) {
+        // The start and stop lines (`serving on`, `stopped`) are what supervisors and scripts
+        // wait for: written at any level unless the filter says otherwise for `tally` itself.
+        let own: tracing_subscriber::filter::Directive =
+            "tally=info".parse().expect("a valid directive");
+        filter = filter.add_directive(own);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -82,6 +89,14 @@ pub fn init(opts: &LogOptions) -> Result<(), String> {
             .try_init(),
     };
     r.map_err(|e| format!("cannot install the log subscriber: {e}"))
+}
+
+/// Whether `filter` has a directive for the binary's own target, `tally` (not `tally_server`).
+fn names_binary(filter: &str) -> bool {
+    filter.split(',').any(|d| {
+        let target = d.split(['=', '[']).next().unwrap_or("").trim();
+        target == "tally" || target.starts_with("tally::")
+    })
 }
 
 /// A request's id: 1 to [`Self::MAX_LEN`] printable ASCII bytes, held inline (no allocation).
@@ -188,5 +203,9 @@ mod tests {
         check_filter("warn,tally_server::coalesce=debug").unwrap();
         let e = check_filter("info,openraft=loud").unwrap_err();
         assert!(e.contains("openraft=loud"), "{e}");
+        assert!(names_binary("warn,tally=error"));
+        assert!(names_binary("tally::x=debug"));
+        assert!(!names_binary("warn,tally_server=debug"));
+        assert!(!names_binary("off"));
     }
 }
