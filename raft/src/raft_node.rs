@@ -244,7 +244,7 @@ impl RaftNode {
                 }
             };
             if let Err(e) = r {
-                eprintln!("node {id}: gRPC server failed: {e}");
+                tracing::error!(node = id, "gRPC server failed: {e}");
             }
         });
         *lock(&self.server) = Some((stop, server));

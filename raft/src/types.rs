@@ -107,6 +107,10 @@ pub struct WireResults {
     pub codes: Vec<u32>,
     /// One timestamp per event (see `docs/reference/create_transfers.md`).
     pub timestamps: Vec<u64>,
+    /// When this node began applying the entry (for the leader's slow-request log); set by
+    /// the state machine, never serialized.
+    #[serde(skip)]
+    pub apply_started: Option<std::time::Instant>,
 }
 
 impl WireResults {
@@ -115,6 +119,7 @@ impl WireResults {
         Self {
             codes: self.codes[range.clone()].to_vec(),
             timestamps: self.timestamps[range].to_vec(),
+            apply_started: self.apply_started,
         }
     }
 }
@@ -148,10 +153,12 @@ impl Response {
             Outcome::Accounts(r) => Self::Accounts(WireResults {
                 codes: r.codes.iter().map(|c| c.as_u32()).collect(),
                 timestamps: r.timestamps,
+                apply_started: None,
             }),
             Outcome::Transfers(r) => Self::Transfers(WireResults {
                 codes: r.codes.iter().map(|c| c.as_u32()).collect(),
                 timestamps: r.timestamps,
+                apply_started: None,
             }),
             Outcome::Pulse { expired } => Self::Pulse {
                 expired: expired as u64,
@@ -346,6 +353,7 @@ mod tests {
             Response::Accounts(WireResults {
                 codes: vec![0, CreateAccountResult::ALL[1].as_u32()],
                 timestamps: vec![7, 9],
+                apply_started: None,
             })
         );
         let all = CreateTransferResult::ALL;

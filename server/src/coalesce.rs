@@ -27,6 +27,11 @@
 //! cancelled or its deadline fired) or its deadline has passed (even if the handler has not
 //! yet run to notice), and counts it ([`Admission::abandoned`]). Every request is judged
 //! this way when it is taken, in a quiet node or under load alike.
+//!
+//! Each request carries its [`RequestId`] and the time it was queued, and is answered with its
+//! [`Phases`]: how long it waited for its entry, how long the entry took from proposal to the
+//! start of its apply here (append, replication, commit), and how long the apply took. The
+//! handler logs slow writes with them; the coalescer's own lines (`debug`) name the request id.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,6 +45,7 @@ use tonic::Status;
 
 use crate::admission::{Admission, Ticket};
 use crate::grpc_error;
+use crate::logging::RequestId;
 use crate::metrics::Metrics;
 
 /// Tuning of the coalescer.
@@ -111,11 +117,28 @@ impl Events {
     }
 }
 
+/// Where a write's time went on the leader, for the slow-request log. Zero for phases it
+/// never reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    /// From queueing to the proposal of its entry.
+    pub queued: Duration,
+    /// From the proposal to the start of the entry's apply here: append, replication, commit.
+    pub commit: Duration,
+    /// The entry's apply.
+    pub apply: Duration,
+}
+
+/// A write's answer and its phases.
+type Reply = (Result<WireResults, Status>, Phases);
+
 /// One caller's request: its events and where its results go.
 struct Submit {
     events: Events,
-    reply: oneshot::Sender<Result<WireResults, Status>>,
+    reply: oneshot::Sender<Reply>,
     deadline: Instant,
+    id: RequestId,
+    queued: Instant,
     _ticket: Ticket,
 }
 
@@ -161,27 +184,41 @@ impl Coalescer {
     }
 
     /// Submits `events` (at most [`BATCH_MAX`]; the caller checks) and waits for their results,
-    /// one wire code and timestamp per event, until `deadline`. Refused at once, never waiting, when the node
-    /// cannot start it within its budget or its deadline.
-    pub async fn submit(&self, events: Events, deadline: Instant) -> Result<WireResults, Status> {
+    /// one wire code and timestamp per event, until `deadline`, with the request's phases.
+    /// Refused at once, never waiting, when the node cannot start it within its budget or its
+    /// deadline.
+    pub async fn submit(&self, events: Events, deadline: Instant, id: RequestId) -> Reply {
         let n = events.len();
         if n == 0 {
-            return Ok(WireResults::default());
+            return (Ok(WireResults::default()), Phases::default());
         }
-        let ticket = self.admission.admit(n, deadline)?;
+        let ticket = match self.admission.admit(n, deadline) {
+            Ok(t) => t,
+            Err(e) => return (Err(e), Phases::default()),
+        };
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Submit {
-                events,
-                reply,
-                deadline,
-                _ticket: ticket,
-            })
-            .map_err(|_| grpc_error::shutting_down())?;
+        let queued = Instant::now();
+        let sent = self.tx.send(Submit {
+            events,
+            reply,
+            deadline,
+            id,
+            queued,
+            _ticket: ticket,
+        });
+        if sent.is_err() {
+            return (Err(grpc_error::shutting_down()), Phases::default());
+        }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(grpc_error::stopped_before_answer()),
-            Err(_) => Err(grpc_error::deadline("write")),
+            Ok(Err(_)) => (Err(grpc_error::stopped_before_answer()), Phases::default()),
+            Err(_) => {
+                let waited = Phases {
+                    queued: queued.elapsed(),
+                    ..Phases::default()
+                };
+                (Err(grpc_error::deadline("write")), waited)
+            }
         }
     }
 }
@@ -268,7 +305,14 @@ fn drop_abandoned(s: Submit, now: Instant, admission: &Admission) -> Option<Subm
         return Some(s);
     }
     admission.abandoned();
-    let _ = s.reply.send(Err(grpc_error::expired_unproposed()));
+    tracing::debug!(request_id = %s.id, "write dropped unproposed: its caller left or its deadline passed");
+    let phases = Phases {
+        queued: now.saturating_duration_since(s.queued),
+        ..Phases::default()
+    };
+    let _ = s
+        .reply
+        .send((Err(grpc_error::expired_unproposed()), phases));
     None
 }
 
@@ -297,49 +341,100 @@ async fn propose(node: &RaftNode, opts: &CoalesceOptions, batch: Vec<Submit>) ->
                 .collect(),
         ),
     };
+    let proposed = Instant::now();
     let result = node
         .propose(leader_time_ns(opts.clock_offset_ms), &cmd, opts.lease_retry)
         .await;
+    let done = Instant::now();
     let results = match result {
         Ok(Response::Accounts(r) | Response::Transfers(r)) => Ok(r),
         Ok(Response::Rejected(r)) => Err(grpc_error::rejection(&r)),
         Ok(other) => Err(Status::internal(format!("unexpected response {other:?}"))),
         Err(e) => Err(grpc_error::propose(e)),
     };
+    // The apply began when the state machine stamped it; without a stamp (a failed proposal)
+    // the whole wait counts as commit.
+    let apply_started = match &results {
+        Ok(r) => r.apply_started.map(Instant::from_std),
+        Err(_) => None,
+    }
+    .unwrap_or(done)
+    .clamp(proposed, done);
+    let timing = EntryTiming {
+        proposed,
+        commit: apply_started - proposed,
+        apply: done - apply_started,
+    };
     let applied = results.is_ok();
-    answer(batch, results);
+    answer(batch, results, timing);
     applied
 }
 
-fn answer(batch: Vec<Submit>, results: Result<WireResults, Status>) {
+/// When an entry was proposed, and how long its commit and apply took.
+#[derive(Debug, Clone, Copy)]
+struct EntryTiming {
+    proposed: Instant,
+    commit: Duration,
+    apply: Duration,
+}
+
+impl EntryTiming {
+    /// The phases of `s`, one of the entry's requests.
+    fn phases(&self, s: &Submit) -> Phases {
+        Phases {
+            queued: self.proposed.saturating_duration_since(s.queued),
+            commit: self.commit,
+            apply: self.apply,
+        }
+    }
+}
+
+/// Sends `s` its answer, and logs it (`debug`) under its request id.
+fn reply(s: Submit, r: Result<WireResults, Status>, timing: &EntryTiming) {
+    let phases = timing.phases(&s);
+    tracing::debug!(
+        request_id = %s.id,
+        events = s.events.len(),
+        code = ?r.as_ref().map_or_else(|e| e.code(), |_| tonic::Code::Ok),
+        queued_ms = phases.queued.as_secs_f64() * 1e3,
+        commit_ms = phases.commit.as_secs_f64() * 1e3,
+        apply_ms = phases.apply.as_secs_f64() * 1e3,
+        "write answered"
+    );
+    let _ = s.reply.send((r, phases));
+}
+
+fn answer(batch: Vec<Submit>, results: Result<WireResults, Status>, timing: EntryTiming) {
     match results {
         Ok(results) => {
             let total: usize = batch.iter().map(|s| s.events.len()).sum();
             let n = results.codes.len();
             if n != total || results.timestamps.len() != total {
                 let e = Status::internal(format!("{n} results for {total} events"));
+                tracing::error!("{n} results for an entry of {total} events");
                 for s in batch {
-                    let _ = s.reply.send(Err(e.clone()));
+                    reply(s, Err(e.clone()), &timing);
                 }
                 return;
             }
             if batch.len() == 1 {
                 // The whole entry is one caller's: hand the results over without copying.
                 if let Some(one) = batch.into_iter().next() {
-                    let _ = one.reply.send(Ok(results));
+                    reply(one, Ok(results), &timing);
                 }
                 return;
             }
             let mut at = 0;
             for s in batch {
                 let n = s.events.len();
-                let _ = s.reply.send(Ok(results.slice(at..at + n)));
+                let part = results.slice(at..at + n);
+                reply(s, Ok(part), &timing);
                 at += n;
             }
         }
         Err(e) => {
             for s in batch {
-                let _ = s.reply.send(Err(e.clone()));
+                reply(s, Err(e.clone()), &timing);
             }
         }
     }
@@ -368,10 +463,7 @@ mod tests {
         Admission::new(&AdmissionOptions::default())
     }
 
-    fn submit_due(
-        events: Events,
-        deadline: Instant,
-    ) -> (Submit, oneshot::Receiver<Result<WireResults, Status>>) {
+    fn submit_due(events: Events, deadline: Instant) -> (Submit, oneshot::Receiver<Reply>) {
         let (reply, rx) = oneshot::channel();
         let ticket = admission().admit(1, deadline).unwrap();
         (
@@ -379,13 +471,15 @@ mod tests {
                 events,
                 reply,
                 deadline,
+                id: RequestId::generate(),
+                queued: Instant::now(),
                 _ticket: ticket,
             },
             rx,
         )
     }
 
-    fn submit(events: Events) -> (Submit, oneshot::Receiver<Result<WireResults, Status>>) {
+    fn submit(events: Events) -> (Submit, oneshot::Receiver<Reply>) {
         submit_due(events, Instant::now() + Duration::from_secs(60))
     }
 
@@ -482,7 +576,7 @@ mod tests {
             .map(|s| s.events.len())
             .collect();
         assert_eq!(sizes, vec![1, 3]);
-        let s = r1.await.unwrap().unwrap_err();
+        let s = r1.await.unwrap().0.unwrap_err();
         assert_eq!(s.code(), tonic::Code::DeadlineExceeded);
         assert_eq!(s.metadata().get(grpc_error::NOT_APPLIED).unwrap(), "true");
         assert_eq!(a.stats(&ReadLimit::new(1)).abandoned, 1);
@@ -495,11 +589,22 @@ mod tests {
         let results = WireResults {
             codes: vec![0, 1, 2, 3, 4],
             timestamps: vec![10, 11, 12, 13, 14],
+            apply_started: None,
         };
-        answer(vec![a, b], Ok(results));
-        let a = ra.await.unwrap().unwrap();
+        let timing = EntryTiming {
+            proposed: Instant::now(),
+            commit: Duration::from_millis(3),
+            apply: Duration::from_millis(2),
+        };
+        answer(vec![a, b], Ok(results), timing);
+        let (a, phases) = ra.await.unwrap();
+        let a = a.unwrap();
         assert_eq!((a.codes, a.timestamps), (vec![0, 1], vec![10, 11]));
-        let b = rb.await.unwrap().unwrap();
+        assert_eq!(
+            (phases.commit, phases.apply),
+            (Duration::from_millis(3), Duration::from_millis(2))
+        );
+        let b = rb.await.unwrap().0.unwrap();
         assert_eq!((b.codes, b.timestamps), (vec![2, 3, 4], vec![12, 13, 14]));
     }
 

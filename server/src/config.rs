@@ -12,6 +12,9 @@
 //! tls_cert = "/etc/tally/n1.pem"     # TLS: the node's certificate and key, and the cluster CA
 //! tls_key = "/etc/tally/n1.key"
 //! tls_peer_ca = "/etc/tally/ca.pem"
+//! log_format = "json"               # or "human"
+//! log_level = "info,tally_server::coalesce=debug"
+//! slow_request_ms = 1000
 //! ```
 
 use std::collections::BTreeMap;
@@ -26,6 +29,7 @@ use tally_raft::{ClusterSecret, TlsFiles};
 
 use crate::admission::AdmissionOptions;
 use crate::coalesce::CoalesceOptions;
+use crate::logging::{self, LogFormat, LogOptions};
 
 /// The address `tally start` listens on when none is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7100";
@@ -135,6 +139,18 @@ pub struct StartArgs {
     /// clusters without TLS; `tally certs secret` writes one.
     #[arg(long, env = "TALLY_CLUSTER_SECRET_FILE")]
     pub cluster_secret_file: Option<PathBuf>,
+    /// Log line format: `human` (text) or `json` (one object per line) [default: human].
+    #[arg(long, env = "TALLY_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Which log lines to write: a filter such as `info,openraft=warn,tally_server=debug`
+    /// (a level, then `module=level` overrides) [default: `RUST_LOG`, else `info` with
+    /// openraft, h2, tonic, hyper and tower at `warn`].
+    #[arg(long, env = "TALLY_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log a warning with its phases for each request that takes longer than this many ms;
+    /// 0 logs none [default: 1000].
+    #[arg(long, env = "TALLY_SLOW_REQUEST_MS")]
+    pub slow_request_ms: Option<u64>,
     /// Testing only: dial peer ID at HOST:PORT instead of its membership address
     /// (`ID=HOST:PORT`, comma-separated); fault tests route each link through a proxy.
     #[arg(long, env = "TALLY_PEER_VIA", value_delimiter = ',', hide = true)]
@@ -185,6 +201,9 @@ struct FileConfig {
     tls_peer_ca: Option<PathBuf>,
     cluster_secret_file: Option<PathBuf>,
     peer_via: Option<Vec<String>>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    slow_request_ms: Option<u64>,
 }
 
 /// A node's resolved configuration.
@@ -234,6 +253,10 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// The cluster secret peers must present, if any.
     pub cluster_secret: Option<ClusterSecret>,
+    /// Log format and filter.
+    pub log: LogOptions,
+    /// Requests slower than this are logged with their phases; `None`: not logged.
+    pub slow_request: Option<Duration>,
 }
 
 /// A configuration error, with the flag or key at fault.
@@ -297,6 +320,15 @@ impl StartArgs {
             .or(file.cluster_secret_file.clone())
             .map(|p| read_secret(&p))
             .transpose()?;
+        let log = self.log(&file)?;
+        let slow_request = match self
+            .slow_request_ms
+            .or(file.slow_request_ms)
+            .unwrap_or(1000)
+        {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
         let node_id = self.node_id.or(file.node_id).unwrap_or(1);
         if node_id == 0 {
             return err("node id 0 is reserved");
@@ -398,6 +430,8 @@ impl StartArgs {
             unsafe_skip_log_fsync: self.unsafe_skip_log_fsync,
             tls,
             cluster_secret,
+            log,
+            slow_request,
         })
     }
 
@@ -442,6 +476,25 @@ fn read_secret(p: &Path) -> Result<ClusterSecret, ConfigError> {
 }
 
 impl StartArgs {
+    /// The log options: flags, then the file, then `RUST_LOG` (filter only), then defaults.
+    fn log(&self, file: &FileConfig) -> Result<LogOptions, ConfigError> {
+        let filter = self
+            .log_level
+            .clone()
+            .or_else(|| file.log_level.clone())
+            .or_else(|| {
+                std::env::var("RUST_LOG")
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+            })
+            .unwrap_or_else(|| logging::DEFAULT_FILTER.into());
+        logging::check_filter(&filter).map_err(ConfigError)?;
+        Ok(LogOptions {
+            format: self.log_format.or(file.log_format).unwrap_or_default(),
+            filter,
+        })
+    }
+
     /// The admission options: flags, then the file, then defaults.
     fn admission(&self, file: &FileConfig) -> Result<AdmissionOptions, ConfigError> {
         let defaults = AdmissionOptions::default();
@@ -555,6 +608,41 @@ mod tests {
             ..Default::default()
         })
         .contains("reads"));
+        assert!(bad(StartArgs {
+            log_level: Some("info,openraft=loud".into()),
+            ..Default::default()
+        })
+        .contains("log level"));
+    }
+
+    #[test]
+    fn log_options_come_from_flags_or_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("t.toml");
+        std::fs::write(
+            &f,
+            "log_format = \"json\"\nlog_level = \"debug\"\nslow_request_ms = 0\n",
+        )
+        .unwrap();
+        let c = StartArgs {
+            config: Some(f.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.log.filter, "debug");
+        assert_eq!(c.slow_request, None);
+        let c = StartArgs {
+            config: Some(f),
+            log_level: Some("warn".into()),
+            slow_request_ms: Some(5),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(c.log.filter, "warn");
+        assert_eq!(c.slow_request, Some(Duration::from_millis(5)));
     }
 
     #[test]

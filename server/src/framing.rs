@@ -27,12 +27,19 @@
 //! gRPC code, with its latency, when its response's headers are ready: refusals made here,
 //! framing faults and the handlers' answers alike. A unary response carries an error code in
 //! its headers (a trailers-only response); one whose headers carry none is counted `OK`.
+//!
+//! Every request gets its [`RequestId`] here (see [`crate::logging`]): it is written into the
+//! request's `x-request-id` metadata for the handler, entered as the `request` span around
+//! everything the handler does, and returned in the response's `x-request-id` metadata,
+//! refusals included. A service given a slow-request threshold ([`Framed::with_slow`]) logs
+//! one warning for each read or admin request answered later than that; writes are logged by
+//! their handler, which knows their phases.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http_body::Frame;
 use tonic::body::Body;
@@ -42,6 +49,7 @@ use tonic::Status;
 
 use crate::admission::Admission;
 use crate::grpc_error;
+use crate::logging::{RequestId, REQUEST_ID};
 use crate::metrics::{code_index, Metrics, Rpc};
 use crate::service::parse_grpc_timeout;
 
@@ -61,6 +69,7 @@ pub struct Framed<S> {
     limit: usize,
     admission: Option<Admission>,
     metrics: Option<Arc<Metrics>>,
+    slow: Option<Duration>,
 }
 
 impl<S> Framed<S> {
@@ -71,7 +80,14 @@ impl<S> Framed<S> {
             limit,
             admission: None,
             metrics: None,
+            slow: None,
         }
+    }
+
+    /// Logs a warning for each read or admin request answered after more than `slow`.
+    pub fn with_slow(mut self, slow: Option<Duration>) -> Self {
+        self.slow = slow;
+        self
     }
 
     /// Counts every request in `metrics` (see the module doc).
@@ -118,17 +134,37 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+        let started = Instant::now();
+        let rpc = Rpc::from_path(req.uri().path());
         let timer = self.metrics.as_ref().map(|m| Timer {
             metrics: m.clone(),
-            rpc: Rpc::from_path(req.uri().path()),
-            started: Instant::now(),
+            rpc,
+            started,
         });
+        let id = match RequestId::from_headers(req.headers()) {
+            Some(id) => id,
+            None => {
+                let id = RequestId::generate();
+                req.headers_mut().insert(REQUEST_ID, id.header_value());
+                id
+            }
+        };
+        let span = tracing::info_span!("request", request_id = %id, rpc = rpc.label());
+        let is_write = WRITE_PATHS.contains(&req.uri().path());
+        let trace = Trace {
+            id: req.headers().get(REQUEST_ID).cloned(),
+            span,
+            slow: self.slow.filter(|_| !is_write),
+            rpc,
+            started,
+        };
         if let Some(status) = self.refusal(&req) {
             // The body is dropped unread: HTTP/2 resets the rest of the stream.
             return Admitted {
                 answer: Answer::Refused(Some(status.into_http())),
                 timer,
+                trace,
             };
         }
         let limit = self.limit;
@@ -138,6 +174,7 @@ where
         Admitted {
             answer: Answer::Taken(taken),
             timer,
+            trace,
         }
     }
 }
@@ -149,6 +186,43 @@ pub struct Admitted<F> {
     answer: Answer<F>,
     /// What to count the answer under, if the service counts requests.
     timer: Option<Timer>,
+    /// The request's id and span.
+    trace: Trace,
+}
+
+/// A request's id (as the header value returned), its log span, and when a read or admin
+/// request is slow.
+#[derive(Debug)]
+struct Trace {
+    id: Option<http::HeaderValue>,
+    span: tracing::Span,
+    slow: Option<Duration>,
+    rpc: Rpc,
+    started: Instant,
+}
+
+impl Trace {
+    /// Returns the id with `resp`, and logs the request if it was slow.
+    fn answered(&mut self, resp: &mut http::Response<Body>) {
+        if let Some(id) = self.id.take() {
+            resp.headers_mut().insert(REQUEST_ID, id);
+        }
+        let Some(slow) = self.slow else { return };
+        let took = self.started.elapsed();
+        if took > slow {
+            let code = resp
+                .headers()
+                .get("grpc-status")
+                .map_or(0, |v| code_index(v.as_bytes()));
+            let _in = self.span.enter();
+            tracing::warn!(
+                rpc = self.rpc.label(),
+                code = crate::metrics::CODES[code],
+                total_ms = took.as_secs_f64() * 1e3,
+                "slow request"
+            );
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -175,13 +249,19 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let out = match &mut this.answer {
+        let mut out = match &mut this.answer {
             Answer::Refused(answer) => match answer.take() {
                 Some(a) => Poll::Ready(Ok(a)),
                 None => Poll::Pending,
             },
-            Answer::Taken(f) => Pin::new(f).poll(cx),
+            Answer::Taken(f) => {
+                let _in = this.trace.span.enter();
+                Pin::new(f).poll(cx)
+            }
         };
+        if let Poll::Ready(Ok(resp)) = &mut out {
+            this.trace.answered(resp);
+        }
         if let Poll::Ready(r) = &out {
             if let Some(t) = this.timer.take() {
                 let code = match r {
@@ -386,6 +466,33 @@ mod tests {
             1
         );
         assert_eq!(metrics.requests_of(t, Code::Internal as usize), 0);
+    }
+
+    #[tokio::test]
+    async fn every_answer_carries_the_request_id() {
+        let with = |id: Option<&str>| {
+            let mut r = request("/tally.v1.Ledger/LookupAccounts");
+            if let Some(id) = id {
+                r.headers_mut().insert(REQUEST_ID, id.parse().unwrap());
+            }
+            r
+        };
+        let id = |r: &http::Response<Body>| {
+            r.headers()
+                .get(REQUEST_ID)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let ok = Framed::new(Answers(None), 100);
+        let failed = Framed::new(Answers(Some(Code::InvalidArgument)), 100);
+        let r = ok.clone().call(with(Some("abc-123"))).await.unwrap();
+        assert_eq!(id(&r).as_deref(), Some("abc-123"));
+        let r = failed.clone().call(with(Some("abc-123"))).await.unwrap();
+        assert_eq!(id(&r).as_deref(), Some("abc-123"), "on errors too");
+        for sent in [None, Some("a\tb")] {
+            let made = id(&ok.clone().call(with(sent)).await.unwrap()).unwrap();
+            assert_eq!(made.len(), 32, "{made}");
+            assert!(made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
+        }
     }
 
     fn frame(flag: u8, len: u32) -> Vec<u8> {

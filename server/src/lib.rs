@@ -20,6 +20,7 @@
 //!   `/metrics`.
 //! - [`metrics`]: Prometheus metrics: the request path's counters and histograms, and the
 //!   collectors that read Raft, RocksDB and the process at scrape time.
+//! - [`logging`]: log format and filters, and the request id each request carries.
 //! - [`grpc_error`]: the one place failures become gRPC statuses (and the leader hint metadata).
 //! - `main.rs`: the `tally` binary (`start`, `status`, `dev-cluster`).
 //!
@@ -55,6 +56,7 @@ pub mod framing;
 pub mod grpc_error;
 pub mod health;
 pub mod identity;
+pub mod logging;
 pub mod metrics;
 pub mod node;
 pub mod service;

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tally_proto::v1::{self, MemberRole, ServerState};
-use tally_server::config::{StartArgs, DEFAULT_LISTEN};
+use tally_server::config::{ConfigError, StartArgs, DEFAULT_LISTEN};
 use tally_server::identity;
 use tally_server::Node;
 use tokio::signal::unix::{signal, SignalKind};
@@ -183,7 +183,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tally: {e:#}");
-            ExitCode::FAILURE
+            // A configuration error is a usage error, as clap's own are.
+            if e.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -200,16 +205,19 @@ async fn stop_signal() -> Result<&'static str> {
 
 async fn start(args: StartArgs) -> Result<()> {
     let config = args.resolve()?;
+    tally_server::logging::init(&config.log).map_err(ConfigError)?;
     if config.unsafe_skip_log_fsync {
-        eprintln!(
-            "tally: WARNING: --unsafe-skip-log-fsync: log appends are acknowledged without an \
-             fsync; a power loss can lose acknowledged writes (a test mode, never for real data)"
+        tracing::warn!(
+            "--unsafe-skip-log-fsync: log appends are acknowledged without an fsync; a power \
+             loss can lose acknowledged writes (a test mode, never for real data)"
         );
     }
     let node = Node::start(&config).await?;
     let id = node.identity();
-    eprintln!(
-        "tally: node {} of cluster {:032x} serving on {} (data: {}{})",
+    tracing::info!(
+        node_id = id.node_id,
+        cluster_id = %format_args!("{:032x}", id.cluster_id),
+        "node {} of cluster {:032x} serving on {} (data: {}{})",
         id.node_id,
         id.cluster_id,
         node.addr(),
@@ -217,9 +225,9 @@ async fn start(args: StartArgs) -> Result<()> {
         if config.tls.is_some() { ", TLS" } else { "" }
     );
     if config.tls.is_none() && config.cluster_secret.is_none() {
-        eprintln!(
-            "tally: no TLS and no cluster secret: anyone who reaches {} can speak Raft to this \
-             node; keep the port private (docs/operating.md, 'TLS')",
+        tracing::warn!(
+            "no TLS and no cluster secret: anyone who reaches {} can speak Raft to this node; \
+             keep the port private (docs/operating.md, 'TLS')",
             node.addr()
         );
     }
@@ -231,16 +239,16 @@ async fn start(args: StartArgs) -> Result<()> {
     let why = loop {
         tokio::select! {
             sig = &mut stop => {
-                eprintln!("tally: {}: shutting down", sig?);
+                tracing::info!("{}: shutting down", sig?);
                 node.shutdown().await?;
-                eprintln!("tally: stopped");
+                tracing::info!("stopped");
                 return Ok(());
             }
             _ = hup.recv() => match node.reload_tls() {
-                Ok(true) => eprintln!("tally: SIGHUP: TLS files reloaded"),
-                Ok(false) => eprintln!("tally: SIGHUP: no TLS configured, nothing to reload"),
-                Err(e) => eprintln!(
-                    "tally: SIGHUP: TLS files do not load, keeping the current ones: {e}"
+                Ok(true) => tracing::info!("SIGHUP: TLS files reloaded"),
+                Ok(false) => tracing::info!("SIGHUP: no TLS configured, nothing to reload"),
+                Err(e) => tracing::warn!(
+                    "SIGHUP: TLS files do not load, keeping the current ones: {e}"
                 ),
             },
             why = node.failure() => break why,

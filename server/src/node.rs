@@ -118,6 +118,7 @@ impl Node {
             reads: ReadLimit::new(config.admission.max_concurrent_reads),
             request_timeout: config.request_timeout,
             metrics: metrics.clone(),
+            slow_request: config.slow_request,
         };
         let registry = Arc::new(metrics::registry(NodeCollector {
             raft: raft.clone(),

@@ -188,7 +188,10 @@ impl LedgerStateMachine {
         } = &mut *g;
         let ledger = ledger.as_mut().ok_or_else(snapshot::closed)?;
         let mut batch = writer.take_spare();
-        let (next, response) = apply::apply_entry(ledger, applied, entry, &mut batch)?;
+        let (next, mut response) = apply::apply_entry(ledger, applied, entry, &mut batch)?;
+        if let Response::Accounts(r) | Response::Transfers(r) = &mut response {
+            r.apply_started = Some(started);
+        }
         writer.submit(ledger.store().writer(), batch);
         *applied = next;
         if matches!(entry.payload, EntryPayload::Membership(_)) {

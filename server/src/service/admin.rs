@@ -30,10 +30,13 @@ impl AdminService {
     /// The tonic server for it, with its message size limit and framing checks.
     pub fn into_server(self) -> Framed<AdminServer<Self>> {
         let metrics = self.ctx.metrics.clone();
+        let slow = self.ctx.slow_request;
         let server = AdminServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Framed::new(server, MAX_MESSAGE_BYTES).with_metrics(metrics)
+        Framed::new(server, MAX_MESSAGE_BYTES)
+            .with_metrics(metrics)
+            .with_slow(slow)
     }
 }
 

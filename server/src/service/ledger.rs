@@ -13,6 +13,7 @@ use crate::coalesce::Events;
 use crate::convert::{self, Invalid};
 use crate::framing::Framed;
 use crate::grpc_error;
+use crate::logging::RequestId;
 use crate::metrics::Rpc;
 
 /// Largest request or response message, in bytes. The largest message the service needs is
@@ -38,10 +39,12 @@ impl LedgerService {
     pub fn into_server(self) -> Framed<LedgerServer<Self>> {
         let admission = self.ctx.coalescer.admission().clone();
         let metrics = self.ctx.metrics.clone();
+        let slow = self.ctx.slow_request;
         let server = LedgerServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         Framed::new(server, MAX_MESSAGE_BYTES)
+            .with_slow(slow)
             .with_admission(admission)
             .with_metrics(metrics)
     }
@@ -175,7 +178,9 @@ impl LedgerRpc for LedgerService {
         &self,
         req: Request<v1::CreateAccountsRequest>,
     ) -> Result<Response<v1::CreateAccountsResponse>, Status> {
+        let started = Instant::now();
         let deadline = self.ctx.deadline(&req);
+        let id = RequestId::of(&req);
         let accounts = req.into_inner().accounts;
         check_len("accounts", accounts.len())?;
         self.ctx
@@ -187,11 +192,15 @@ impl LedgerRpc for LedgerService {
             .map(|(i, a)| convert::account_from_wire(i, a))
             .collect::<Result<Vec<_>, Invalid>>()
             .map_err(grpc_error::invalid)?;
-        let out = self
+        let n = events.len();
+        let (out, phases) = self
             .ctx
             .coalescer
-            .submit(Events::Accounts(events), deadline)
-            .await?;
+            .submit(Events::Accounts(events), deadline, id)
+            .await;
+        self.ctx
+            .log_slow_write(Rpc::CREATE_ACCOUNTS, n, started, &out, phases);
+        let out = out?;
         let results = results(out.codes, |c| {
             i32::try_from(c)
                 .ok()
@@ -207,7 +216,9 @@ impl LedgerRpc for LedgerService {
         &self,
         req: Request<v1::CreateTransfersRequest>,
     ) -> Result<Response<v1::CreateTransfersResponse>, Status> {
+        let started = Instant::now();
         let deadline = self.ctx.deadline(&req);
+        let id = RequestId::of(&req);
         let transfers = req.into_inner().transfers;
         check_len("transfers", transfers.len())?;
         self.ctx
@@ -219,11 +230,15 @@ impl LedgerRpc for LedgerService {
             .map(|(i, t)| convert::transfer_from_wire(i, t))
             .collect::<Result<Vec<_>, Invalid>>()
             .map_err(grpc_error::invalid)?;
-        let out = self
+        let n = events.len();
+        let (out, phases) = self
             .ctx
             .coalescer
-            .submit(Events::Transfers(events), deadline)
-            .await?;
+            .submit(Events::Transfers(events), deadline, id)
+            .await;
+        self.ctx
+            .log_slow_write(Rpc::CREATE_TRANSFERS, n, started, &out, phases);
+        let out = out?;
         let results = results(out.codes, |c| {
             i32::try_from(c)
                 .ok()

@@ -7,12 +7,13 @@ pub mod ledger;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tally_raft::RaftNode;
+use tally_raft::{RaftNode, WireResults};
 use tokio::time::Instant;
+use tonic::Status;
 
 use crate::admission::ReadLimit;
-use crate::coalesce::Coalescer;
-use crate::metrics::Metrics;
+use crate::coalesce::{Coalescer, Phases};
+use crate::metrics::{Metrics, Rpc};
 
 /// What every handler needs.
 #[derive(Debug, Clone)]
@@ -27,6 +28,59 @@ pub struct Ctx {
     pub request_timeout: Duration,
     /// The request-path figures for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Requests slower than this are logged with their phases; `None`: not logged.
+    pub slow_request: Option<Duration>,
+}
+
+impl Ctx {
+    /// Logs a write answered after more than the slow-request threshold (see
+    /// [`log_slow_write`]).
+    pub fn log_slow_write(
+        &self,
+        rpc: Rpc,
+        events: usize,
+        started: Instant,
+        result: &Result<WireResults, Status>,
+        phases: Phases,
+    ) {
+        log_slow_write(self.slow_request, rpc, events, started, result, phases);
+    }
+}
+
+/// Logs a write answered after more than `slow`: one warning with its RPC, events, result and
+/// phases (its request id is the `request` span's). Returns whether it was slow.
+pub fn log_slow_write(
+    slow: Option<Duration>,
+    rpc: Rpc,
+    events: usize,
+    started: Instant,
+    result: &Result<WireResults, Status>,
+    phases: Phases,
+) -> bool {
+    let Some(slow) = slow else {
+        return false;
+    };
+    let total = started.elapsed();
+    if total <= slow {
+        return false;
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (code, failed) = match result {
+        Ok(r) => ("OK", r.codes.iter().filter(|c| **c != 0).count()),
+        Err(e) => (crate::metrics::CODES[e.code() as usize], 0),
+    };
+    tracing::warn!(
+        rpc = rpc.label(),
+        events,
+        code,
+        failed_events = failed,
+        queued_ms = ms(phases.queued),
+        commit_ms = ms(phases.commit),
+        apply_ms = ms(phases.apply),
+        total_ms = ms(total),
+        "slow request"
+    );
+    true
 }
 
 impl Ctx {
@@ -65,6 +119,67 @@ pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log sink for one test: what a subscriber wrote.
+    #[derive(Clone, Default)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_write_is_logged_once_with_its_phases_and_request_id() {
+        let sink = Sink::default();
+        let w = sink.clone();
+        let sub = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_writer(move || w.clone())
+            .finish();
+        let phases = Phases {
+            queued: Duration::from_millis(3),
+            commit: Duration::from_millis(5),
+            apply: Duration::from_millis(7),
+        };
+        let results = Ok(WireResults {
+            codes: vec![0, 21],
+            timestamps: vec![1, 2],
+            apply_started: None,
+        });
+        let started = Instant::now() - Duration::from_millis(20);
+        let rpc = Rpc::CREATE_TRANSFERS;
+        tracing::subscriber::with_default(sub, || {
+            let span = tracing::info_span!("request", request_id = "abc-123");
+            let _in = span.enter();
+            assert!(!log_slow_write(None, rpc, 2, started, &results, phases));
+            let long = Some(Duration::from_secs(60));
+            assert!(!log_slow_write(long, rpc, 2, started, &results, phases));
+            let short = Some(Duration::from_millis(10));
+            assert!(log_slow_write(short, rpc, 2, started, &results, phases));
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["level"], "WARN", "{v}");
+        assert_eq!(v["span"]["request_id"], "abc-123", "{v}");
+        let f = &v["fields"];
+        assert_eq!(f["message"], "slow request", "{v}");
+        assert_eq!(f["rpc"], rpc.label(), "{v}");
+        assert_eq!((&f["events"], &f["failed_events"]), (&2.into(), &1.into()));
+        assert_eq!(f["code"], "OK", "{v}");
+        assert_eq!(f["queued_ms"], 3.0, "{v}");
+        assert_eq!(f["commit_ms"], 5.0, "{v}");
+        assert_eq!(f["apply_ms"], 7.0, "{v}");
+        assert!(f["total_ms"].as_f64().unwrap() >= 20.0, "{v}");
+    }
 
     #[test]
     fn grpc_timeout_units() {
