@@ -150,10 +150,13 @@ where
                 id
             }
         };
-        let span = tracing::info_span!("request", request_id = %id, rpc = rpc.label());
+        // At debug level: a span the filter enables costs an allocation and formatting per request,
+        // so by default it is disabled and the per-request lines name the id themselves.
+        let span = tracing::debug_span!("request", request_id = %id, rpc = rpc.label());
         let is_write = WRITE_PATHS.contains(&req.uri().path());
         let trace = Trace {
             id: req.headers().get(REQUEST_ID).cloned(),
+            request_id: id,
             span,
             slow: self.slow.filter(|_| !is_write),
             rpc,
@@ -195,6 +198,7 @@ pub struct Admitted<F> {
 #[derive(Debug)]
 struct Trace {
     id: Option<http::HeaderValue>,
+    request_id: RequestId,
     span: tracing::Span,
     slow: Option<Duration>,
     rpc: Rpc,
@@ -216,6 +220,7 @@ impl Trace {
                 .map_or(0, |v| code_index(v.as_bytes()));
             let _in = self.span.enter();
             tracing::warn!(
+                request_id = %self.request_id,
                 rpc = self.rpc.label(),
                 code = crate::metrics::CODES[code],
                 total_ms = took.as_secs_f64() * 1e3,

@@ -199,7 +199,7 @@ impl LedgerRpc for LedgerService {
             .submit(Events::Accounts(events), deadline, id)
             .await;
         self.ctx
-            .log_slow_write(Rpc::CREATE_ACCOUNTS, n, started, &out, phases);
+            .log_slow_write(Rpc::CREATE_ACCOUNTS, n, started, &out, phases, &id);
         let out = out?;
         let results = results(out.codes, |c| {
             i32::try_from(c)
@@ -237,7 +237,7 @@ impl LedgerRpc for LedgerService {
             .submit(Events::Transfers(events), deadline, id)
             .await;
         self.ctx
-            .log_slow_write(Rpc::CREATE_TRANSFERS, n, started, &out, phases);
+            .log_slow_write(Rpc::CREATE_TRANSFERS, n, started, &out, phases, &id);
         let out = out?;
         let results = results(out.codes, |c| {
             i32::try_from(c)

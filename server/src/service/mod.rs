@@ -13,6 +13,7 @@ use tonic::Status;
 
 use crate::admission::ReadLimit;
 use crate::coalesce::{Coalescer, Phases};
+use crate::logging::RequestId;
 use crate::metrics::{Metrics, Rpc};
 
 /// What every handler needs.
@@ -42,13 +43,14 @@ impl Ctx {
         started: Instant,
         result: &Result<WireResults, Status>,
         phases: Phases,
+        id: &RequestId,
     ) {
-        log_slow_write(self.slow_request, rpc, events, started, result, phases);
+        log_slow_write(self.slow_request, rpc, events, started, result, phases, id);
     }
 }
 
 /// Logs a write answered after more than `slow`: one warning with its RPC, events, result and
-/// phases (its request id is the `request` span's). Returns whether it was slow.
+/// phases and its request id. Returns whether it was slow.
 pub fn log_slow_write(
     slow: Option<Duration>,
     rpc: Rpc,
@@ -56,6 +58,7 @@ pub fn log_slow_write(
     started: Instant,
     result: &Result<WireResults, Status>,
     phases: Phases,
+    id: &RequestId,
 ) -> bool {
     let Some(slow) = slow else {
         return false;
@@ -70,6 +73,7 @@ pub fn log_slow_write(
         Err(e) => (crate::metrics::CODES[e.code() as usize], 0),
     };
     tracing::warn!(
+        request_id = %id,
         rpc = rpc.label(),
         events,
         code,
@@ -156,21 +160,26 @@ mod tests {
         let started = Instant::now() - Duration::from_millis(20);
         let rpc = Rpc::CREATE_TRANSFERS;
         tracing::subscriber::with_default(sub, || {
-            let span = tracing::info_span!("request", request_id = "abc-123");
-            let _in = span.enter();
-            assert!(!log_slow_write(None, rpc, 2, started, &results, phases));
+            let id = RequestId::parse(b"abc-123").unwrap();
+            assert!(!log_slow_write(
+                None, rpc, 2, started, &results, phases, &id
+            ));
             let long = Some(Duration::from_secs(60));
-            assert!(!log_slow_write(long, rpc, 2, started, &results, phases));
+            assert!(!log_slow_write(
+                long, rpc, 2, started, &results, phases, &id
+            ));
             let short = Some(Duration::from_millis(10));
-            assert!(log_slow_write(short, rpc, 2, started, &results, phases));
+            assert!(log_slow_write(
+                short, rpc, 2, started, &results, phases, &id
+            ));
         });
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1, "{text}");
         let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(v["level"], "WARN", "{v}");
-        assert_eq!(v["span"]["request_id"], "abc-123", "{v}");
         let f = &v["fields"];
+        assert_eq!(f["request_id"], "abc-123", "{v}");
         assert_eq!(f["message"], "slow request", "{v}");
         assert_eq!(f["rpc"], rpc.label(), "{v}");
         assert_eq!((&f["events"], &f["failed_events"]), (&2.into(), &1.into()));
