@@ -100,8 +100,9 @@ pub enum Response {
 }
 
 /// A create command's results as wire values: one code and one timestamp per event, in event
-/// order (the ledger's [`tally_ledger::EventResults`], with the codes as numbers).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// order (the ledger's [`tally_ledger::EventResults`], with the codes as numbers). Two results
+/// are equal when their codes and timestamps are: when a node applied them is not part of them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WireResults {
     /// One result code wire value per event.
     pub codes: Vec<u32>,
@@ -123,6 +124,14 @@ impl WireResults {
         }
     }
 }
+
+impl PartialEq for WireResults {
+    fn eq(&self, other: &Self) -> bool {
+        self.codes == other.codes && self.timestamps == other.timestamps
+    }
+}
+
+impl Eq for WireResults {}
 
 /// Why a whole command was refused. Every replica reaches the same rejection for the same entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
