@@ -53,12 +53,6 @@ use crate::logging::{RequestId, REQUEST_ID};
 use crate::metrics::{code_index, Metrics, Rpc};
 use crate::service::parse_grpc_timeout;
 
-/// The paths of the write RPCs, which admission control judges from their headers.
-const WRITE_PATHS: [&str; 2] = [
-    "/tally.v1.Ledger/CreateTransfers",
-    "/tally.v1.Ledger/CreateAccounts",
-];
-
 /// Length of a gRPC message header: the compressed-flag byte and a big-endian `u32` length.
 const HEADER: usize = 5;
 
@@ -103,9 +97,9 @@ impl<S> Framed<S> {
     }
 
     /// The refusal of a write the node cannot take now, judged from its headers.
-    fn refusal(&self, req: &http::Request<Body>) -> Option<Status> {
+    fn refusal(&self, rpc: Rpc, req: &http::Request<Body>) -> Option<Status> {
         let admission = self.admission.as_ref()?;
-        if !WRITE_PATHS.contains(&req.uri().path()) {
+        if !rpc.is_write() {
             return None;
         }
         let left = req
@@ -142,27 +136,31 @@ where
             rpc,
             started,
         });
-        let id = match RequestId::from_headers(req.headers()) {
-            Some(id) => id,
+        // The caller's id if sane, else a made-up one; the handler finds it in the extensions.
+        let (id, header) = match req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| RequestId::parse(v.as_bytes()).map(|id| (id, v.clone())))
+        {
+            Some(given) => given,
             None => {
                 let id = RequestId::generate();
-                req.headers_mut().insert(REQUEST_ID, id.header_value());
-                id
+                (id, id.header_value())
             }
         };
+        req.extensions_mut().insert(id);
         // At debug level: a span the filter enables costs an allocation and formatting per request,
         // so by default it is disabled and the per-request lines name the id themselves.
         let span = tracing::debug_span!("request", request_id = %id, rpc = rpc.label());
-        let is_write = WRITE_PATHS.contains(&req.uri().path());
         let trace = Trace {
-            id: req.headers().get(REQUEST_ID).cloned(),
+            id: Some(header),
             request_id: id,
             span,
-            slow: self.slow.filter(|_| !is_write),
+            slow: self.slow.filter(|_| !rpc.is_write()),
             rpc,
             started,
         };
-        if let Some(status) = self.refusal(&req) {
+        if let Some(status) = self.refusal(rpc, &req) {
             // The body is dropped unread: HTTP/2 resets the rest of the stream.
             return Admitted {
                 answer: Answer::Refused(Some(status.into_http())),

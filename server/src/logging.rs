@@ -12,7 +12,7 @@
 use std::fmt;
 use std::io::IsTerminal as _;
 
-use tonic::codegen::http::{HeaderMap, HeaderValue};
+use tonic::codegen::http::HeaderValue;
 use tracing_subscriber::EnvFilter;
 
 /// The metadata key of the request id, in requests and responses.
@@ -135,17 +135,12 @@ impl RequestId {
         Self { bytes, len: 32 }
     }
 
-    /// The id of a request with these headers: its `x-request-id` if sane.
-    pub fn from_headers(h: &HeaderMap) -> Option<Self> {
-        h.get(REQUEST_ID).and_then(|v| Self::parse(v.as_bytes()))
-    }
-
     /// The id [`crate::framing::Framed`] settled for a request (a made-up one if the request
     /// did not pass through it).
     pub fn of<T>(req: &tonic::Request<T>) -> Self {
-        req.metadata()
-            .get(REQUEST_ID)
-            .and_then(|v| Self::parse(v.as_bytes()))
+        req.extensions()
+            .get::<Self>()
+            .copied()
             .unwrap_or_else(Self::generate)
     }
 

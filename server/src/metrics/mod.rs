@@ -101,6 +101,12 @@ impl Rpc {
         )
     }
 
+    /// Whether it is a write (`CreateAccounts`, `CreateTransfers`), which admission control
+    /// judges from its headers.
+    pub fn is_write(self) -> bool {
+        self == Self::CREATE_ACCOUNTS || self == Self::CREATE_TRANSFERS
+    }
+
     /// Its `rpc` label.
     pub fn label(self) -> &'static str {
         RPCS.get(self.0).map_or(OTHER_RPC, |(l, _)| l)
