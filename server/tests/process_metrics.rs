@@ -15,23 +15,10 @@ use std::time::Duration;
 
 use common::process::{cluster_args, find_leader, local_addrs, Proc};
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `docs/monitoring/` in the repository.
 fn monitoring_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/monitoring")
-}
-
-/// `GET path` over HTTP/1.0 (so the answer is never chunked) to `addr`: status and body.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
-    (code, body)
 }
 
 /// A 3-node cluster of `tally` processes on 127.0.0.1, each with an HTTP address; the
@@ -129,7 +116,7 @@ fn promtool(args: &[&str], stdin: &str) -> (bool, String) {
 async fn scrape_all(c: &Cluster) -> Vec<String> {
     let mut out = Vec::new();
     for a in &c.http {
-        let (code, body) = http_get(*a, "/metrics").await;
+        let (code, body) = http(*a, "GET", "/metrics").await;
         assert_eq!(code, 200, "{body}");
         out.push(body);
     }
@@ -246,7 +233,7 @@ fn url_encode(s: &str) -> String {
 /// The value of the single-sample answer of `query` at Prometheus `addr`, if there is one.
 async fn query_one(addr: SocketAddr, query: &str) -> Option<f64> {
     let path = format!("/api/v1/query?query={}", url_encode(query));
-    let (code, body) = http_get(addr, &path).await;
+    let (code, body) = http(addr, "GET", &path).await;
     if code != 200 {
         return None;
     }
@@ -312,7 +299,7 @@ async fn prometheus_scrapes_a_3_node_cluster_and_answers_queries_about_it() {
         "(nodes with a term, leaders, targets up) as Prometheus sees them"
     );
     // The rules loaded: Prometheus evaluates them (none fires on a healthy cluster).
-    let (code, body) = http_get(addr, "/api/v1/rules").await;
+    let (code, body) = http(addr, "GET", "/api/v1/rules").await;
     assert_eq!(code, 200);
     assert!(body.contains("TallyNoLeader"), "{body}");
 }

@@ -10,22 +10,9 @@ use std::time::Duration;
 
 use common::*;
 use tally_server::Node;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
-
-/// `METHOD path` over HTTP/1.1 to `addr`: the status code and the body.
-async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: tally\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (code, body)
-}
 
 /// The gRPC health status of `service` on the node at `addr`.
 async fn grpc_health(addr: SocketAddr, service: &str) -> Result<ServingStatus, tonic::Status> {
