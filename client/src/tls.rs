@@ -69,6 +69,21 @@ impl TlsOptions {
         })
     }
 
+    /// The settings a tool's `--tls-ca`, `--tls-cert` and `--tls-key` flags give: none without
+    /// a CA; the client certificate only when both its files are given.
+    pub fn from_files(
+        ca: Option<&Path>,
+        cert: Option<&Path>,
+        key: Option<&Path>,
+    ) -> std::io::Result<Option<Self>> {
+        let Some(ca) = ca else { return Ok(None) };
+        let tls = Self::from_ca_file(ca)?;
+        Ok(Some(match (cert, key) {
+            (Some(cert), Some(key)) => tls.with_client_files(cert, key)?,
+            _ => tls,
+        }))
+    }
+
     /// The same, checking the nodes' certificates for `name` instead of the dialled host.
     pub fn with_server_name(self, name: impl Into<String>) -> Self {
         Self {

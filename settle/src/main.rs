@@ -129,16 +129,11 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let terms = Terms::load(&cli.terms)?;
-    let tls = match &cli.tls_ca {
-        Some(ca) => {
-            let tls = TlsOptions::from_ca_file(ca)?;
-            Some(match (&cli.tls_cert, &cli.tls_key) {
-                (Some(cert), Some(key)) => tls.with_client_files(cert, key)?,
-                _ => tls,
-            })
-        }
-        None => None,
-    };
+    let tls = TlsOptions::from_files(
+        cli.tls_ca.as_deref(),
+        cli.tls_cert.as_deref(),
+        cli.tls_key.as_deref(),
+    )?;
     let options = ClientOptions {
         tls,
         ..ClientOptions::default()

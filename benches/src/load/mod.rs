@@ -133,14 +133,11 @@ pub struct BenchArgs {
 impl BenchArgs {
     /// The SDK's TLS settings, if --tls-ca is given.
     fn tls(&self) -> Result<Option<TlsOptions>> {
-        let Some(ca) = &self.tls_ca else {
-            return Ok(None);
-        };
-        let mut tls = TlsOptions::from_ca_file(ca)?;
-        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
-            tls = tls.with_client_files(cert, key)?;
-        }
-        Ok(Some(tls))
+        Ok(TlsOptions::from_files(
+            self.tls_ca.as_deref(),
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        )?)
     }
 }
 

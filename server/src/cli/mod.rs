@@ -56,17 +56,14 @@ pub struct TlsArgs {
 impl TlsArgs {
     /// The SDK's TLS settings, if --tls-ca is given.
     pub fn options(&self) -> Result<Option<TlsOptions>> {
-        let Some(ca) = &self.tls_ca else {
-            if self.tls_cert.is_some() {
-                bail!("--tls-cert needs --tls-ca (the CA of the nodes' certificates)");
-            }
-            return Ok(None);
-        };
-        let mut tls = TlsOptions::from_ca_file(ca)?;
-        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
-            tls = tls.with_client_files(cert, key)?;
+        if self.tls_ca.is_none() && self.tls_cert.is_some() {
+            bail!("--tls-cert needs --tls-ca (the CA of the nodes' certificates)");
         }
-        Ok(Some(tls))
+        Ok(TlsOptions::from_files(
+            self.tls_ca.as_deref(),
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        )?)
     }
 }
 
