@@ -262,9 +262,15 @@ async fn the_raft_service_serves_only_certificates_of_the_cluster_ca() {
     let mut stranger = raft_client(node.addr(), &ca, files(&foreign, "n2"))
         .await
         .unwrap();
+    // Depending on when the refused handshake's alert arrives, the call ends as a transport
+    // error or as a closed connection; either way the status is the client transport's own.
     let e = vote(&mut stranger, None).await;
-    assert_eq!(e.code(), Code::Unknown, "{e:?}");
-    assert!(e.message().contains("transport error"), "{e:?}");
+    assert!(matches!(e.code(), Code::Unknown | Code::Cancelled), "{e:?}");
+    let source = std::error::Error::source(&e);
+    assert!(
+        source.is_some_and(|s| s.is::<tonic::transport::Error>()),
+        "{e:?}"
+    );
 
     // A certificate of the cluster CA passes; the call then fails the cluster id check.
     let mut peer = raft_client(node.addr(), &ca, files(&ca, "n2"))
